@@ -1,0 +1,156 @@
+import { SPARSIFIER_METHODS, selectionSize, type SparsifierMethod } from '../../../common/sparsifier';
+import { createKernels } from '../../../gpu/engine';
+import type { BackendName, Kernels } from '../../../gpu/kernels/kernels';
+import { stepSeed } from '../../../gpu/kernels/random';
+import { SELECTION_OPERATORS } from '../../../gpu/operators';
+import { describeMachine, type MachineDescription } from './machine';
+import { runPythonPeers, type PeerTiming } from './peers';
+import { median, timeTfjsTopk } from './tfjsPeer';
+
+export type SparseMethod = Exclude<SparsifierMethod, 'dense'>;
+export const SPARSE_METHODS = SPARSIFIER_METHODS.filter((m): m is SparseMethod => m !== 'dense');
+
+export interface BenchOptions {
+  sizes: number[];
+  densities: number[];
+  backends: BackendName[];
+  methods: SparseMethod[];
+  repeats: number;
+  peers: boolean;
+  /** tf.topk is slow and memory-hungry; it runs only up to this d. */
+  tfjsMaxSize: number;
+  onProgress?: (line: string) => void;
+}
+
+export interface OperatorTiming {
+  d: number;
+  density: number;
+  backend: BackendName;
+  method: SparseMethod;
+  /** Median wall time of the finiteness/moments pass plus the selection, as the compressor runs them. */
+  ms: number;
+  /** ms divided by the same backend's read pass on the same data. */
+  readPasses: number;
+  selected: number;
+}
+
+export interface BenchResults {
+  machine: MachineDescription;
+  devices: Partial<Record<BackendName, string>>;
+  options: Omit<BenchOptions, 'onProgress'>;
+  readPass: { d: number; backend: BackendName; ms: number }[];
+  operators: OperatorTiming[];
+  peers: (PeerTiming & { d: number })[];
+  peerVersions: Record<string, string | number>;
+  notes: string[];
+}
+
+/** Standard normal float32 data from a seeded generator (Box-Muller over a xorshift stream). */
+export function normalData(d: number, seed = 1): Float32Array {
+  const out = new Float32Array(d);
+  let state = (seed * 2654435761) >>> 0 || 1;
+  const uniform = (): number => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return ((state >>> 0) + 1) / 4294967297;
+  };
+  for (let i = 0; i < d; i += 2) {
+    const radius = Math.sqrt(-2 * Math.log(uniform()));
+    const angle = 2 * Math.PI * uniform();
+    out[i] = radius * Math.cos(angle);
+    if (i + 1 < d) out[i + 1] = radius * Math.sin(angle);
+  }
+  return out;
+}
+
+async function timeIt(repeats: number, fn: () => Promise<unknown>): Promise<number> {
+  await fn();
+  const samples: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const started = performance.now();
+    await fn();
+    samples.push(performance.now() - started);
+  }
+  return median(samples);
+}
+
+/** One read of every coordinate in the backend's own kernel style: the memory-bandwidth floor. */
+function readPass<V>(kernels: Kernels<V>, u: V): Promise<number[]> {
+  return kernels.countAbove(u, [3.4e38]);
+}
+
+async function benchBackend<V>(
+  kernels: Kernels<V>,
+  data: Float32Array,
+  options: BenchOptions,
+  results: BenchResults,
+): Promise<void> {
+  const d = data.length;
+  const u = kernels.upload(data);
+  try {
+    const readMs = await timeIt(options.repeats, () => readPass(kernels, u));
+    results.readPass.push({ d, backend: kernels.backend, ms: readMs });
+    for (const density of options.densities) {
+      const k = selectionSize(d, { density });
+      for (const method of options.methods) {
+        let selected = 0;
+        const ms = await timeIt(options.repeats, async () => {
+          const moments = await kernels.moments(u);
+          const selection = await SELECTION_OPERATORS[method].select(kernels, u, {
+            k,
+            moments,
+            seed: stepSeed(1, 0),
+            sampleRatio: 0.01,
+          });
+          selected = selection.indices.length;
+        });
+        results.operators.push({ d, density, backend: kernels.backend, method, ms, readPasses: ms / readMs, selected });
+        options.onProgress?.(`${kernels.backend} d=${d} density=${density} ${method}: ${ms.toFixed(1)} ms`);
+      }
+    }
+  } finally {
+    kernels.release(u);
+  }
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchResults> {
+  const { onProgress, ...recorded } = options;
+  const results: BenchResults = {
+    machine: describeMachine(),
+    devices: {},
+    options: recorded,
+    readPass: [],
+    operators: [],
+    peers: [],
+    peerVersions: {},
+    notes: [],
+  };
+  const kernelsByBackend = new Map<BackendName, Kernels>();
+  for (const backend of options.backends) {
+    try {
+      const kernels = await createKernels(backend);
+      kernelsByBackend.set(backend, kernels);
+      results.devices[backend] = kernels.deviceName;
+    } catch (error) {
+      results.notes.push(`${backend} backend unavailable: ${(error as Error).message}`);
+    }
+  }
+  for (const d of options.sizes) {
+    const data = normalData(d);
+    for (const kernels of kernelsByBackend.values()) await benchBackend(kernels, data, options, results);
+    if (!options.peers) continue;
+    onProgress?.(`peers d=${d}`);
+    const python = runPythonPeers(data, options.densities, options.repeats);
+    results.peers.push(...python.peers.map((p) => ({ ...p, d })));
+    Object.assign(results.peerVersions, python.versions);
+    if (python.missing && !results.notes.some((n) => n.startsWith('python peers'))) {
+      results.notes.push(`python peers incomplete: ${python.missing}`);
+    }
+    if (d <= options.tfjsMaxSize) {
+      const tfjs = await timeTfjsTopk(data, options.densities, Math.min(options.repeats, 3));
+      results.peers.push(...tfjs.map((p) => ({ ...p, d })));
+    }
+  }
+  return results;
+}

@@ -1,0 +1,136 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { SPARSIFIER_METHODS, type SparsifierMethod } from '../../../common/sparsifier';
+import { BACKENDS } from '../../../gpu/engine';
+import type { BackendName } from '../../../gpu/kernels/kernels';
+import { formatBench } from '../bench/report';
+import { runBench, SPARSE_METHODS, type SparseMethod } from '../bench/run';
+import { formatSparsifyReport, sparsify } from './sparsify';
+
+function positiveNumber(text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new InvalidArgumentError(`expected a positive number, got "${text}"`);
+  return value;
+}
+
+function nonNegativeInteger(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0)
+    throw new InvalidArgumentError(`expected a non-negative integer, got "${text}"`);
+  return value;
+}
+
+/** "1M,25M,4096" -> [1e6, 25e6, 4096]. */
+function sizeList(text: string): number[] {
+  return text.split(',').map((part) => {
+    const match = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(part.trim());
+    if (!match) throw new InvalidArgumentError(`"${part}" is not a size like 4096, 64k or 25M`);
+    const scale = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6 }[match[2]!]!;
+    return Math.round(Number(match[1]) * scale);
+  });
+}
+
+function list<T extends string>(allowed: readonly T[]) {
+  return (text: string): T[] =>
+    text.split(',').map((item) => {
+      if (!allowed.includes(item as T)) throw new InvalidArgumentError(`"${item}" is not one of ${allowed.join(', ')}`);
+      return item as T;
+    });
+}
+
+export function buildProgram(): Command {
+  const program = new Command('sparselab')
+    .description('Gradient sparsification experiments: TopK, GaussianK, DGC, Trimmed, RandK and Dense SGD')
+    .showHelpAfterError();
+
+  program
+    .command('sparsify')
+    .description(
+      'sparsify a gradient dump (.npy float32 of any shape, or raw little-endian .f32) and report its statistics',
+    )
+    .argument('<file>', 'gradient dump')
+    .addOption(new Option('-m, --method <name>', 'sparsifier').choices(SPARSIFIER_METHODS).makeOptionMandatory())
+    .option('-d, --density <rho>', 'fraction of coordinates kept, k = max(1, floor(rho * d))', positiveNumber)
+    .option('-k, --k <k>', 'number of coordinates kept, instead of --density', nonNegativeInteger)
+    .addOption(new Option('-b, --backend <name>', 'compute backend').choices(BACKENDS).default('cpu'))
+    .option('-s, --seed <seed>', 'seed of Rand_k and DGC sampling', nonNegativeInteger, 0)
+    .option('--bins <n>', 'histogram bins', nonNegativeInteger, 41)
+    .option('-o, --out <prefix>', 'write PREFIX.indices.npy (ascending) and PREFIX.values.npy')
+    .option('--json', 'print JSON instead of a table', false)
+    .action(
+      async (
+        file: string,
+        opts: {
+          method: SparsifierMethod;
+          density?: number;
+          k?: number;
+          backend: BackendName;
+          seed: number;
+          bins: number;
+          out?: string;
+          json: boolean;
+        },
+      ) => {
+        if (opts.method !== 'dense' && (opts.density === undefined) === (opts.k === undefined)) {
+          program.error('sparsify: give exactly one of --density or --k');
+        }
+        const report = await sparsify(file, opts);
+        console.log(opts.json ? JSON.stringify(report, null, 2) : formatSparsifyReport(report));
+      },
+    );
+
+  program
+    .command('bench')
+    .description('time every operator on each backend against torch.topk, numpy.argpartition, tf.topk and a read pass')
+    .option('--sizes <list>', 'vector sizes', sizeList, sizeList('1M,4M,16M,25M,64M'))
+    .option('--densities <list>', 'densities', (t: string) => t.split(',').map(positiveNumber), [0.001, 0.01])
+    .option('--backends <list>', 'backends (webgpu is skipped where no adapter is found)', list(BACKENDS), [
+      ...BACKENDS,
+    ])
+    .option('--methods <list>', 'operators', list(SPARSE_METHODS), [...SPARSE_METHODS] as SparseMethod[])
+    .option('--repeats <n>', 'timed repetitions per case (median reported)', nonNegativeInteger, 5)
+    .option('--no-peers', 'skip torch, numpy and tfjs')
+    .option(
+      '--tfjs-max-size <d>',
+      'largest d for tf.topk, which is slow and memory-hungry',
+      (t: string) => sizeList(t)[0]!,
+      4_000_000,
+    )
+    .option('-o, --out <file>', 'JSON results file', 'bench/results/latest.json')
+    .option('--json', 'print JSON instead of tables', false)
+    .action(
+      async (opts: {
+        sizes: number[];
+        densities: number[];
+        backends: BackendName[];
+        methods: SparseMethod[];
+        repeats: number;
+        peers: boolean;
+        tfjsMaxSize: number;
+        out: string;
+        json: boolean;
+      }) => {
+        const results = await runBench({
+          ...opts,
+          repeats: Math.max(1, opts.repeats),
+          onProgress: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
+        });
+        mkdirSync(dirname(opts.out), { recursive: true });
+        writeFileSync(opts.out, JSON.stringify(results, null, 2) + '\n');
+        console.log(opts.json ? JSON.stringify(results, null, 2) : `${formatBench(results)}\n\nwrote ${opts.out}`);
+      },
+    );
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    console.error(`sparselab: ${(error as Error).message}`);
+    process.exitCode = 1;
+  }
+}
