@@ -1,0 +1,151 @@
+import { z } from 'zod';
+import { SPARSIFIER_METHODS } from './sparsifier';
+
+/** Models the runtime can build (TensorFlow.js layers), with the datasets each one trains on. */
+export const MODELS = ['logreg', 'fnn', 'cnn', 'resnet20', 'vgg16', 'lstm', 'synthetic'] as const;
+export type ModelName = (typeof MODELS)[number];
+
+export const DATASETS = ['mnist', 'fashion-mnist', 'cifar10', 'ptb', 'synthetic'] as const;
+export type DatasetName = (typeof DATASETS)[number];
+
+export const MODEL_DATASETS: Record<ModelName, readonly DatasetName[]> = {
+  logreg: ['mnist', 'fashion-mnist', 'synthetic'],
+  fnn: ['mnist', 'fashion-mnist', 'synthetic'],
+  cnn: ['mnist', 'fashion-mnist'],
+  resnet20: ['cifar10'],
+  vgg16: ['cifar10'],
+  lstm: ['ptb'],
+  synthetic: ['synthetic'],
+};
+
+const positive = z.number().positive('must be greater than 0');
+const positiveInt = z.number().int('must be an integer').positive('must be at least 1');
+
+export const armSchema = z
+  .object({
+    /** Legend name; defaults to the method and density, e.g. "gaussiank@0.001". */
+    name: z.string().min(1).optional(),
+    method: z.enum(SPARSIFIER_METHODS),
+    density: positive.max(1, 'must be at most 1').optional(),
+    k: positiveInt.optional(),
+    errorFeedback: z.boolean().default(true),
+    sampleRatio: positive.max(1).default(0.01),
+  })
+  .strict()
+  .refine((a) => a.method === 'dense' || (a.density === undefined) !== (a.k === undefined), {
+    message: 'give exactly one of density or k',
+    path: ['density'],
+  });
+
+export const scheduleSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('constant') }).strict(),
+  /** lr * gamma^(number of milestones passed), milestones in epochs. */
+  z.object({ type: z.literal('step'), milestones: z.array(positiveInt), gamma: positive.max(1) }).strict(),
+  z.object({ type: z.literal('cosine'), minLr: z.number().nonnegative().default(0) }).strict(),
+]);
+
+export const experimentSchema = z
+  .object({
+    name: z.string().min(1, 'must not be empty'),
+    description: z.string().optional(),
+    model: z.enum(MODELS),
+    dataset: z
+      .object({
+        name: z.enum(DATASETS),
+        /** Folder holding the dataset's files (Fashion-MNIST, CIFAR-10, PTB); MNIST ships with SparseLab. */
+        path: z.string().optional(),
+        /** Use only the first N training examples (quick experiments, tests). */
+        trainLimit: positiveInt.optional(),
+        testLimit: positiveInt.optional(),
+      })
+      .strict(),
+    /** Data-parallel ranks per run (P). */
+    workers: positiveInt.default(4),
+    /** Compute backend of the workers; auto picks WebGPU where an adapter exists. */
+    backend: z.enum(['auto', 'cpu', 'webgpu']).default('auto'),
+    epochs: positive,
+    /** Per-worker mini-batch. */
+    batchSize: positiveInt,
+    optimizer: z
+      .object({
+        lr: positive,
+        momentum: z.number().min(0).max(1).default(0.9),
+        weightDecay: z.number().nonnegative().default(0),
+        schedule: scheduleSchema.default({ type: 'constant' }),
+        /** Linear learning-rate warm-up over this many epochs. */
+        warmupEpochs: z.number().nonnegative().default(0),
+      })
+      .strict(),
+    /** Densities for the first epochs (paper.md's warm-up), then each arm's own. */
+    densityWarmup: z.array(positive.max(1)).default([]),
+    /** Compress each tensor on its own ("layer") or the flattened model at once ("model"). */
+    granularity: z.enum(['layer', 'model']).default('layer'),
+    seeds: z.array(z.number().int().nonnegative()).min(1).default([1]),
+    arms: z.array(armSchema).min(1, 'needs at least one arm'),
+    evaluation: z
+      .object({
+        /** Evaluate on the test set this often, in epochs (fractions allowed). */
+        everyEpochs: positive.default(1),
+        /** Accuracy (or, for language models, perplexity) the comparison reports time-to for. */
+        target: z.number().positive().optional(),
+      })
+      .strict()
+      .default({ everyEpochs: 1 }),
+    statistics: z
+      .object({
+        /** Record the compressor's statistics (rho, bounds, overlap, moments) every N iterations. */
+        everyIterations: positiveInt.default(10),
+        /** Record histograms of u at these iterations (per layer). */
+        histogramIterations: z.array(z.number().int().nonnegative()).default([0, 100, 500, 1000]),
+        histogramBins: positiveInt.max(1024).default(64),
+      })
+      .strict()
+      .default({ everyIterations: 10, histogramIterations: [0, 100, 500, 1000], histogramBins: 64 }),
+    faults: z
+      .object({
+        /** What a run does when a worker dies or goes silent. */
+        onWorkerLoss: z.enum(['fail', 'wait']).default('fail'),
+        /** Checkpoint (weights, optimizer state, every rank's residuals) this often. */
+        checkpointEveryIterations: positiveInt.default(200),
+        /** With 'wait': how long to wait for a replacement before failing. */
+        waitSeconds: positive.default(300),
+      })
+      .strict()
+      .default({ onWorkerLoss: 'fail', checkpointEveryIterations: 200, waitSeconds: 300 }),
+  })
+  .strict()
+  .superRefine((e, ctx) => {
+    if (!MODEL_DATASETS[e.model].includes(e.dataset.name)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dataset', 'name'],
+        message: `model ${e.model} trains on ${MODEL_DATASETS[e.model].join(' or ')}, not ${e.dataset.name}`,
+      });
+    }
+    if (['fashion-mnist', 'cifar10', 'ptb'].includes(e.dataset.name) && !e.dataset.path) {
+      ctx.addIssue({ code: 'custom', path: ['dataset', 'path'], message: `${e.dataset.name} needs the folder holding its files` });
+    }
+  });
+
+export type Experiment = z.infer<typeof experimentSchema>;
+export type ExperimentInput = z.input<typeof experimentSchema>;
+export type Arm = z.infer<typeof armSchema>;
+
+export function armName(arm: Arm): string {
+  if (arm.name) return arm.name;
+  if (arm.method === 'dense') return 'dense';
+  return `${arm.method}@${arm.density ?? `k=${arm.k}`}`;
+}
+
+/** One run: an arm of an experiment with one seed, trained by `workers` ranks. */
+export interface RunSpec {
+  experiment: Experiment;
+  arm: Arm;
+  seed: number;
+}
+
+/** Density in force at an epoch: the warm-up's entry, then the arm's own. */
+export function densityAt(experiment: Experiment, arm: Arm, epoch: number): number | undefined {
+  const warm = experiment.densityWarmup[Math.floor(epoch)];
+  return warm !== undefined && arm.density !== undefined ? Math.max(warm, arm.density) : arm.density;
+}

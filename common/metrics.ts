@@ -1,0 +1,93 @@
+/** Records a run produces; the worker sends them, the store keeps them, the app plots them. */
+
+export const RUN_STATUSES = ['queued', 'running', 'waiting', 'finished', 'failed', 'cancelled', 'interrupted'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** Milliseconds one iteration spent in each phase, on one rank. */
+export interface PhaseTimes {
+  computeMs: number;
+  compressMs: number;
+  communicateMs: number;
+  updateMs: number;
+}
+
+/** One rank's iteration; statistics fields are present on the iterations where they were measured. */
+export interface IterationRecord extends PhaseTimes {
+  runId: string;
+  rank: number;
+  iteration: number;
+  /** Fractional epoch at the end of the iteration. */
+  epoch: number;
+  loss: number;
+  lr: number;
+  density: number;
+  /** Summed over tensors. */
+  k: number;
+  selected: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Milliseconds since the run started. */
+  wallMs: number;
+  /** Whole-model contraction ratios: sum of residual norms over sum of norms. */
+  rho?: number;
+  rhoTopk?: number;
+  boundGeneral?: number;
+  boundGaussian?: number;
+  overlap?: number;
+}
+
+/** Per-layer statistics of one iteration (rank 0), where measured. */
+export interface LayerStatsRecord {
+  runId: string;
+  iteration: number;
+  layer: string;
+  d: number;
+  k: number;
+  selected: number;
+  threshold: number | null;
+  rho: number;
+  rhoTopk: number;
+  boundGeneral: number;
+  boundGaussian: number;
+  overlap: number;
+  mean: number;
+  std: number;
+  skewness: number;
+  excessKurtosis: number;
+}
+
+export interface HistogramRecord {
+  runId: string;
+  iteration: number;
+  /** Layer name, or "model" for the whole flattened u. */
+  layer: string;
+  min: number;
+  max: number;
+  counts: number[];
+  mean: number;
+  std: number;
+  skewness: number;
+  excessKurtosis: number;
+}
+
+export interface EvaluationRecord {
+  runId: string;
+  iteration: number;
+  epoch: number;
+  wallMs: number;
+  testLoss: number;
+  /** Classification models. */
+  accuracy?: number;
+  /** Language models. */
+  perplexity?: number;
+}
+
+export interface LogRecord {
+  runId: string | null;
+  workerId: string | null;
+  rank: number | null;
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  /** Epoch milliseconds. */
+  time: number;
+}
