@@ -1,0 +1,55 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { normalData } from '../../main/core/bench/run';
+import { encodeNpy, parseNpy } from '../../main/core/io/npy';
+
+// Runs the bundled CLI as a user would (npm test builds it first).
+function sparselab(...args: string[]) {
+  return spawnSync(process.execPath, ['bin/sparselab.js', ...args], { encoding: 'utf8' });
+}
+
+describe('sparselab sparsify', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'sparselab-cli-'));
+  const gradient = normalData(10_000, 5);
+  const file = join(folder, 'grad.npy');
+  writeFileSync(file, encodeNpy(gradient));
+
+  it('prints the statistics as JSON and writes ascending indices with their values', () => {
+    const prefix = join(folder, 'out');
+    const run = sparselab('sparsify', file, '--method', 'topk', '--density', '0.01', '--out', prefix, '--json');
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report.statistics.k).toBe(100);
+    expect(report.statistics.selected).toBe(100);
+    expect(report.statistics.rhoTopk).toBeLessThan(report.statistics.boundGaussian);
+    const indices = parseNpy('i', readFileSync(`${prefix}.indices.npy`)).data;
+    const indexArray = new Uint32Array(indices.buffer, indices.byteOffset, indices.length);
+    const values = parseNpy('v', readFileSync(`${prefix}.values.npy`)).data;
+    expect(indexArray.length).toBe(100);
+    expect([...indexArray].every((x, i) => i === 0 || x > indexArray[i - 1]!)).toBe(true);
+    expect(Array.from(values)).toEqual(Array.from(indexArray, (i) => gradient[i]));
+  });
+
+  it('prints a readable table by default', () => {
+    const run = sparselab('sparsify', file, '--method', 'gaussiank', '--density', '0.01');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/Gaussian_k on cpu/);
+    expect(run.stdout).toMatch(/bound \(1 - k\/d\)\^2\s+0\.9801/);
+  });
+
+  it('fails with a clear message on a bad file or bad arguments', () => {
+    writeFileSync(join(folder, 'short.npy'), encodeNpy(Float32Array.of(1, 2, 3)).subarray(0, 70));
+    const truncated = sparselab('sparsify', join(folder, 'short.npy'), '--method', 'topk', '--density', '0.5');
+    expect(truncated.status).toBe(1);
+    expect(truncated.stderr).toMatch(/short\.npy: truncated: shape \(3\) needs 12 bytes/);
+    const badMethod = sparselab('sparsify', file, '--method', 'top1', '--density', '0.5');
+    expect(badMethod.status).not.toBe(0);
+    expect(badMethod.stderr).toMatch(/top1.*Allowed choices are dense, topk/s);
+    const both = sparselab('sparsify', file, '--method', 'topk', '--density', '0.5', '--k', '3');
+    expect(both.stderr).toMatch(/exactly one of --density or --k/);
+  });
+});
