@@ -1,0 +1,49 @@
+import type { Compressed } from './compressor';
+
+/**
+ * One rank's compressed tensors of an iteration as the bytes the communicator sends: per tensor
+ * a u32 count, then count u32 indices, then count f32 values. Only these cross the wire; each
+ * tensor's length stays local (every rank knows the model).
+ */
+export function packSparse(tensors: readonly Compressed[]): Uint8Array {
+  let words = 0;
+  for (const t of tensors) words += 1 + 2 * countOf(t);
+  const out = new Uint32Array(words);
+  const asFloat = new Float32Array(out.buffer);
+  let at = 0;
+  for (const t of tensors) {
+    if (t.kind !== 'sparse') throw new Error('packSparse takes sparse tensors; Dense goes through allreduce');
+    out[at++] = t.indices.length;
+    out.set(t.indices, at);
+    at += t.indices.length;
+    asFloat.set(t.values, at);
+    at += t.values.length;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+function countOf(t: Compressed): number {
+  return t.kind === 'sparse' ? t.indices.length : t.values.length;
+}
+
+/**
+ * Adds one rank's packed tensors into dense sums; checks every count and index against the
+ * tensor lengths so a corrupted message is an error, not a silent write out of bounds.
+ */
+export function accumulatePacked(bytes: Uint8Array, sums: Float32Array[], source: string): void {
+  if (bytes.byteLength % 4 !== 0) throw new Error(`${source}: ${bytes.byteLength} bytes is not a whole number of words`);
+  const words = new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const floats = new Float32Array(words.buffer);
+  let at = 0;
+  for (const [t, sum] of sums.entries()) {
+    const count = words[at++];
+    if (count === undefined || at + 2 * count > words.length) throw new Error(`${source}: tensor ${t} is truncated`);
+    for (let j = 0; j < count; j++) {
+      const index = words[at + j]!;
+      if (index >= sum.length) throw new Error(`${source}: tensor ${t} index ${index} is outside its ${sum.length} coordinates`);
+      sum[index] = sum[index]! + floats[at + count + j]!;
+    }
+    at += 2 * count;
+  }
+  if (at !== words.length) throw new Error(`${source}: ${words.length - at} words left over after ${sums.length} tensors`);
+}

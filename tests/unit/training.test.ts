@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { experimentSchema, type ExperimentInput } from '../../common/experiment';
+import { learningRateAt } from '../../common/schedule';
+import type { Compressed } from '../../gpu/compression';
+import { accumulatePacked, packSparse } from '../../gpu/compression/packing';
+import { MomentumSgd } from '../../gpu/worker/optimizer';
+
+const sparse = (length: number, indices: number[], values: number[]): Compressed => ({
+  kind: 'sparse',
+  length,
+  indices: Uint32Array.from(indices),
+  values: Float32Array.from(values),
+});
+
+describe('sparse exchange packing', () => {
+  it('sums every rank’s selections into dense tensors', () => {
+    const rank0 = packSparse([sparse(4, [0, 3], [1, 2]), sparse(2, [1], [5])]);
+    const rank1 = packSparse([sparse(4, [3], [0.5]), sparse(2, [], [])]);
+    const sums = [new Float32Array(4), new Float32Array(2)];
+    accumulatePacked(rank0, sums, 'rank 0');
+    accumulatePacked(rank1, sums, 'rank 1');
+    expect(Array.from(sums[0]!)).toEqual([1, 0, 0, 2.5]);
+    expect(Array.from(sums[1]!)).toEqual([0, 5]);
+  });
+
+  it('sends only what was selected: 8 bytes per coordinate plus a count per tensor', () => {
+    expect(packSparse([sparse(1_000_000, [7, 9], [1, 2])]).byteLength).toBe(4 + 2 * 8);
+  });
+
+  it('refuses corrupted messages with the rank and the problem', () => {
+    const good = packSparse([sparse(4, [0, 3], [1, 2])]);
+    expect(() => accumulatePacked(good, [new Float32Array(2)], 'rank 2')).toThrow('rank 2: tensor 0 index 3 is outside its 2 coordinates');
+    expect(() => accumulatePacked(good.subarray(0, 8), [new Float32Array(4)], 'rank 1')).toThrow('rank 1: tensor 0 is truncated');
+    expect(() => accumulatePacked(good, [], 'rank 1')).toThrow('rank 1: 5 words left over after 0 tensors');
+    expect(() => accumulatePacked(good.subarray(0, 7), [new Float32Array(4)], 'rank 1')).toThrow(/not a whole number of words/);
+  });
+});
+
+describe('SGD with momentum', () => {
+  it('follows PyTorch: v = m v + g + wd w, w -= lr v', () => {
+    const sgd = new MomentumSgd([2], 0.9, 0.1);
+    const w = Float32Array.from([1, -1]);
+    const first = sgd.step([Float32Array.from([0.5, 0.5])], 0.1, [w])[0]!;
+    expect(first[0]).toBeCloseTo(-0.1 * (0.5 + 0.1), 7);
+    const second = sgd.step([Float32Array.from([0.5, 0.5])], 0.1, [w])[0]!;
+    expect(second[1]).toBeCloseTo(-0.1 * (0.9 * 0.4 + 0.5 - 0.1), 7);
+  });
+
+  it('restores its momentum from a checkpoint', () => {
+    const a = new MomentumSgd([3], 0.9, 0);
+    a.step([Float32Array.from([1, 2, 3])], 0.1);
+    const b = new MomentumSgd([3], 0.9, 0);
+    b.restore(a.state());
+    const g = [Float32Array.from([1, 1, 1])];
+    expect(b.step(g, 0.1)).toEqual(a.step(g, 0.1));
+    expect(() => b.restore([])).toThrow(/1 tensors, checkpoint has 0/);
+  });
+});
+
+describe('learning-rate schedules', () => {
+  const base: ExperimentInput = {
+    name: 'x',
+    model: 'synthetic',
+    dataset: { name: 'synthetic' },
+    epochs: 10,
+    batchSize: 8,
+    optimizer: { lr: 0.1 },
+    arms: [{ method: 'dense' }],
+  };
+  const at = (optimizer: ExperimentInput['optimizer'], epoch: number) =>
+    learningRateAt(experimentSchema.parse({ ...base, optimizer }), epoch);
+
+  it('steps at milestones, anneals by cosine and warms up linearly', () => {
+    const step = { lr: 0.1, schedule: { type: 'step' as const, milestones: [5, 8], gamma: 0.1 } };
+    expect([0, 4.9, 5, 8].map((e) => at(step, e))).toEqual([0.1, 0.1, 0.1 * 0.1, 0.1 * 0.1 * 0.1]);
+    const cosine = { lr: 0.1, schedule: { type: 'cosine' as const, minLr: 0 } };
+    expect(at(cosine, 5)).toBeCloseTo(0.05, 12);
+    expect(at(cosine, 10)).toBeCloseTo(0, 12);
+    expect(at({ lr: 0.1, warmupEpochs: 2 }, 1)).toBeCloseTo(0.05, 12);
+  });
+});
