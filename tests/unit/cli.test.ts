@@ -26,8 +26,9 @@ describe('sparselab sparsify', () => {
     expect(report.statistics.k).toBe(100);
     expect(report.statistics.selected).toBe(100);
     expect(report.statistics.rhoTopk).toBeLessThan(report.statistics.boundGaussian);
-    const indices = parseNpy('i', readFileSync(`${prefix}.indices.npy`)).data;
-    const indexArray = new Uint32Array(indices.buffer, indices.byteOffset, indices.length);
+    const indexFile = readFileSync(`${prefix}.indices.npy`);
+    expect(indexFile.toString('latin1', 0, 80)).toContain("'descr': '<u4'");
+    const indexArray = new Uint32Array(indexFile.buffer.slice(indexFile.byteOffset + 128, indexFile.byteOffset + indexFile.byteLength));
     const values = parseNpy('v', readFileSync(`${prefix}.values.npy`)).data;
     expect(indexArray.length).toBe(100);
     expect([...indexArray].every((x, i) => i === 0 || x > indexArray[i - 1]!)).toBe(true);
@@ -42,13 +43,17 @@ describe('sparselab sparsify', () => {
   });
 
   it('fails with a clear message on a bad file or bad arguments', () => {
-    writeFileSync(join(folder, 'short.npy'), encodeNpy(Float32Array.of(1, 2, 3)).subarray(0, 70));
+    writeFileSync(join(folder, 'short.npy'), encodeNpy(Float32Array.of(1, 2, 3)).subarray(0, 128 + 6));
     const truncated = sparselab('sparsify', join(folder, 'short.npy'), '--method', 'topk', '--density', '0.5');
     expect(truncated.status).toBe(1);
     expect(truncated.stderr).toMatch(/short\.npy: truncated: shape \(3\) needs 12 bytes/);
     const badMethod = sparselab('sparsify', file, '--method', 'top1', '--density', '0.5');
     expect(badMethod.status).not.toBe(0);
     expect(badMethod.stderr).toMatch(/top1.*Allowed choices are dense, topk/s);
+    writeFileSync(join(folder, 'nan.npy'), encodeNpy(Float32Array.of(1, 2, NaN, 4)));
+    const nan = sparselab('sparsify', join(folder, 'nan.npy'), '--method', 'gaussiank', '--density', '0.5');
+    expect(nan.status).toBe(1);
+    expect(nan.stderr).toMatch(/gradient of tensor ".*nan\.npy" has NaN at index 2/);
     const both = sparselab('sparsify', file, '--method', 'topk', '--density', '0.5', '--k', '3');
     expect(both.stderr).toMatch(/exactly one of --density or --k/);
   });
