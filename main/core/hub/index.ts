@@ -1,0 +1,11 @@
+export {
+  Hub,
+  startHub,
+  type AssignOptions,
+  type GroupInfo,
+  type HubEvents,
+  type HubLogLevel,
+  type HubOptions,
+  type WorkerInfo,
+} from './hub';
+export type { RankBytes, RunBytes } from './group';
