@@ -15,7 +15,7 @@ function forbid(files, patterns, message) {
 const nodeBuiltins = ['node:*', 'fs', 'path', 'os', 'child_process', 'electron', 'ws', 'better-sqlite3'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'out/', 'gpu/kernels/cpu/wasm/', 'bench/results/'] },
+  { ignores: ['node_modules/', 'out/', 'build/', '.device/', '.gl/', 'gpu/kernels/cpu/wasm/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   ...vue.configs['flat/recommended'],

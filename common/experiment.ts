@@ -123,7 +123,11 @@ export const experimentSchema = z
       });
     }
     if (['fashion-mnist', 'cifar10', 'ptb'].includes(e.dataset.name) && !e.dataset.path) {
-      ctx.addIssue({ code: 'custom', path: ['dataset', 'path'], message: `${e.dataset.name} needs the folder holding its files` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dataset', 'path'],
+        message: `${e.dataset.name} needs the folder holding its files`,
+      });
     }
   });
 

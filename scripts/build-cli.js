@@ -9,6 +9,8 @@ await build({
   format: 'esm',
   target: 'node20',
   packages: 'external',
+  // The worker's TensorFlow.js loads only in `sparselab worker`, not in every command.
+  splitting: true,
   loader: { '.wgsl': 'text' },
   sourcemap: true,
   logLevel: 'warning',

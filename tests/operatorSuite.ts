@@ -48,7 +48,11 @@ export function defineOperatorSuite(backend: BackendCase, sizes: SuiteSizes): vo
     });
     afterAll(() => (kernels as { destroy?: () => void } | undefined)?.destroy?.());
 
-    async function compressOnce(method: (typeof SPARSIFIER_METHODS)[number], data: Float32Array, extra: Partial<SparsifierConfigInput> = {}) {
+    async function compressOnce(
+      method: (typeof SPARSIFIER_METHODS)[number],
+      data: Float32Array,
+      extra: Partial<SparsifierConfigInput> = {},
+    ) {
       const c = new Compressor(kernels, config({ method, density: 0.1, ...extra }), 'layer1', data.length);
       const g = kernels.upload(data);
       try {
@@ -61,22 +65,27 @@ export function defineOperatorSuite(backend: BackendCase, sizes: SuiteSizes): vo
 
     it('Top_k returns a valid top-k: k coordinates, none smaller than any left out, ties to the lower index', async () => {
       await fc.assert(
-        fc.asyncProperty(gradientArbitrary(sizes.maxLength), fc.double({ min: 0.01, max: 1, noNaN: true }), async (data, density) => {
-          const { compressed, k } = await compressOnce('topk', data, { density, errorFeedback: false });
-          const { indices, values } = sparse(compressed);
-          expect(indices.length).toBe(k);
-          const chosen = new Set(indices);
-          const kept = Array.from(indices, (i) => magnitudeBits(data[i]!));
-          const weakest = Math.min(...kept);
-          for (let i = 0; i < data.length; i++) {
-            if (chosen.has(i)) continue;
-            const bits = magnitudeBits(data[i]!);
-            expect(bits).toBeLessThanOrEqual(weakest);
-            // A tie left out must come after every chosen tie.
-            if (bits === weakest) expect(indices.filter((j) => magnitudeBits(data[j]!) === weakest).every((j) => j < i)).toBe(true);
-          }
-          expect(Array.from(values)).toEqual(Array.from(indices, (i) => data[i]));
-        }),
+        fc.asyncProperty(
+          gradientArbitrary(sizes.maxLength),
+          fc.double({ min: 0.01, max: 1, noNaN: true }),
+          async (data, density) => {
+            const { compressed, k } = await compressOnce('topk', data, { density, errorFeedback: false });
+            const { indices, values } = sparse(compressed);
+            expect(indices.length).toBe(k);
+            const chosen = new Set(indices);
+            const kept = Array.from(indices, (i) => magnitudeBits(data[i]!));
+            const weakest = Math.min(...kept);
+            for (let i = 0; i < data.length; i++) {
+              if (chosen.has(i)) continue;
+              const bits = magnitudeBits(data[i]!);
+              expect(bits).toBeLessThanOrEqual(weakest);
+              // A tie left out must come after every chosen tie.
+              if (bits === weakest)
+                expect(indices.filter((j) => magnitudeBits(data[j]!) === weakest).every((j) => j < i)).toBe(true);
+            }
+            expect(Array.from(values)).toEqual(Array.from(indices, (i) => data[i]));
+          },
+        ),
         { numRuns: sizes.runs },
       );
     });
@@ -92,7 +101,9 @@ export function defineOperatorSuite(backend: BackendCase, sizes: SuiteSizes): vo
             const ours = await compressOnce(method, data, { density, seed });
             const reference = new Compressor(oracle, config({ method, density, seed }), 'layer1', data.length);
             const expected = await reference.compress(oracle.upload(data), { step: 0 });
-            expect(Array.from(sparse(ours.compressed).indices)).toEqual(Array.from(sparse(expected.compressed).indices));
+            expect(Array.from(sparse(ours.compressed).indices)).toEqual(
+              Array.from(sparse(expected.compressed).indices),
+            );
             expect(Array.from(sparse(ours.compressed).values)).toEqual(Array.from(sparse(expected.compressed).values));
             expect(ours.threshold).toBe(expected.threshold);
           },
@@ -120,7 +131,8 @@ export function defineOperatorSuite(backend: BackendCase, sizes: SuiteSizes): vo
               const sent = new Float32Array(d);
               const { indices, values } = sparse(compressed);
               indices.forEach((index, j) => (sent[index] = values[j]!));
-              for (let i = 0; i < d; i++) expect(Object.is(sent[i]! + residual[i]!, u[i]) || sent[i]! + residual[i]! === u[i]).toBe(true);
+              for (let i = 0; i < d; i++)
+                expect(Object.is(sent[i]! + residual[i]!, u[i]) || sent[i]! + residual[i]! === u[i]).toBe(true);
               for (const index of indices) expect(residual[index]).toBe(0);
             }
             compressor.release();
@@ -134,7 +146,12 @@ export function defineOperatorSuite(backend: BackendCase, sizes: SuiteSizes): vo
       const data = normalData(Math.min(sizes.normalLength, 20_000), 7);
       for (const method of ['randk', 'dgck'] as const) {
         const run = async (seed: number, step: number) => {
-          const c = new Compressor(kernels, config({ method, density: 0.01, seed, errorFeedback: false }), 'w', data.length);
+          const c = new Compressor(
+            kernels,
+            config({ method, density: 0.01, seed, errorFeedback: false }),
+            'w',
+            data.length,
+          );
           const g = kernels.upload(data);
           const out = sparse((await c.compress(g, { step })).compressed).indices;
           kernels.release(g);
@@ -162,7 +179,10 @@ export function defineOperatorSuite(backend: BackendCase, sizes: SuiteSizes): vo
 
     it('measures statistics that agree with an independent computation', async () => {
       const data = normalData(sizes.normalLength, 11).map((x) => x * 0.02 + 0.001);
-      const { statistics, compressed, k } = await compressOnce('gaussiank', data, { density: 0.01, errorFeedback: false });
+      const { statistics, compressed, k } = await compressOnce('gaussiank', data, {
+        density: 0.01,
+        errorFeedback: false,
+      });
       const s = statistics!;
       const d = data.length;
       const values = Array.from(data);
@@ -195,8 +215,12 @@ export function defineOperatorSuite(backend: BackendCase, sizes: SuiteSizes): vo
       it('density 1 and k > d select every coordinate', async () => {
         const data = Float32Array.from([3, -1, 0, 2]);
         for (const method of SPARSE_METHODS.filter((m) => m !== 'gaussiank' && m !== 'dgck')) {
-          expect(Array.from(sparse((await compressOnce(method, data, { density: 1 })).compressed).indices)).toEqual([0, 1, 2, 3]);
-          expect(Array.from(sparse((await compressOnce(method, data, { density: undefined, k: 99 })).compressed).indices)).toEqual([0, 1, 2, 3]);
+          expect(Array.from(sparse((await compressOnce(method, data, { density: 1 })).compressed).indices)).toEqual([
+            0, 1, 2, 3,
+          ]);
+          expect(
+            Array.from(sparse((await compressOnce(method, data, { density: undefined, k: 99 })).compressed).indices),
+          ).toEqual([0, 1, 2, 3]);
         }
       });
 
@@ -210,24 +234,36 @@ export function defineOperatorSuite(backend: BackendCase, sizes: SuiteSizes): vo
 
       it('all zeros: Top_k takes the lowest indices; Gaussian_k, whose threshold is 0, selects nothing', async () => {
         const zeros = new Float32Array(10);
-        expect(Array.from(sparse((await compressOnce('topk', zeros, { density: 0.3 })).compressed).indices)).toEqual([0, 1, 2]);
+        expect(Array.from(sparse((await compressOnce('topk', zeros, { density: 0.3 })).compressed).indices)).toEqual([
+          0, 1, 2,
+        ]);
         expect(sparse((await compressOnce('gaussiank', zeros, { density: 0.3 })).compressed).indices.length).toBe(0);
         expect((await compressOnce('topk', zeros, { density: 0.3 })).statistics!.rho).toBe(0);
       });
 
       it('constant vectors: Top_k breaks the ties by index; Gaussian_k follows the reference walk to all', async () => {
         const constant = new Float32Array(12).fill(-0.75);
-        expect(Array.from(sparse((await compressOnce('topk', constant, { density: 0.25 })).compressed).indices)).toEqual([0, 1, 2]);
+        expect(
+          Array.from(sparse((await compressOnce('topk', constant, { density: 0.25 })).compressed).indices),
+        ).toEqual([0, 1, 2]);
         // thr = |mean| selects none -> halved selects all -> x1.5 (0.5625) still selects all, kept.
-        expect(sparse((await compressOnce('gaussiank', constant, { density: 0.25 })).compressed).indices.length).toBe(12);
+        expect(sparse((await compressOnce('gaussiank', constant, { density: 0.25 })).compressed).indices.length).toBe(
+          12,
+        );
       });
 
       it('ties at the threshold, negative zero and subnormals order by magnitude bits', async () => {
         // 1e-45 rounds to the smallest subnormal (2^-149); 3e-45 to twice it.
         const data = Float32Array.from([-0, 1e-45, 0, -1e-45, 3e-45, 5, -5, 5]);
-        expect(Array.from(sparse((await compressOnce('topk', data, { density: undefined, k: 2 })).compressed).indices)).toEqual([5, 6]);
-        expect(Array.from(sparse((await compressOnce('topk', data, { density: undefined, k: 5 })).compressed).indices)).toEqual([1, 4, 5, 6, 7]);
-        expect(Array.from(sparse((await compressOnce('topk', data, { density: undefined, k: 7 })).compressed).indices)).toEqual([0, 1, 3, 4, 5, 6, 7]);
+        expect(
+          Array.from(sparse((await compressOnce('topk', data, { density: undefined, k: 2 })).compressed).indices),
+        ).toEqual([5, 6]);
+        expect(
+          Array.from(sparse((await compressOnce('topk', data, { density: undefined, k: 5 })).compressed).indices),
+        ).toEqual([1, 4, 5, 6, 7]);
+        expect(
+          Array.from(sparse((await compressOnce('topk', data, { density: undefined, k: 7 })).compressed).indices),
+        ).toEqual([0, 1, 3, 4, 5, 6, 7]);
       });
 
       it('refuses NaN and infinities, naming the tensor and the first bad index, and keeps the residual', async () => {

@@ -31,7 +31,8 @@ function countOf(t: Compressed): number {
  * tensor lengths so a corrupted message is an error, not a silent write out of bounds.
  */
 export function accumulatePacked(bytes: Uint8Array, sums: Float32Array[], source: string): void {
-  if (bytes.byteLength % 4 !== 0) throw new Error(`${source}: ${bytes.byteLength} bytes is not a whole number of words`);
+  if (bytes.byteLength % 4 !== 0)
+    throw new Error(`${source}: ${bytes.byteLength} bytes is not a whole number of words`);
   const words = new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const floats = new Float32Array(words.buffer);
   let at = 0;
@@ -40,10 +41,12 @@ export function accumulatePacked(bytes: Uint8Array, sums: Float32Array[], source
     if (count === undefined || at + 2 * count > words.length) throw new Error(`${source}: tensor ${t} is truncated`);
     for (let j = 0; j < count; j++) {
       const index = words[at + j]!;
-      if (index >= sum.length) throw new Error(`${source}: tensor ${t} index ${index} is outside its ${sum.length} coordinates`);
+      if (index >= sum.length)
+        throw new Error(`${source}: tensor ${t} index ${index} is outside its ${sum.length} coordinates`);
       sum[index] = sum[index]! + floats[at + count + j]!;
     }
     at += 2 * count;
   }
-  if (at !== words.length) throw new Error(`${source}: ${words.length - at} words left over after ${sums.length} tensors`);
+  if (at !== words.length)
+    throw new Error(`${source}: ${words.length - at} words left over after ${sums.length} tensors`);
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { normalData } from '../../main/core/bench/run';
-import { encodeNpy, parseNpy } from '../../main/core/io/npy';
+import { encodeNpy, parseNpy } from '../../gpu/io/npy';
 
 // Runs the bundled CLI as a user would (npm test builds it first).
 function sparselab(...args: string[]) {
@@ -28,7 +28,9 @@ describe('sparselab sparsify', () => {
     expect(report.statistics.rhoTopk).toBeLessThan(report.statistics.boundGaussian);
     const indexFile = readFileSync(`${prefix}.indices.npy`);
     expect(indexFile.toString('latin1', 0, 80)).toContain("'descr': '<u4'");
-    const indexArray = new Uint32Array(indexFile.buffer.slice(indexFile.byteOffset + 128, indexFile.byteOffset + indexFile.byteLength));
+    const indexArray = new Uint32Array(
+      indexFile.buffer.slice(indexFile.byteOffset + 128, indexFile.byteOffset + indexFile.byteLength),
+    );
     const values = parseNpy('v', readFileSync(`${prefix}.values.npy`)).data;
     expect(indexArray.length).toBe(100);
     expect([...indexArray].every((x, i) => i === 0 || x > indexArray[i - 1]!)).toBe(true);

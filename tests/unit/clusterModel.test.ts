@@ -27,7 +27,14 @@ describe('cluster time model', () => {
   });
 
   it('projects iteration time and the speedup of sparse arms over Dense-SGD', () => {
-    const dense = { computeSeconds: 0.2, compressSeconds: 0, updateSeconds: 0.01, d: 25_000_000, k: 25_000_000, dense: true };
+    const dense = {
+      computeSeconds: 0.2,
+      compressSeconds: 0,
+      updateSeconds: 0.01,
+      d: 25_000_000,
+      k: 25_000_000,
+      dense: true,
+    };
     const gaussian = { ...dense, compressSeconds: 0.005, k: 25_000, dense: false };
     const p = preset('16gpu-1gbe');
     const projected = projectIteration(p, gaussian);

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeNpy, parseNpy, readGradientFile } from '../../main/core/io/npy';
+import { encodeNpy, parseNpy, readGradientFile } from '../../gpu/io/npy';
 
 /** A .npy file as NumPy writes it, with any header and payload. */
 function npyBytes(header: string, payload: Uint8Array, major = 1): Uint8Array {
@@ -23,7 +23,11 @@ const floats = (...xs: number[]) => new Uint8Array(Float32Array.from(xs).buffer)
 describe('.npy gradient dumps', () => {
   it('reads float32 arrays of any shape in C order, versions 1 and 2', () => {
     for (const major of [1, 2]) {
-      const bytes = npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", floats(1, 2, 3, 4, 5, 6), major);
+      const bytes = npyBytes(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+        floats(1, 2, 3, 4, 5, 6),
+        major,
+      );
       const { data, shape } = parseNpy('g.npy', bytes);
       expect(shape).toEqual([2, 3]);
       expect(Array.from(data)).toEqual([1, 2, 3, 4, 5, 6]);
@@ -41,9 +45,13 @@ describe('.npy gradient dumps', () => {
 
   it('names the file and the problem for truncated, mistyped and foreign files', () => {
     const truncated = npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", floats(1, 2, 3));
-    expect(() => parseNpy('grad.npy', truncated)).toThrow(/grad\.npy: truncated: shape \(4\) needs 16 bytes of float32 data, found 12/);
+    expect(() => parseNpy('grad.npy', truncated)).toThrow(
+      /grad\.npy: truncated: shape \(4\) needs 16 bytes of float32 data, found 12/,
+    );
     const doubles = npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(8));
-    expect(() => parseNpy('grad.npy', doubles)).toThrow(/grad\.npy: expected little-endian float32 \('<f4'\), found '<f8'/);
+    expect(() => parseNpy('grad.npy', doubles)).toThrow(
+      /grad\.npy: expected little-endian float32 \('<f4'\), found '<f8'/,
+    );
     const fortran = npyBytes("{'descr': '<f4', 'fortran_order': True, 'shape': (1, 1), }", floats(1));
     expect(() => parseNpy('grad.npy', fortran)).toThrow(/Fortran-ordered/);
     expect(() => parseNpy('grad.npy', new TextEncoder().encode('hello world'))).toThrow(/not a NumPy \.npy file/);
@@ -54,6 +62,8 @@ describe('.npy gradient dumps', () => {
     writeFileSync(join(folder, 'g.f32'), floats(1, -2));
     expect(Array.from(readGradientFile(join(folder, 'g.f32')).data)).toEqual([1, -2]);
     writeFileSync(join(folder, 'bad.f32'), new Uint8Array(7));
-    expect(() => readGradientFile(join(folder, 'bad.f32'))).toThrow(/bad\.f32: raw float32 needs a multiple of 4 bytes, found 7/);
+    expect(() => readGradientFile(join(folder, 'bad.f32'))).toThrow(
+      /bad\.f32: raw float32 needs a multiple of 4 bytes, found 7/,
+    );
   });
 });

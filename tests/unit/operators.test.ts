@@ -65,10 +65,14 @@ describe('host selection helpers', () => {
 
   it('nextBelow turns ">= m" into "> t" on float32 magnitudes', () => {
     fc.assert(
-      fc.property(fc.float({ min: 0, noNaN: true, noDefaultInfinity: true }), fc.float({ min: 0, noNaN: true }), (m, x) => {
-        const t = nextBelow(Math.fround(m));
-        expect(Math.fround(x) > t).toBe(Math.fround(x) >= Math.fround(m));
-      }),
+      fc.property(
+        fc.float({ min: 0, noNaN: true, noDefaultInfinity: true }),
+        fc.float({ min: 0, noNaN: true }),
+        (m, x) => {
+          const t = nextBelow(Math.fround(m));
+          expect(Math.fround(x) > t).toBe(Math.fround(x) >= Math.fround(m));
+        },
+      ),
     );
   });
 });

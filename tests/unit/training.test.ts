@@ -29,10 +29,16 @@ describe('sparse exchange packing', () => {
 
   it('refuses corrupted messages with the rank and the problem', () => {
     const good = packSparse([sparse(4, [0, 3], [1, 2])]);
-    expect(() => accumulatePacked(good, [new Float32Array(2)], 'rank 2')).toThrow('rank 2: tensor 0 index 3 is outside its 2 coordinates');
-    expect(() => accumulatePacked(good.subarray(0, 8), [new Float32Array(4)], 'rank 1')).toThrow('rank 1: tensor 0 is truncated');
+    expect(() => accumulatePacked(good, [new Float32Array(2)], 'rank 2')).toThrow(
+      'rank 2: tensor 0 index 3 is outside its 2 coordinates',
+    );
+    expect(() => accumulatePacked(good.subarray(0, 8), [new Float32Array(4)], 'rank 1')).toThrow(
+      'rank 1: tensor 0 is truncated',
+    );
     expect(() => accumulatePacked(good, [], 'rank 1')).toThrow('rank 1: 5 words left over after 0 tensors');
-    expect(() => accumulatePacked(good.subarray(0, 7), [new Float32Array(4)], 'rank 1')).toThrow(/not a whole number of words/);
+    expect(() => accumulatePacked(good.subarray(0, 7), [new Float32Array(4)], 'rank 1')).toThrow(
+      /not a whole number of words/,
+    );
   });
 });
 

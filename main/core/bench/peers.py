@@ -6,6 +6,7 @@ The torch Gaussian_k follows the GaussianK-SGD reference code's structure.
 """
 import json
 import statistics
+from statistics import NormalDist
 import sys
 import time
 
@@ -33,8 +34,7 @@ def main():
     d = data.size
     try:
         import torch
-        from scipy.stats import norm
-
+        
         out["versions"]["torch"] = torch.__version__
         out["versions"]["torch_threads"] = torch.get_num_threads()
         x = torch.from_numpy(data)
@@ -54,7 +54,7 @@ def main():
             continue
         record("torch.topk", density, timed(lambda: torch.topk(x.abs(), k), repeats))
 
-        z = float(norm.ppf(1 - density / 2))
+        z = NormalDist().inv_cdf(1 - density / 2)
 
         def gaussian_k():
             thr = float(x.mean()) + float(x.std()) * z

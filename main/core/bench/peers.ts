@@ -43,7 +43,7 @@ export function runPythonPeers(data: Float32Array, densities: number[], repeats:
       problems.push(`${python} has no torch`);
       if (!best || parsed.peers.length > best.peers.length) best = parsed;
     }
-    const missing = `${problems.join('; ')} (apt-get install python3-torch python3-numpy python3-scipy)`;
+    const missing = `${problems.join('; ')} (apt-get install python3-torch python3-numpy)`;
     return { ...(best ?? { peers: [], versions: {} }), missing };
   } finally {
     rmSync(folder, { recursive: true, force: true });

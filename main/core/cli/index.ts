@@ -6,6 +6,8 @@ import { BACKENDS } from '../../../gpu/engine';
 import type { BackendName } from '../../../gpu/kernels/kernels';
 import { formatBench } from '../bench/report';
 import { runBench, SPARSE_METHODS, type SparseMethod } from '../bench/run';
+import { runExperimentFile } from './run';
+import { exportRun, listRuns, listWorkers, resumeRun, showRun } from './runs';
 import { formatSparsifyReport, sparsify } from './sparsify';
 
 function positiveNumber(text: string): number {
@@ -122,6 +124,106 @@ export function buildProgram(): Command {
         console.log(opts.json ? JSON.stringify(results, null, 2) : `${formatBench(results)}\n\nwrote ${opts.out}`);
       },
     );
+
+  const dataDir = new Option('--data-dir <dir>', 'data folder (default: $SPARSELAB_HOME or the per-user data folder)');
+  const modelBackend = new Option('--backend <name>', 'where workers run their models')
+    .choices(['auto', 'cpu', 'webgpu'])
+    .default('auto');
+
+  program
+    .command('run')
+    .description('run every arm x seed of an experiment file on local workers, then print the comparison')
+    .argument('<file>', 'experiment file (YAML or JSON)')
+    .option(
+      '--set <key=value>',
+      'override a field, e.g. --set epochs=2 --set arms.1.density=0.01',
+      (v: string, all: string[]) => [...all, v],
+      [],
+    )
+    .option('-w, --workers <n>', 'data-parallel workers per run (overrides the file)', positiveNumber)
+    .addOption(dataDir)
+    .addOption(modelBackend)
+    .option('--json', 'print the comparison as JSON', false)
+    .action(
+      async (
+        file: string,
+        opts: { set: string[]; workers?: number; dataDir?: string; backend: 'auto' | 'cpu' | 'webgpu'; json: boolean },
+      ) => {
+        process.exitCode = await runExperimentFile(file, opts);
+      },
+    );
+
+  program
+    .command('runs')
+    .description('list runs, newest first')
+    .addOption(dataDir)
+    .option('--json', 'print JSON', false)
+    .action((opts: { dataDir?: string; json: boolean }) => console.log(listRuns(opts.dataDir, opts.json)));
+
+  program
+    .command('show')
+    .description("a run's summary, status history, config and environment")
+    .argument('<run>', 'run id')
+    .addOption(dataDir)
+    .option('--json', 'print JSON', false)
+    .action((run: string, opts: { dataDir?: string; json: boolean }) =>
+      console.log(showRun(opts.dataDir, run, opts.json)),
+    );
+
+  program
+    .command('export')
+    .description("a run's records as CSV (one table) or JSON (everything)")
+    .argument('<run>', 'run id')
+    .addOption(new Option('--format <format>', 'output format').choices(['csv', 'json']).default('csv'))
+    .addOption(
+      new Option('--table <table>', 'CSV table')
+        .choices(['iterations', 'evaluations', 'layerStats'])
+        .default('iterations'),
+    )
+    .option('-o, --out <file>', 'write to a file instead of stdout')
+    .addOption(dataDir)
+    .action(
+      (
+        run: string,
+        opts: {
+          format: 'csv' | 'json';
+          table: 'iterations' | 'evaluations' | 'layerStats';
+          out?: string;
+          dataDir?: string;
+        },
+      ) => console.log(exportRun(opts.dataDir, run, opts.format, opts.table, opts.out)),
+    );
+
+  program
+    .command('resume')
+    .description('resume an interrupted, failed or cancelled run from its last checkpoint')
+    .argument('<run>', 'run id')
+    .addOption(dataDir)
+    .addOption(modelBackend)
+    .action(async (run: string, opts: { dataDir?: string; backend: 'auto' | 'cpu' | 'webgpu' }) =>
+      console.log(await resumeRun(opts.dataDir, run, opts.backend)),
+    );
+
+  program
+    .command('workers')
+    .description('workers that have joined this data folder’s hub')
+    .addOption(dataDir)
+    .option('--json', 'print JSON', false)
+    .action((opts: { dataDir?: string; json: boolean }) => console.log(listWorkers(opts.dataDir, opts.json)));
+
+  program
+    .command('worker')
+    .description('join a hub as a worker (on this machine or another); the token may come from $SPARSELAB_TOKEN')
+    .requiredOption('--hub <url>', 'the hub address, e.g. ws://127.0.0.1:7341')
+    .option('--token <token>', 'the hub token (default: $SPARSELAB_TOKEN)')
+    .addOption(modelBackend)
+    .option('--dump-dir <dir>', 'write u = g + e of rank 0 at the histogram iterations as .npy files here')
+    .action(async (opts: { hub: string; token?: string; backend: 'auto' | 'cpu' | 'webgpu'; dumpDir?: string }) => {
+      const token = opts.token ?? process.env.SPARSELAB_TOKEN;
+      if (!token) throw new Error('worker: give --token or set SPARSELAB_TOKEN');
+      const { runWorker } = await import('../../../gpu/worker/main');
+      await runWorker({ hub: opts.hub, token, backend: opts.backend, dumpDir: opts.dumpDir });
+    });
 
   return program;
 }

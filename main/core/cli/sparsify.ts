@@ -4,7 +4,7 @@ import type { CompressionStats } from '../../../common/stats';
 import { Compressor } from '../../../gpu/compression';
 import { createKernels } from '../../../gpu/engine';
 import type { BackendName } from '../../../gpu/kernels/kernels';
-import { encodeNpy, readGradientFile } from '../io/npy';
+import { encodeNpy, readGradientFile } from '../../../gpu/io/npy';
 import { formatCount, formatMs, formatNumber, table } from './format';
 
 export interface SparsifyOptions {

@@ -35,14 +35,19 @@ export function loadExperiment(file: string, overrides: readonly string[] = []):
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ExperimentFileError(file, [(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message]);
+    throw new ExperimentFileError(file, [
+      (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message,
+    ]);
   }
   return parseExperiment(text, file, overrides);
 }
 
 function applyOverride(doc: Document, override: string, file: string): void {
   const match = /^([A-Za-z0-9_.]+)=(.*)$/s.exec(override);
-  if (!match) throw new ExperimentFileError(file, [`--set ${override}: expected key=value, e.g. epochs=2 or arms.0.density=0.01`]);
+  if (!match)
+    throw new ExperimentFileError(file, [
+      `--set ${override}: expected key=value, e.g. epochs=2 or arms.0.density=0.01`,
+    ]);
   const path = match[1]!.split('.').map((part) => (/^\d+$/.test(part) ? Number(part) : part));
   doc.setIn(path, parseDocument(match[2]!).toJS());
 }

@@ -2,7 +2,7 @@
  * Gradient dumps: NumPy .npy (float32, any shape, C order) and raw little-endian float32.
  * Errors name the file and say what was expected, so a researcher can fix the dump.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 const MAGIC = '\x93NUMPY';
 
@@ -91,8 +91,4 @@ export function encodeNpy(data: Float32Array | Uint32Array | Int32Array): Uint8A
   out.set(new TextEncoder().encode(header), 10);
   out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + header.length);
   return out;
-}
-
-export function writeNpy(file: string, data: Float32Array | Uint32Array | Int32Array): void {
-  writeFileSync(file, encodeNpy(data));
 }

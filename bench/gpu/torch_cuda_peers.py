@@ -1,0 +1,59 @@
+"""torch.topk and the reference Gaussian_k on a CUDA GPU, timed like SparseLab's WebGPU bench:
+from data on the device to the selection's indices and values on the host. Prints JSON lines."""
+import json
+import statistics
+from statistics import NormalDist
+import sys
+import time
+
+import torch
+
+
+def timed(fn, repeats=10):
+    fn()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(samples)
+
+
+def main():
+    sizes = [int(s) for s in sys.argv[1].split(",")]
+    densities = [float(s) for s in sys.argv[2].split(",")]
+    device = torch.device("cuda")
+    print(json.dumps({"device": torch.cuda.get_device_name(0), "torch": torch.__version__}))
+    for d in sizes:
+        x = torch.randn(d, device=device)
+        print(json.dumps({"d": d, "name": "torch.sum (read pass)", "ms": timed(lambda: x.sum().item())}))
+        for density in densities:
+            k = max(1, int(d * density))
+
+            def topk():
+                values, indices = torch.topk(x.abs(), k)
+                return values.cpu(), indices.cpu()
+
+            z = NormalDist().inv_cdf(1 - density / 2)
+
+            def gaussian_k():
+                thr = float(x.mean()) + float(x.std()) * z
+                magnitudes = x.abs()
+                for _ in range(3):
+                    indexes = (magnitudes > thr).nonzero().view(-1)
+                    if indexes.numel() < 2 * k / 3:
+                        thr *= 0.5
+                    elif indexes.numel() > 4 * k / 3:
+                        thr *= 1.5
+                    else:
+                        break
+                return x[indexes].cpu(), indexes.cpu()
+
+            print(json.dumps({"d": d, "density": density, "name": "torch.topk (cuda)", "ms": timed(topk)}))
+            print(json.dumps({"d": d, "density": density, "name": "torch Gaussian_k (cuda, reference)", "ms": timed(gaussian_k)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+/**
+ * The worker process: connects to the hub, announces what it can do, and trains one rank of one
+ * run at a time. Started by the core for local GPUs/cores, or by hand on another machine:
+ * `sparselab worker --hub ws://HOST:PORT --token TOKEN`.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseRunConfig, type WorkerCapabilities } from '../../common/protocol';
+import { createKernels } from '../engine';
+import { connectToHub, type HubClient } from './hubClient';
+import { initTensorflow, type BackendPreference } from './models';
+import { encodeNpy } from '../io/npy';
+import { trainRank } from './trainer';
+
+export interface WorkerOptions {
+  hub: string;
+  token: string;
+  /** Model backend: auto picks WebGPU where a hardware adapter exists. */
+  backend: BackendPreference;
+  /** Write u = g + e of rank 0 at the histogram iterations here, as .npy. */
+  dumpDir?: string;
+  log?: (line: string) => void;
+}
+
+export async function runWorker(options: WorkerOptions): Promise<void> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const modelBackend = await initTensorflow(options.backend);
+  const kernels = await createKernels('cpu');
+  const capabilities: WorkerCapabilities = {
+    host: os.hostname(),
+    pid: process.pid,
+    backend: modelBackend === 'webgpu' ? 'webgpu' : 'cpu',
+    cores: os.availableParallelism(),
+    limits: { memoryBytes: os.totalmem() },
+  };
+  const client = await connectToHub(options.hub, options.token, capabilities);
+  log(
+    `worker ${client.workerId} joined ${options.hub} (models on ${modelBackend}, compression on ${kernels.deviceName})`,
+  );
+
+  const cancelled = new Set<string>();
+  client.onCancel(({ runId, reason }) => {
+    cancelled.add(runId);
+    log(`run ${runId} cancelled: ${reason}`);
+  });
+  let queue = Promise.resolve();
+  client.onAssign((assign, checkpoint) => {
+    // One rank at a time: a second assignment waits for the first to end.
+    queue = queue.then(() =>
+      train(client, assign.runId, async () => {
+        const spec = parseRunConfig(assign.config);
+        log(
+          `run ${assign.runId}: rank ${assign.rank} of ${assign.worldSize}${assign.resume ? `, resuming at iteration ${assign.resume.iteration}` : ''}`,
+        );
+        await trainRank(
+          client,
+          kernels,
+          { runId: assign.runId, rank: assign.rank, worldSize: assign.worldSize, spec, checkpoint },
+          {
+            cancelled: () => cancelled.has(assign.runId),
+            ...(options.dumpDir && { dumpGradient: gradientDumper(options.dumpDir, assign.runId) }),
+          },
+        );
+        return cancelled.has(assign.runId);
+      }),
+    );
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    client.onClose((error) => (error ? reject(error) : resolve()));
+  });
+}
+
+function gradientDumper(folder: string, runId: string) {
+  mkdirSync(folder, { recursive: true });
+  return (iteration: number, tensor: string, u: Float32Array) =>
+    writeFileSync(join(folder, `${runId}.it${iteration}.${tensor.replaceAll('/', '_')}.npy`), encodeNpy(u));
+}
+
+async function train(client: HubClient, runId: string, body: () => Promise<boolean>): Promise<void> {
+  client.status(runId, 'started');
+  try {
+    const wasCancelled = await body();
+    if (!wasCancelled) client.status(runId, 'finished');
+  } catch (error) {
+    client.status(runId, 'failed', (error as Error).message);
+  }
+}

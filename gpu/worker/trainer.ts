@@ -1,0 +1,409 @@
+/**
+ * One rank of one run: data-parallel SGD with a compressor per tensor (or for the flattened
+ * model) and error feedback. Each iteration: forward/backward, compress, exchange (allgather of
+ * sparse selections, or allreduce for Dense), average, momentum step. Every rank applies the same
+ * average in the same order, so replicas stay identical.
+ */
+import { densityAt, type RunSpec } from '../../common/experiment';
+import type { EvaluationRecord, HistogramRecord, IterationRecord, LayerStatsRecord } from '../../common/metrics';
+import { learningRateAt } from '../../common/schedule';
+import { sparsifierConfigSchema } from '../../common/sparsifier';
+import type { CompressionStats } from '../../common/stats';
+import { createCompressors, type Compressor, type CompressResult } from '../compression';
+import { accumulatePacked, packSparse } from '../compression/packing';
+import type { Kernels } from '../kernels/kernels';
+import { randomKey } from '../kernels/random';
+import { encodeRankCheckpoint, unbundleCheckpoint, weightsChecksum } from './checkpoint';
+import { batches, batchesPerEpoch, loadDataset, type Dataset } from './data';
+import type { HubClient } from './hubClient';
+import { buildModel, type TrainableModel } from './models';
+import { MomentumSgd } from './optimizer';
+
+export interface RankAssignment {
+  runId: string;
+  rank: number;
+  worldSize: number;
+  spec: RunSpec;
+  /** The bundled checkpoint to resume from, if any. */
+  checkpoint: Uint8Array | null;
+}
+
+export interface TrainerHooks {
+  /** True once the run was cancelled; checked between iterations. */
+  cancelled(): boolean;
+  /**
+   * Rank 0, at the histogram iterations: u = g + e of every compressor, exactly as compressed,
+   * for researchers who analyse it elsewhere (the worker's --dump-dir).
+   */
+  dumpGradient?(iteration: number, tensor: string, u: Float32Array): void;
+}
+
+/** Records are sent in batches of this many iterations to keep messages few. */
+const RECORDS_PER_MESSAGE = 10;
+
+export async function trainRank(
+  client: HubClient,
+  kernels: Kernels,
+  job: RankAssignment,
+  hooks: TrainerHooks,
+): Promise<void> {
+  const { runId, rank, worldSize, spec } = job;
+  const { experiment, arm, seed } = spec;
+  const dataset = await loadDataset(experiment.dataset);
+  const model = buildModel(experiment.model, dataset.info, seed);
+  const sparsifier = sparsifierConfigSchema.parse({
+    method: arm.method,
+    density: arm.method === 'dense' ? undefined : arm.density,
+    k: arm.k,
+    errorFeedback: arm.errorFeedback,
+    sampleRatio: arm.sampleRatio,
+    // Each rank draws its own random selections (Rand_k, DGC sampling).
+    seed: randomKey(seed, rank),
+  });
+  const shapes = model.trainable.map((t) => ({ name: t.name, length: t.size }));
+  const compressors = createCompressors(kernels, sparsifier, shapes, experiment.granularity);
+  const optimizer = new MomentumSgd(
+    shapes.map((s) => s.length),
+    experiment.optimizer.momentum,
+    experiment.optimizer.weightDecay,
+  );
+  const perEpoch = batchesPerEpoch(dataset.train, { rank, worldSize, seed, epoch: 0, batchSize: experiment.batchSize });
+  if (perEpoch < 1)
+    throw new Error(`the training set is too small for ${worldSize} ranks of batch ${experiment.batchSize}`);
+  const totalIterations = Math.ceil(experiment.epochs * perEpoch);
+
+  let iteration = 0;
+  if (job.checkpoint) iteration = restore(job.checkpoint, rank, model, optimizer, compressors);
+  else await broadcastInitialWeights(client, runId, rank, model);
+
+  const pending: { iterations: IterationRecord[] } = { iterations: [] };
+  const started = performance.now();
+  const evaluateEvery = Math.max(1, Math.round(experiment.evaluation.everyEpochs * perEpoch));
+  const histogramAt = new Set(experiment.statistics.histogramIterations);
+  const isDense = arm.method === 'dense';
+
+  try {
+    for (let epoch = Math.floor(iteration / perEpoch); iteration < totalIterations; epoch++) {
+      let position = 0;
+      const skip = iteration - epoch * perEpoch;
+      for (const batch of batches(dataset.train, {
+        rank,
+        worldSize,
+        seed,
+        epoch,
+        batchSize: experiment.batchSize,
+        augment: dataset.info.name === 'cifar10',
+      })) {
+        if (position++ < skip) continue;
+        if (iteration >= totalIterations || hooks.cancelled()) break;
+        const epochNow = (iteration + 1) / perEpoch;
+        const t0 = performance.now();
+        const { loss, gradients } = await model.lossAndGradientsAsync(batch);
+        const t1 = performance.now();
+        const density = densityAt(experiment, arm, iteration / perEpoch);
+        const measure = iteration % experiment.statistics.everyIterations === 0;
+        const histogram = rank === 0 && histogramAt.has(iteration);
+        if (histogram && hooks.dumpGradient)
+          await dumpCompensated(compressors, gradients, iteration, hooks.dumpGradient);
+        const results = await compress(
+          kernels,
+          compressors,
+          gradients,
+          iteration,
+          density,
+          measure,
+          histogram ? experiment.statistics.histogramBins : 0,
+        );
+        const t2 = performance.now();
+        const before = bytesOf(client, runId);
+        const averaged = isDense
+          ? await client.allreduce(runId, concatenate(results.map((r) => r.compressed.values)))
+          : await allgatherAverage(client, runId, results, compressors);
+        const after = bytesOf(client, runId);
+        const t3 = performance.now();
+        const lr = learningRateAt(experiment, iteration / perEpoch);
+        const gradient = splitInto(
+          isDense ? scale(averaged, 1 / worldSize) : averaged,
+          shapes.map((s) => s.length),
+        );
+        model.applyUpdate(
+          optimizer.step(gradient, lr, optimizer.needsWeights ? await model.getWeightsAsync() : undefined),
+        );
+        const t4 = performance.now();
+
+        pending.iterations.push({
+          runId,
+          rank,
+          iteration,
+          epoch: epochNow,
+          loss,
+          lr,
+          density: density ?? 1,
+          k: results.reduce((n, r) => n + r.k, 0),
+          selected: results.reduce((n, r) => n + r.compressed.values.length, 0),
+          bytesSent: after.bytesSent - before.bytesSent,
+          bytesReceived: after.bytesReceived - before.bytesReceived,
+          wallMs: t4 - started,
+          computeMs: t1 - t0,
+          compressMs: t2 - t1,
+          communicateMs: t3 - t2,
+          updateMs: t4 - t3,
+          ...(measure && modelStatistics(results)),
+        });
+        if (measure && rank === 0) sendLayerStatistics(client, runId, iteration, compressors, results, histogram);
+        if (pending.iterations.length >= RECORDS_PER_MESSAGE) flush(client, pending);
+        iteration++;
+
+        if (rank === 0 && (iteration % evaluateEvery === 0 || iteration === totalIterations)) {
+          flush(client, pending);
+          client.sendMetrics({
+            kind: 'evaluation',
+            records: [evaluation(model, dataset, runId, iteration, epochNow, performance.now() - started)],
+          });
+        }
+        if (iteration % experiment.faults.checkpointEveryIterations === 0 && iteration < totalIterations) {
+          flush(client, pending);
+          await client.checkpoint(
+            runId,
+            iteration,
+            await checkpointPart(rank, iteration, model, optimizer, compressors),
+          );
+        }
+      }
+      if (hooks.cancelled()) break;
+    }
+  } finally {
+    flush(client, pending);
+    compressors.forEach((c) => c.release());
+    model.dispose();
+  }
+}
+
+async function compress(
+  kernels: Kernels,
+  compressors: readonly Compressor<unknown>[],
+  gradients: Float32Array[],
+  step: number,
+  density: number | undefined,
+  measure: boolean,
+  histogramBins: number,
+): Promise<CompressResult[]> {
+  const inputs = compressors.length === gradients.length ? gradients : [concatenate(gradients)];
+  const results: CompressResult[] = [];
+  for (const [i, compressor] of compressors.entries()) {
+    const vector = kernels.upload(inputs[i]!);
+    try {
+      results.push(
+        await compressor.compress(vector, { step, density, statistics: measure ? { histogramBins } : false }),
+      );
+    } finally {
+      kernels.release(vector);
+    }
+  }
+  return results;
+}
+
+async function dumpCompensated(
+  compressors: readonly Compressor<unknown>[],
+  gradients: Float32Array[],
+  iteration: number,
+  dump: NonNullable<TrainerHooks['dumpGradient']>,
+): Promise<void> {
+  const inputs = compressors.length === gradients.length ? gradients : [concatenate(gradients)];
+  for (const [i, compressor] of compressors.entries()) {
+    const residual = compressor.residual ? await compressor.residual.read() : null;
+    const g = inputs[i]!;
+    dump(iteration, compressor.tensor, residual ? g.map((x, j) => Math.fround(x + residual[j]!)) : g.slice());
+  }
+}
+
+/** Allgather of every rank's packed selections, summed in rank order and divided by P. */
+async function allgatherAverage(
+  client: HubClient,
+  runId: string,
+  results: readonly CompressResult[],
+  compressors: readonly Compressor<unknown>[],
+): Promise<Float32Array> {
+  const { parts } = await client.allgather(runId, packSparse(results.map((r) => r.compressed)));
+  const sums = compressors.map((c) => new Float32Array(c.length));
+  parts.forEach((part, rank) => accumulatePacked(part, sums, `rank ${rank}`));
+  return scale(concatenate(sums), 1 / parts.length);
+}
+
+async function broadcastInitialWeights(
+  client: HubClient,
+  runId: string,
+  rank: number,
+  model: TrainableModel,
+): Promise<void> {
+  // Seeded initialisation already agrees; rank 0's broadcast makes identical replicas a fact, not a hope.
+  const weights = rank === 0 ? concatenate(await model.getWeightsAsync()) : null;
+  const received = await client.broadcast(runId, weights ? new Uint8Array(weights.buffer) : null);
+  if (rank !== 0) {
+    const floats = new Float32Array(new Uint8Array(received).buffer);
+    model.setWeights(
+      splitInto(
+        floats,
+        model.trainable.map((t) => t.size),
+      ),
+    );
+  }
+}
+
+async function checkpointPart(
+  rank: number,
+  iteration: number,
+  model: TrainableModel,
+  optimizer: MomentumSgd,
+  compressors: readonly Compressor<unknown>[],
+): Promise<Uint8Array> {
+  const residuals = await Promise.all(compressors.filter((c) => c.residual).map((c) => c.residual!.read()));
+  const weights = await model.getWeightsAsync();
+  const common = { rank, iteration, weightsChecksum: weightsChecksum(weights), residuals };
+  return encodeRankCheckpoint(
+    rank === 0 ? { ...common, weights, state: await model.getStateAsync(), momentum: optimizer.state() } : common,
+  );
+}
+
+/** Restores rank 0's model and optimizer and this rank's residuals; returns the iteration to resume at. */
+function restore(
+  bundle: Uint8Array,
+  rank: number,
+  model: TrainableModel,
+  optimizer: MomentumSgd,
+  compressors: readonly Compressor<unknown>[],
+): number {
+  const parts = unbundleCheckpoint(bundle);
+  const leader = parts[0]!;
+  const mine = parts[rank];
+  if (!mine) throw new Error(`checkpoint has ${parts.length} ranks, this is rank ${rank}`);
+  if (!leader.weights || !leader.momentum || !leader.state) throw new Error('checkpoint lacks rank 0 model state');
+  model.setWeights(leader.weights);
+  model.setState(leader.state);
+  optimizer.restore(leader.momentum);
+  compressors.filter((c) => c.residual).forEach((c, i) => c.residual!.restore(mine.residuals[i]!));
+  return leader.iteration;
+}
+
+function evaluation(
+  model: TrainableModel,
+  dataset: Dataset,
+  runId: string,
+  iteration: number,
+  epoch: number,
+  wallMs: number,
+): EvaluationRecord {
+  const result = model.evaluate(dataset.test);
+  return {
+    runId,
+    iteration,
+    epoch,
+    wallMs,
+    testLoss: result.loss,
+    ...('accuracy' in result ? { accuracy: result.accuracy } : { perplexity: result.perplexity }),
+  };
+}
+
+/** Whole-model ratios from per-tensor statistics: residual and norm energies add across tensors. */
+function modelStatistics(results: readonly CompressResult[]): Partial<IterationRecord> {
+  const stats = results.map((r) => r.statistics).filter((s): s is CompressionStats => s !== undefined);
+  if (stats.length === 0) return {};
+  const energy = stats.map((s) => s.d * (s.std * s.std + s.mean * s.mean));
+  const total = energy.reduce((a, b) => a + b, 0) || 1;
+  const weighted = (f: (s: CompressionStats) => number) => stats.reduce((n, s, i) => n + f(s) * energy[i]!, 0) / total;
+  const d = stats.reduce((n, s) => n + s.d, 0);
+  const k = stats.reduce((n, s) => n + s.k, 0);
+  return {
+    rho: weighted((s) => s.rho),
+    rhoTopk: weighted((s) => s.rhoTopk),
+    boundGeneral: 1 - k / d,
+    boundGaussian: (1 - k / d) ** 2,
+    overlap: stats.reduce((n, s) => n + s.overlap * s.k, 0) / k,
+  };
+}
+
+function sendLayerStatistics(
+  client: HubClient,
+  runId: string,
+  iteration: number,
+  compressors: readonly Compressor<unknown>[],
+  results: readonly CompressResult[],
+  histograms: boolean,
+): void {
+  const layerStats: LayerStatsRecord[] = [];
+  const histogramRecords: HistogramRecord[] = [];
+  results.forEach((result, i) => {
+    const s = result.statistics;
+    if (!s) return;
+    const layer = compressors[i]!.tensor;
+    const {
+      histogram,
+      d,
+      k,
+      selected,
+      threshold,
+      rho,
+      rhoTopk,
+      boundGeneral,
+      boundGaussian,
+      overlap,
+      mean,
+      std,
+      skewness,
+      excessKurtosis,
+    } = s;
+    layerStats.push({
+      runId,
+      iteration,
+      layer,
+      d,
+      k,
+      selected,
+      threshold,
+      rho,
+      rhoTopk,
+      boundGeneral,
+      boundGaussian,
+      overlap,
+      mean,
+      std,
+      skewness,
+      excessKurtosis,
+    });
+    if (histograms && histogram)
+      histogramRecords.push({ runId, iteration, layer, ...histogram, mean, std, skewness, excessKurtosis });
+  });
+  client.sendMetrics({ kind: 'layerStats', records: layerStats });
+  if (histogramRecords.length > 0) client.sendMetrics({ kind: 'histogram', records: histogramRecords });
+}
+
+function bytesOf(client: HubClient, runId: string): { bytesSent: number; bytesReceived: number } {
+  return client.bytes(runId) ?? { bytesSent: 0, bytesReceived: 0 };
+}
+
+function flush(client: HubClient, pending: { iterations: IterationRecord[] }): void {
+  if (pending.iterations.length === 0) return;
+  client.sendMetrics({ kind: 'iteration', records: pending.iterations });
+  pending.iterations = [];
+}
+
+function concatenate(parts: readonly Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function splitInto(flat: Float32Array, lengths: readonly number[]): Float32Array[] {
+  let at = 0;
+  return lengths.map((length) => flat.subarray(at, (at += length)));
+}
+
+function scale(values: Float32Array, factor: number): Float32Array {
+  for (let i = 0; i < values.length; i++) values[i] = values[i]! * factor;
+  return values;
+}

@@ -1,0 +1,115 @@
+import { loadExperiment } from '../experiments/load';
+import { startHub } from '../hub';
+import { compareRuns, TABLE_PRESETS, type ComparisonRow } from '../runtime/comparison';
+import { LocalWorkers } from '../runtime/localWorkers';
+import { Orchestrator, type RunProgress } from '../runtime/orchestrator';
+import { openStore, type Store } from '../store';
+import { formatCount, formatMs, table } from './format';
+
+export interface RunOptions {
+  set: string[];
+  workers?: number;
+  dataDir?: string;
+  json: boolean;
+  backend: 'auto' | 'cpu' | 'webgpu';
+}
+
+/** Runs every arm x seed of an experiment file on local workers and prints the comparison. */
+export async function runExperimentFile(file: string, options: RunOptions): Promise<number> {
+  const overrides = options.workers ? [...options.set, `workers=${options.workers}`] : options.set;
+  const experiment = loadExperiment(file, overrides);
+  const store = openStore(options.dataDir);
+  store.markInterrupted('the app restarted');
+  const hub = await startHub({
+    log: (level, message) => level !== 'debug' && level !== 'info' && process.stderr.write(`[hub] ${message}\n`),
+  });
+  const orchestrator = new Orchestrator(store, hub);
+  const workers = new LocalWorkers({
+    hubUrl: hub.url,
+    token: hub.token,
+    count: experiment.workers,
+    backend: options.backend,
+    onLine: (i, line) => process.stderr.write(`[worker ${i}] ${line}\n`),
+  });
+  const progress = new ProgressLines(store);
+  orchestrator.on('progress', (p) => progress.update(p));
+  orchestrator.on('status', (runId, status, reason) => progress.status(runId, status, reason));
+  orchestrator.on('log', (level, message) => process.stderr.write(`[${level}] ${message}\n`));
+  const stop = () => {
+    workers.stop();
+    process.exit(130);
+  };
+  process.once('SIGINT', stop);
+  try {
+    const runs = orchestrator.submit(experiment, file);
+    await orchestrator.waitFor(runs.map((r) => r.id));
+    const rows = compareRuns(store, runs[0]!.experimentId);
+    console.log(options.json ? JSON.stringify(rows, null, 2) : formatComparison(rows));
+    return rows.every((r) => r.summary.status === 'finished') ? 0 : 1;
+  } finally {
+    process.off('SIGINT', stop);
+    orchestrator.close();
+    workers.stop();
+    await hub.close();
+    store.close();
+  }
+}
+
+/** One line per run on stderr: a bar, the epoch, the loss and an ETA. */
+class ProgressLines {
+  private readonly last = new Map<string, number>();
+  constructor(private readonly store: Store) {}
+
+  update(p: RunProgress): void {
+    const fraction = Math.min(1, p.epoch / p.epochs);
+    const step = Math.floor(fraction * 20);
+    if (this.last.get(p.runId) === step) return;
+    this.last.set(p.runId, step);
+    const eta = fraction > 0 ? (p.wallMs / fraction - p.wallMs) / 1000 : NaN;
+    const arm = this.store.getRun(p.runId).arm;
+    process.stderr.write(
+      `${arm.padEnd(18)} [${'#'.repeat(step).padEnd(20, '.')}] ${(fraction * 100).toFixed(0).padStart(3)}%  epoch ${p.epoch.toFixed(2)}/${p.epochs}  loss ${p.loss.toFixed(4)}  ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)} s` : '-'}\n`,
+    );
+  }
+
+  status(runId: string, status: string, reason: string | null): void {
+    const arm = this.store.getRun(runId).arm;
+    process.stderr.write(`${arm.padEnd(18)} ${status}${reason ? `: ${reason}` : ''}\n`);
+  }
+}
+
+export function formatComparison(rows: ComparisonRow[]): string {
+  const percent = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
+  const ms = (x: number | null) => (x === null ? '-' : formatMs(x));
+  const header = [
+    'run',
+    'status',
+    'final acc',
+    'best acc',
+    'time to target',
+    'iter ms',
+    'compute',
+    'compress',
+    'comm',
+    'update',
+    'bytes/iter',
+  ];
+  const presets = TABLE_PRESETS.map((id) => `speedup ${id}`);
+  return table([
+    [...header, ...presets],
+    ...rows.map(({ summary: s, speedups }) => [
+      `${s.arm} (seed ${s.seed})`,
+      s.status,
+      s.finalPerplexity !== null ? `ppl ${s.finalPerplexity.toFixed(1)}` : percent(s.finalAccuracy),
+      s.bestPerplexity !== null ? `ppl ${s.bestPerplexity.toFixed(1)}` : percent(s.bestAccuracy),
+      s.target?.reached ? `${(s.target.wallMs! / 1000).toFixed(1)} s` : '-',
+      ms(s.meanIterationMs),
+      ms(s.meanComputeMs),
+      ms(s.meanCompressMs),
+      ms(s.meanCommunicateMs),
+      ms(s.meanUpdateMs),
+      s.meanBytesSent === null ? '-' : formatCount(Math.round(s.meanBytesSent)),
+      ...TABLE_PRESETS.map((id) => (speedups[id] ? `${speedups[id]!.toFixed(2)}x` : '-')),
+    ]),
+  ]);
+}

@@ -1,0 +1,58 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { packageRoot } from '../packageRoot';
+
+export interface LocalWorkerOptions {
+  hubUrl: string;
+  token: string;
+  count: number;
+  backend: 'auto' | 'cpu' | 'webgpu';
+  /** Passed to each worker's --dump-dir. */
+  dumpDir?: string;
+  /** Each worker's stderr lines, prefixed with its number. */
+  onLine?: (worker: number, line: string) => void;
+}
+
+/** Worker processes on this machine, one per GPU adapter or N on the CPU; the token travels in the environment. */
+export class LocalWorkers {
+  private readonly processes: ChildProcess[] = [];
+
+  constructor(private readonly options: LocalWorkerOptions) {
+    for (let i = 0; i < options.count; i++) this.spawnOne(i);
+  }
+
+  /** Ends one worker at once (SIGKILL), as a crash would. */
+  kill(worker: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.processes[worker]?.kill(signal);
+  }
+
+  /** Starts a fresh worker in slot `worker` (a replacement after a crash). */
+  respawn(worker: number): void {
+    this.spawnOne(worker);
+  }
+
+  pids(): number[] {
+    return this.processes.map((p) => p.pid ?? -1);
+  }
+
+  stop(): void {
+    for (const p of this.processes) if (p.exitCode === null) p.kill('SIGTERM');
+  }
+
+  private spawnOne(i: number): void {
+    const cli = join(packageRoot(), 'bin', 'sparselab.js');
+    const args = [cli, 'worker', '--hub', this.options.hubUrl, '--backend', this.options.backend];
+    if (this.options.dumpDir) args.push('--dump-dir', this.options.dumpDir);
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, SPARSELAB_TOKEN: this.options.token },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let buffered = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (buffered + chunk).split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) if (line) this.options.onLine?.(i, line);
+    });
+    this.processes[i] = child;
+  }
+}
