@@ -39,16 +39,20 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     `worker ${client.workerId} joined ${options.hub} (models on ${modelBackend}, compression on ${kernels.deviceName})`,
   );
 
-  const cancelled = new Set<string>();
+  // One flag per assignment: a run resumed on this worker after a cancel starts uncancelled.
+  const jobs = new Map<string, { cancelled: boolean }>();
   client.onCancel(({ runId, reason }) => {
-    cancelled.add(runId);
+    const job = jobs.get(runId);
+    if (job) job.cancelled = true;
     log(`run ${runId} cancelled: ${reason}`);
   });
   let queue = Promise.resolve();
   client.onAssign((assign, checkpoint) => {
+    const job = { cancelled: false };
+    jobs.set(assign.runId, job);
     // One rank at a time: a second assignment waits for the first to end.
     queue = queue.then(() =>
-      train(client, assign.runId, async () => {
+      train(client, assign.runId, job, async () => {
         const spec = parseRunConfig(assign.config);
         log(
           `run ${assign.runId}: rank ${assign.rank} of ${assign.worldSize}${assign.resume ? `, resuming at iteration ${assign.resume.iteration}` : ''}`,
@@ -58,11 +62,10 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
           kernels,
           { runId: assign.runId, rank: assign.rank, worldSize: assign.worldSize, spec, checkpoint },
           {
-            cancelled: () => cancelled.has(assign.runId),
+            cancelled: () => job.cancelled,
             ...(options.dumpDir && { dumpGradient: gradientDumper(options.dumpDir, assign.runId) }),
           },
         );
-        return cancelled.has(assign.runId);
       }),
     );
   });
@@ -78,12 +81,18 @@ function gradientDumper(folder: string, runId: string) {
     writeFileSync(join(folder, `${runId}.it${iteration}.${tensor.replaceAll('/', '_')}.npy`), encodeNpy(u));
 }
 
-async function train(client: HubClient, runId: string, body: () => Promise<boolean>): Promise<void> {
-  client.status(runId, 'started');
+/** Reports the rank's outcome; a cancelled rank reports nothing (its collectives fail on purpose). */
+async function train(
+  client: HubClient,
+  runId: string,
+  job: { cancelled: boolean },
+  body: () => Promise<void>,
+): Promise<void> {
+  void client.status(runId, 'started');
   try {
-    const wasCancelled = await body();
-    if (!wasCancelled) client.status(runId, 'finished');
+    await body();
+    if (!job.cancelled) void client.status(runId, 'finished');
   } catch (error) {
-    client.status(runId, 'failed', (error as Error).message);
+    if (!job.cancelled) void client.status(runId, 'failed', (error as Error).message);
   }
 }

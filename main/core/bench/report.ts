@@ -72,6 +72,7 @@ export function formatBench(results: BenchResults): string {
       out.push('', table(rows));
     }
   }
+  if (results.training) out.push('', formatTraining(results.training));
   const checks = Object.keys(results.devices).flatMap((b) => checkTargets(results, b as 'cpu' | 'webgpu'));
   const measured = checks.filter((c) => c.ratio !== null);
   if (measured.length > 0) {
@@ -81,4 +82,23 @@ export function formatBench(results: BenchResults): string {
     }
   }
   return out.join('\n');
+}
+
+function formatTraining(t: NonNullable<BenchResults['training']>): string {
+  const ms = (x: number | null) => (x === null ? '-' : formatMs(x));
+  return [
+    `training ${t.experiment}, ${t.workers} workers, ${t.epochs} epochs: mean ms per iteration and rank`,
+    table([
+      ['arm', 'iteration', 'compute', 'compress', 'communicate', 'update', 'overhead'],
+      ...t.arms.map((a) => [
+        a.arm,
+        ms(a.iterationMs),
+        ms(a.computeMs),
+        ms(a.compressMs),
+        ms(a.communicateMs),
+        ms(a.updateMs),
+        a.overhead === null ? '-' : `${(100 * a.overhead).toFixed(0)}%`,
+      ]),
+    ]),
+  ].join('\n');
 }

@@ -6,6 +6,7 @@ import { SELECTION_OPERATORS } from '../../../gpu/operators';
 import { describeMachine, type MachineDescription } from './machine';
 import { runPythonPeers, type PeerTiming } from './peers';
 import { median, timeTfjsTopk } from './tfjsPeer';
+import type { TrainingOverhead } from './training';
 
 export type SparseMethod = Exclude<SparsifierMethod, 'dense'>;
 export const SPARSE_METHODS = SPARSIFIER_METHODS.filter((m): m is SparseMethod => m !== 'dense');
@@ -43,6 +44,8 @@ export interface BenchResults {
   peers: (PeerTiming & { d: number })[];
   peerVersions: Record<string, string | number>;
   notes: string[];
+  /** Where a short training run's iteration time goes, per arm. */
+  training?: TrainingOverhead;
 }
 
 /** Standard normal float32 data from a seeded generator (Box-Muller over a xorshift stream). */

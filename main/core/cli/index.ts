@@ -5,6 +5,8 @@ import { SPARSIFIER_METHODS, type SparsifierMethod } from '../../../common/spars
 import { BACKENDS } from '../../../gpu/engine';
 import type { BackendName } from '../../../gpu/kernels/kernels';
 import { formatBench } from '../bench/report';
+import { benchTraining } from '../bench/training';
+
 import { runBench, SPARSE_METHODS, type SparseMethod } from '../bench/run';
 import { runExperimentFile } from './run';
 import { exportRun, listRuns, listWorkers, resumeRun, showRun } from './runs';
@@ -100,6 +102,13 @@ export function buildProgram(): Command {
       (t: string) => sizeList(t)[0]!,
       4_000_000,
     )
+    .option(
+      '--training <file>',
+      'experiment whose iteration-time breakdown the bench measures',
+      'resources/experiments/mnist-fnn-topk-vs-gaussiank.yaml',
+    )
+    .option('--training-epochs <n>', 'epochs of that experiment to train', positiveNumber, 0.5)
+    .option('--no-training', 'skip the training measurement')
     .option('-o, --out <file>', 'JSON results file', 'bench/results/latest.json')
     .option('--json', 'print JSON instead of tables', false)
     .action(
@@ -111,14 +120,17 @@ export function buildProgram(): Command {
         repeats: number;
         peers: boolean;
         tfjsMaxSize: number;
+        training: string | false;
+        trainingEpochs: number;
         out: string;
         json: boolean;
       }) => {
-        const results = await runBench({
-          ...opts,
-          repeats: Math.max(1, opts.repeats),
-          onProgress: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
-        });
+        const onProgress = opts.json ? undefined : (line: string) => process.stderr.write(`${line}\n`);
+        const results = await runBench({ ...opts, repeats: Math.max(1, opts.repeats), onProgress });
+        if (opts.training) {
+          onProgress?.(`training ${opts.training} for ${opts.trainingEpochs} epochs`);
+          results.training = await benchTraining(opts.training, opts.trainingEpochs);
+        }
         mkdirSync(dirname(opts.out), { recursive: true });
         writeFileSync(opts.out, JSON.stringify(results, null, 2) + '\n');
         console.log(opts.json ? JSON.stringify(results, null, 2) : `${formatBench(results)}\n\nwrote ${opts.out}`);

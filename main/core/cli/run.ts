@@ -1,9 +1,10 @@
+import type { Experiment } from '../../../common/experiment';
 import { loadExperiment } from '../experiments/load';
 import { startHub } from '../hub';
 import { compareRuns, TABLE_PRESETS, type ComparisonRow } from '../runtime/comparison';
 import { LocalWorkers } from '../runtime/localWorkers';
 import { Orchestrator, type RunProgress } from '../runtime/orchestrator';
-import { openStore, type Store } from '../store';
+import { openStore, type RunSummary, type Store } from '../store';
 import { formatCount, formatMs, table } from './format';
 
 export interface RunOptions {
@@ -18,6 +19,26 @@ export interface RunOptions {
 export async function runExperimentFile(file: string, options: RunOptions): Promise<number> {
   const overrides = options.workers ? [...options.set, `workers=${options.workers}`] : options.set;
   const experiment = loadExperiment(file, overrides);
+  const rows = await runLocally(experiment, {
+    dataDir: options.dataDir,
+    backend: options.backend,
+    sourceFile: file,
+    progress: true,
+  });
+  console.log(options.json ? JSON.stringify(rows, null, 2) : formatComparison(rows));
+  return rows.every((r) => r.summary.status === 'finished') ? 0 : 1;
+}
+
+export interface LocalRunOptions {
+  dataDir?: string;
+  backend: 'auto' | 'cpu' | 'webgpu';
+  sourceFile?: string;
+  /** Progress bars and worker logs on stderr. */
+  progress: boolean;
+}
+
+/** Starts a hub and the experiment's workers on this machine, runs every arm x seed, and compares them. */
+export async function runLocally(experiment: Experiment, options: LocalRunOptions): Promise<ComparisonRow[]> {
   const store = openStore(options.dataDir);
   store.markInterrupted('the app restarted');
   const hub = await startHub({
@@ -29,11 +50,13 @@ export async function runExperimentFile(file: string, options: RunOptions): Prom
     token: hub.token,
     count: experiment.workers,
     backend: options.backend,
-    onLine: (i, line) => process.stderr.write(`[worker ${i}] ${line}\n`),
+    onLine: options.progress ? (i, line) => process.stderr.write(`[worker ${i}] ${line}\n`) : undefined,
   });
-  const progress = new ProgressLines(store);
-  orchestrator.on('progress', (p) => progress.update(p));
-  orchestrator.on('status', (runId, status, reason) => progress.status(runId, status, reason));
+  if (options.progress) {
+    const progress = new ProgressLines(store);
+    orchestrator.on('progress', (p) => progress.update(p));
+    orchestrator.on('status', (runId, status, reason) => progress.status(runId, status, reason));
+  }
   orchestrator.on('log', (level, message) => process.stderr.write(`[${level}] ${message}\n`));
   const stop = () => {
     workers.stop();
@@ -41,11 +64,9 @@ export async function runExperimentFile(file: string, options: RunOptions): Prom
   };
   process.once('SIGINT', stop);
   try {
-    const runs = orchestrator.submit(experiment, file);
+    const runs = orchestrator.submit(experiment, options.sourceFile);
     await orchestrator.waitFor(runs.map((r) => r.id));
-    const rows = compareRuns(store, runs[0]!.experimentId);
-    console.log(options.json ? JSON.stringify(rows, null, 2) : formatComparison(rows));
-    return rows.every((r) => r.summary.status === 'finished') ? 0 : 1;
+    return compareRuns(store, runs[0]!.experimentId);
   } finally {
     process.off('SIGINT', stop);
     orchestrator.close();
@@ -108,8 +129,15 @@ export function formatComparison(rows: ComparisonRow[]): string {
       ms(s.meanCompressMs),
       ms(s.meanCommunicateMs),
       ms(s.meanUpdateMs),
+      overheadOf(s) === null ? '-' : `${(100 * overheadOf(s)!).toFixed(0)}%`,
       s.meanBytesSent === null ? '-' : formatCount(Math.round(s.meanBytesSent)),
       ...TABLE_PRESETS.map((id) => (speedups[id] ? `${speedups[id]!.toFixed(2)}x` : '-')),
     ]),
   ]);
+}
+
+/** Compression, exchange and update as a fraction of the iteration: what the framework adds to compute. */
+export function overheadOf(s: RunSummary): number | null {
+  if (s.meanIterationMs === null || s.meanIterationMs === 0) return null;
+  return ((s.meanCompressMs ?? 0) + (s.meanCommunicateMs ?? 0) + (s.meanUpdateMs ?? 0)) / s.meanIterationMs;
 }

@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { overheadOf, runLocally } from '../cli/run';
+import { loadExperiment } from '../experiments/load';
+
+export interface TrainingOverhead {
+  experiment: string;
+  workers: number;
+  epochs: number;
+  arms: {
+    arm: string;
+    iterationMs: number | null;
+    computeMs: number | null;
+    compressMs: number | null;
+    communicateMs: number | null;
+    updateMs: number | null;
+    /** (compress + communicate + update) / iteration. */
+    overhead: number | null;
+  }[];
+}
+
+/** Trains an experiment briefly on local workers in a scratch store and reports where each iteration's time goes. */
+export async function benchTraining(file: string, epochs: number): Promise<TrainingOverhead> {
+  const experiment = loadExperiment(file, [`epochs=${epochs}`]);
+  const dataDir = mkdtempSync(join(tmpdir(), 'sparselab-bench-training-'));
+  try {
+    const rows = await runLocally(experiment, { dataDir, backend: 'cpu', progress: false });
+    return {
+      experiment: experiment.name,
+      workers: experiment.workers,
+      epochs,
+      arms: rows.map(({ summary: s }) => ({
+        arm: s.arm,
+        iterationMs: s.meanIterationMs,
+        computeMs: s.meanComputeMs,
+        compressMs: s.meanCompressMs,
+        communicateMs: s.meanCommunicateMs,
+        updateMs: s.meanUpdateMs,
+        overhead: overheadOf(s),
+      })),
+    };
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
