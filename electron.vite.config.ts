@@ -12,7 +12,11 @@ export default defineConfig({
     // One self-contained preload so the renderer's sandbox can stay on.
     build: {
       isolatedEntries: true,
-      rollupOptions: { input: { index: resolve(__dirname, 'preload/index.ts') } },
+      rollupOptions: {
+        input: { index: resolve(__dirname, 'preload/index.ts') },
+        // Sandboxed preloads must be CommonJS.
+        output: { format: 'cjs', entryFileNames: '[name].cjs' },
+      },
     },
   },
   renderer: {

@@ -41,8 +41,9 @@ export async function measureCompression<V>(
     k,
     selected: selection ? selection.indices.length : d,
     threshold: measured.threshold,
-    rho: selection ? contractionRatio(moments.sumSquares, selection.values) : 0,
-    rhoTopk: contractionRatio(moments.sumSquares, exact.values),
+    rho: selection && selection.indices.length < d ? contractionRatio(moments.sumSquares, selection.values) : 0,
+    // Everything sent leaves nothing behind: exactly 0, not the rounding of ||u||^2 - ||u||^2.
+    rhoTopk: exact.indices.length < d ? contractionRatio(moments.sumSquares, exact.values) : 0,
     ...contractionBounds(d, k),
     overlap: selection ? sortedIntersectionSize(selection.indices, exact.indices) / k : Math.min(1, d / k),
     mean,

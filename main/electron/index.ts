@@ -9,7 +9,7 @@ function createWindow(): BrowserWindow {
     title: 'SparseLab',
     show: false,
     webPreferences: {
-      preload: join(__dirname, '../preload/index.js'),
+      preload: join(import.meta.dirname, '../preload/index.cjs'),
       contextIsolation: true,
       sandbox: true,
       nodeIntegration: false,
@@ -25,7 +25,7 @@ function createWindow(): BrowserWindow {
   });
   const devServer = process.env.ELECTRON_RENDERER_URL;
   if (devServer) void window.loadURL(devServer);
-  else void window.loadFile(join(__dirname, '../renderer/index.html'));
+  else void window.loadFile(join(import.meta.dirname, '../renderer/index.html'));
   return window;
 }
 

@@ -20,6 +20,8 @@ export interface BenchOptions {
   peers: boolean;
   /** tf.topk is slow and memory-hungry; it runs only up to this d. */
   tfjsMaxSize: number;
+  /** Leave out a software WebGPU adapter (SwiftShader), which times the CPU, not a GPU. */
+  skipSoftwareAdapters?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -133,6 +135,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   for (const backend of options.backends) {
     try {
       const kernels = await createKernels(backend);
+      if (options.skipSoftwareAdapters && (kernels as { isSoftware?: boolean }).isSoftware) {
+        results.notes.push(
+          `${backend}: ${kernels.deviceName} is a software adapter, left out (--backends ${backend} times it)`,
+        );
+        continue;
+      }
       kernelsByBackend.set(backend, kernels);
       results.devices[backend] = kernels.deviceName;
     } catch (error) {

@@ -90,9 +90,7 @@ export function buildProgram(): Command {
     .description('time every operator on each backend against torch.topk, numpy.argpartition, tf.topk and a read pass')
     .option('--sizes <list>', 'vector sizes', sizeList, sizeList('1M,4M,16M,25M,64M'))
     .option('--densities <list>', 'densities', (t: string) => t.split(',').map(positiveNumber), [0.001, 0.01])
-    .option('--backends <list>', 'backends (webgpu is skipped where no adapter is found)', list(BACKENDS), [
-      ...BACKENDS,
-    ])
+    .option('--backends <list>', 'backends (default: cpu, and webgpu where a hardware adapter exists)', list(BACKENDS))
     .option('--methods <list>', 'operators', list(SPARSE_METHODS), [...SPARSE_METHODS] as SparseMethod[])
     .option('--repeats <n>', 'timed repetitions per case (median reported)', nonNegativeInteger, 5)
     .option('--no-peers', 'skip torch, numpy and tfjs')
@@ -115,7 +113,7 @@ export function buildProgram(): Command {
       async (opts: {
         sizes: number[];
         densities: number[];
-        backends: BackendName[];
+        backends?: BackendName[];
         methods: SparseMethod[];
         repeats: number;
         peers: boolean;
@@ -126,7 +124,13 @@ export function buildProgram(): Command {
         json: boolean;
       }) => {
         const onProgress = opts.json ? undefined : (line: string) => process.stderr.write(`${line}\n`);
-        const results = await runBench({ ...opts, repeats: Math.max(1, opts.repeats), onProgress });
+        const results = await runBench({
+          ...opts,
+          backends: opts.backends ?? [...BACKENDS],
+          skipSoftwareAdapters: opts.backends === undefined,
+          repeats: Math.max(1, opts.repeats),
+          onProgress,
+        });
         if (opts.training) {
           onProgress?.(`training ${opts.training} for ${opts.trainingEpochs} epochs`);
           results.training = await benchTraining(opts.training, opts.trainingEpochs);

@@ -113,6 +113,7 @@ export function formatComparison(rows: ComparisonRow[]): string {
     'compress',
     'comm',
     'update',
+    'overhead',
     'bytes/iter',
   ];
   const presets = TABLE_PRESETS.map((id) => `speedup ${id}`);
