@@ -8,6 +8,8 @@ export interface PhaseTimes {
   computeMs: number;
   compressMs: number;
   communicateMs: number;
+  /** Of communicateMs, the time this rank's contribution waited at the hub for the other ranks'. */
+  waitMs: number;
   updateMs: number;
 }
 

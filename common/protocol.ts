@@ -98,6 +98,7 @@ export const iterationRecordSchema = z.object({
   computeMs: num,
   compressMs: num,
   communicateMs: num,
+  waitMs: num,
   updateMs: num,
   rho: num.optional(),
   rhoTopk: num.optional(),
@@ -252,6 +253,8 @@ const collectiveResultSchema = z.object({
   bytesSent: nonNegInt,
   /** Payload bytes the receiving rank gets from the hub this round (this frame's payload). */
   bytesReceived: nonNegInt,
+  /** Milliseconds the receiving rank's contribution waited at the hub for the round's last one. */
+  waitMs: z.number().nonnegative(),
 });
 const collectiveFailedSchema = z.object({
   type: z.literal('collectiveFailed'),

@@ -89,6 +89,8 @@ export interface AllgatherResult {
 export interface ClientRunBytes {
   bytesSent: number;
   bytesReceived: number;
+  /** Milliseconds this rank's contributions waited at the hub for the other ranks'. */
+  waitMs: number;
   rounds: number;
 }
 
@@ -528,6 +530,7 @@ export class HubClient {
         } else {
           run.bytes.bytesSent += message.bytesSent;
           run.bytes.bytesReceived += message.bytesReceived;
+          run.bytes.waitMs += message.waitMs;
           run.bytes.rounds++;
           pending.resolve({ header: message, payload });
         }
@@ -572,7 +575,7 @@ export class HubClient {
       worldSize: msg.worldSize,
       nextRound: 0,
       pending: new Map(),
-      bytes: { bytesSent: 0, bytesReceived: 0, rounds: 0 },
+      bytes: { bytesSent: 0, bytesReceived: 0, waitMs: 0, rounds: 0 },
     });
     if (this.assignHandlers.size === 0) this.early.push({ kind: 'assign', msg, checkpoint });
     else for (const h of this.assignHandlers) h(msg, checkpoint);

@@ -5,6 +5,7 @@
  */
 export class MomentumSgd {
   private readonly velocity: Float32Array[];
+  private readonly deltas: Float32Array[];
 
   constructor(
     tensorSizes: readonly number[],
@@ -12,25 +13,31 @@ export class MomentumSgd {
     private readonly weightDecay: number,
   ) {
     this.velocity = tensorSizes.map((size) => new Float32Array(size));
+    this.deltas = tensorSizes.map((size) => new Float32Array(size));
   }
 
   get needsWeights(): boolean {
     return this.weightDecay > 0;
   }
 
-  /** The deltas to add to each weight tensor; `weights` are needed only with weight decay. */
+  /**
+   * The deltas to add to each weight tensor (reused buffers: valid until the next step); `weights`
+   * are needed only with weight decay.
+   */
   step(gradients: readonly Float32Array[], lr: number, weights?: readonly Float32Array[]): Float32Array[] {
-    return gradients.map((gradient, t) => {
+    const { momentum, weightDecay } = this;
+    gradients.forEach((gradient, t) => {
       const v = this.velocity[t]!;
+      const delta = this.deltas[t]!;
       const w = weights?.[t];
-      const delta = new Float32Array(v.length);
-      for (let i = 0; i < v.length; i++) {
-        const g = w ? gradient[i]! + this.weightDecay * w[i]! : gradient[i]!;
-        v[i] = this.momentum * v[i]! + g;
-        delta[i] = -lr * v[i]!;
+      if (w && weightDecay > 0) {
+        for (let i = 0; i < v.length; i++) v[i] = momentum * v[i]! + gradient[i]! + weightDecay * w[i]!;
+      } else {
+        for (let i = 0; i < v.length; i++) v[i] = momentum * v[i]! + gradient[i]!;
       }
-      return delta;
+      for (let i = 0; i < v.length; i++) delta[i] = -lr * v[i]!;
     });
+    return this.deltas;
   }
 
   state(): Float32Array[] {

@@ -14,7 +14,7 @@ import { accumulatePacked, packSparse } from '../compression/packing';
 import type { Kernels } from '../kernels/kernels';
 import { randomKey } from '../kernels/random';
 import { encodeRankCheckpoint, unbundleCheckpoint, weightsChecksum } from './checkpoint';
-import { batches, batchesPerEpoch, loadDataset, type Dataset } from './data';
+import { batches, batchesPerEpoch, loadDataset, type Dataset, type Split } from './data';
 import type { HubClient } from './hubClient';
 import { buildModel, type TrainableModel } from './models';
 import { MomentumSgd } from './optimizer';
@@ -147,6 +147,7 @@ export async function trainRank(
           computeMs: t1 - t0,
           compressMs: t2 - t1,
           communicateMs: t3 - t2,
+          waitMs: after.waitMs - before.waitMs,
           updateMs: t4 - t3,
           ...(measure && modelStatistics(results)),
         });
@@ -154,12 +155,10 @@ export async function trainRank(
         if (pending.iterations.length >= RECORDS_PER_MESSAGE) flush(client, pending);
         iteration++;
 
-        if (rank === 0 && (iteration % evaluateEvery === 0 || iteration === totalIterations)) {
+        if (iteration % evaluateEvery === 0 || iteration === totalIterations) {
           flush(client, pending);
-          client.sendMetrics({
-            kind: 'evaluation',
-            records: [evaluation(model, dataset, runId, iteration, epochNow, performance.now() - started)],
-          });
+          const record = await evaluate(client, job, model, dataset, iteration, epochNow, performance.now() - started);
+          if (rank === 0) client.sendMetrics({ kind: 'evaluation', records: [record] });
         }
         if (iteration % experiment.faults.checkpointEveryIterations === 0 && iteration < totalIterations) {
           flush(client, pending);
@@ -285,22 +284,45 @@ function restore(
   return leader.iteration;
 }
 
-function evaluation(
+/**
+ * Every rank evaluates its own slice of the test set at the same time and an allreduce adds the
+ * sums, so evaluation takes 1/P of the time and no rank waits for another in the next exchange.
+ */
+async function evaluate(
+  client: HubClient,
+  job: RankAssignment,
   model: TrainableModel,
   dataset: Dataset,
-  runId: string,
   iteration: number,
   epoch: number,
   wallMs: number,
-): EvaluationRecord {
-  const result = model.evaluate(dataset.test);
+): Promise<EvaluationRecord> {
+  const result = await model.evaluateAsync(testShard(dataset.test, job.rank, job.worldSize));
+  const count = 'accuracy' in result ? result.examples : result.tokens;
+  const local = Float32Array.of(result.loss * count, 'accuracy' in result ? result.accuracy * count : 0, count);
+  const [lossSum, correct, total] = await client.allreduce(job.runId, local);
+  const testLoss = lossSum! / total!;
   return {
-    runId,
+    runId: job.runId,
     iteration,
     epoch,
     wallMs,
-    testLoss: result.loss,
-    ...('accuracy' in result ? { accuracy: result.accuracy } : { perplexity: result.perplexity }),
+    testLoss,
+    ...('accuracy' in result ? { accuracy: correct! / total! } : { perplexity: Math.exp(testLoss) }),
+  };
+}
+
+/** Rank r's contiguous slice of a test split. */
+function testShard(split: Split, rank: number, worldSize: number): Split {
+  const from = Math.floor((split.size * rank) / worldSize);
+  const to = Math.floor((split.size * (rank + 1)) / worldSize);
+  if (split.kind === 'tokens') return { ...split, tokens: split.tokens.subarray(from, to), size: to - from };
+  const width = split.inputs.length / split.size;
+  return {
+    ...split,
+    inputs: split.inputs.subarray(from * width, to * width),
+    labels: split.labels.subarray(from, to),
+    size: to - from,
   };
 }
 
@@ -377,8 +399,8 @@ function sendLayerStatistics(
   if (histogramRecords.length > 0) client.sendMetrics({ kind: 'histogram', records: histogramRecords });
 }
 
-function bytesOf(client: HubClient, runId: string): { bytesSent: number; bytesReceived: number } {
-  return client.bytes(runId) ?? { bytesSent: 0, bytesReceived: 0 };
+function bytesOf(client: HubClient, runId: string): { bytesSent: number; bytesReceived: number; waitMs: number } {
+  return client.bytes(runId) ?? { bytesSent: 0, bytesReceived: 0, waitMs: 0 };
 }
 
 function flush(client: HubClient, pending: { iterations: IterationRecord[] }): void {

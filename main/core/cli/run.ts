@@ -137,8 +137,12 @@ export function formatComparison(rows: ComparisonRow[]): string {
   ]);
 }
 
-/** Compression, exchange and update as a fraction of the iteration: what the framework adds to compute. */
+/**
+ * What the framework adds to compute, as a fraction of the iteration: compression, the exchange
+ * without the time spent waiting for slower ranks (load imbalance), and the update.
+ */
 export function overheadOf(s: RunSummary): number | null {
   if (s.meanIterationMs === null || s.meanIterationMs === 0) return null;
-  return ((s.meanCompressMs ?? 0) + (s.meanCommunicateMs ?? 0) + (s.meanUpdateMs ?? 0)) / s.meanIterationMs;
+  const exchange = (s.meanCommunicateMs ?? 0) - (s.meanWaitMs ?? 0);
+  return ((s.meanCompressMs ?? 0) + exchange + (s.meanUpdateMs ?? 0)) / s.meanIterationMs;
 }

@@ -59,6 +59,8 @@ interface Round {
   op: CollectiveOp;
   contributions: (Parts | undefined)[];
   sizes: number[];
+  /** When each rank's contribution arrived (performance.now()). */
+  arrivals: number[];
   count: number;
   bytes: number;
 }
@@ -135,11 +137,13 @@ export class Group {
     }
     if (!state) {
       const contributions = new Array<Parts | undefined>(this.worldSize).fill(undefined);
-      state = { op, contributions, sizes: new Array<number>(this.worldSize).fill(0), count: 0, bytes: 0 };
+      const sizes = new Array<number>(this.worldSize).fill(0);
+      state = { op, contributions, sizes, arrivals: [...sizes], count: 0, bytes: 0 };
       this.rounds.set(round, state);
     }
     state.contributions[rank] = payload;
     state.sizes[rank] = size;
+    state.arrivals[rank] = performance.now();
     state.count++;
     state.bytes += size;
     this.buffered += size;
@@ -152,12 +156,20 @@ export class Group {
     this.buffered -= state.bytes;
     for (let r = 0; r < this.worldSize; r++) this.pendingOf[r]!--;
     this.roundsCompleted++;
-    const results = this.results(op, round, state.contributions as Parts[], state.sizes);
+    const completed = performance.now();
+    const waits = state.arrivals.map((arrival) => completed - arrival);
+    const results = this.results(op, round, state.contributions as Parts[], state.sizes, waits);
     for (const result of results) this.bytes[result.rank]!.bytesReceived += result.header.bytesReceived;
     return { kind: 'complete', round, op, results };
   }
 
-  private results(op: CollectiveOp, round: number, contributions: Parts[], sizes: number[]): RankResult[] {
+  private results(
+    op: CollectiveOp,
+    round: number,
+    contributions: Parts[],
+    sizes: number[],
+    waits: number[],
+  ): RankResult[] {
     const header = (rank: number, bytesReceived: number): CollectiveResultMessage => ({
       type: 'collectiveResult',
       runId: this.runId,
@@ -166,6 +178,7 @@ export class Group {
       sizes,
       bytesSent: sizes[rank]!,
       bytesReceived,
+      waitMs: waits[rank]!,
     });
     const total = sizes.reduce((a, b) => a + b, 0);
     const ranks = contributions.map((_, rank) => rank);

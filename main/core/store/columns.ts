@@ -36,6 +36,7 @@ export const ITERATION_FIELDS = spec([
   ['computeMs', 'compute_ms', 'num'],
   ['compressMs', 'compress_ms', 'num'],
   ['communicateMs', 'communicate_ms', 'num'],
+  ['waitMs', 'wait_ms', 'num'],
   ['updateMs', 'update_ms', 'num'],
   ['rho', 'rho', 'opt'],
   ['rhoTopk', 'rho_topk', 'opt'],

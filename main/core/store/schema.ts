@@ -177,6 +177,11 @@ export const MIGRATIONS: readonly Migration[] = [
         );
       `),
   },
+  {
+    version: 3,
+    description: 'iterations.wait_ms: time a rank waited at the hub for the other ranks',
+    up: (db) => db.exec('ALTER TABLE iterations ADD COLUMN wait_ms REAL'),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -785,6 +785,7 @@ export class Store {
     const agg = this.stmt(
       `SELECT COUNT(DISTINCT iteration) AS iterations, MAX(iteration) AS last,
         AVG(compute_ms) AS compute, AVG(compress_ms) AS compress, AVG(communicate_ms) AS communicate,
+        AVG(wait_ms) AS wait,
         AVG(update_ms) AS updt, AVG(compute_ms + compress_ms + communicate_ms + update_ms) AS total,
         AVG(bytes_sent) AS sent, AVG(bytes_received) AS received
        FROM iterations WHERE run_pk = ?`,
@@ -794,6 +795,7 @@ export class Store {
       compute: number | null;
       compress: number | null;
       communicate: number | null;
+      wait: number | null;
       updt: number | null;
       total: number | null;
       sent: number | null;
@@ -847,6 +849,7 @@ export class Store {
       meanComputeMs: agg.compute,
       meanCompressMs: agg.compress,
       meanCommunicateMs: agg.communicate,
+      meanWaitMs: agg.wait,
       meanUpdateMs: agg.updt,
       meanBytesSent: agg.sent,
       meanBytesReceived: agg.received,

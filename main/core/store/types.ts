@@ -221,6 +221,8 @@ export interface RunSummary {
   meanComputeMs: number | null;
   meanCompressMs: number | null;
   meanCommunicateMs: number | null;
+  /** Of meanCommunicateMs, the time spent waiting for other ranks (load imbalance, not the framework). */
+  meanWaitMs: number | null;
   meanUpdateMs: number | null;
   /** Bytes one rank sent / received per iteration, mean over every (rank, iteration) record. */
   meanBytesSent: number | null;
