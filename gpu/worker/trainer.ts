@@ -358,40 +358,10 @@ function sendLayerStatistics(
     const s = result.statistics;
     if (!s) return;
     const layer = compressors[i]!.tensor;
-    const {
-      histogram,
-      d,
-      k,
-      selected,
-      threshold,
-      rho,
-      rhoTopk,
-      boundGeneral,
-      boundGaussian,
-      overlap,
-      mean,
-      std,
-      skewness,
-      excessKurtosis,
-    } = s;
-    layerStats.push({
-      runId,
-      iteration,
-      layer,
-      d,
-      k,
-      selected,
-      threshold,
-      rho,
-      rhoTopk,
-      boundGeneral,
-      boundGaussian,
-      overlap,
-      mean,
-      std,
-      skewness,
-      excessKurtosis,
-    });
+    // A layer's record is its statistics without the histogram (stored apart) and delta (derived from k/d).
+    const { histogram, delta, ...statistics } = s;
+    layerStats.push({ runId, iteration, layer, ...statistics });
+    const { mean, std, skewness, excessKurtosis } = statistics;
     if (histograms && histogram)
       histogramRecords.push({ runId, iteration, layer, ...histogram, mean, std, skewness, excessKurtosis });
   });
