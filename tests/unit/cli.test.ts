@@ -60,3 +60,49 @@ describe('sparselab sparsify', () => {
     expect(both.stderr).toMatch(/exactly one of --density or --k/);
   });
 });
+
+describe('sparselab run, runs, show and export', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sparselab-cli-run-'));
+
+  it('runs an experiment file on local workers and compares the arms, with projected speedups over Dense', () => {
+    const run = sparselab(
+      'run',
+      'resources/experiments/quick-synthetic.yaml',
+      '--set',
+      'epochs=0.5',
+      '--set',
+      'arms=[{method: dense}, {method: gaussiank, density: 0.05}]',
+      '--backend',
+      'cpu',
+      '--data-dir',
+      dataDir,
+      '--json',
+    );
+    expect(run.status).toBe(0);
+    const rows = JSON.parse(run.stdout) as {
+      summary: { arm: string; status: string; finalAccuracy: number; meanBytesSent: number };
+      speedups: Record<string, number | null>;
+    }[];
+    expect(rows.map((r) => r.summary.arm).sort()).toEqual(['dense', 'gaussiank@0.05']);
+    for (const row of rows) {
+      expect(row.summary.status).toBe('finished');
+      expect(row.summary.finalAccuracy).toBeGreaterThan(0.5);
+      expect(row.speedups['16gpu-10gbe']).toBeGreaterThan(0);
+    }
+    const [dense, gaussian] = ['dense', 'gaussiank@0.05'].map((arm) => rows.find((r) => r.summary.arm === arm)!);
+    expect(dense!.speedups['16gpu-1gbe']).toBeCloseTo(1, 12);
+    expect(gaussian!.summary.meanBytesSent).toBeLessThan(dense!.summary.meanBytesSent / 5);
+  });
+
+  it('lists, shows and exports what was recorded', () => {
+    const runs = JSON.parse(sparselab('runs', '--data-dir', dataDir, '--json').stdout) as { id: string; arm: string }[];
+    expect(runs).toHaveLength(2);
+    const id = runs.find((r) => r.arm === 'dense')!.id;
+    expect(sparselab('show', id, '--data-dir', dataDir).stdout).toMatch(/status history:[\s\S]*queued -> running/);
+    const csv = sparselab('export', id, '--format', 'csv', '--table', 'evaluations', '--data-dir', dataDir).stdout;
+    expect(csv.split('\n')[0]).toBe('iteration,epoch,wallMs,testLoss,accuracy,perplexity');
+    const json = JSON.parse(sparselab('export', id, '--format', 'json', '--data-dir', dataDir).stdout);
+    expect(json.iterations.length).toBeGreaterThan(0);
+    expect(sparselab('show', 'no-such-run', '--data-dir', dataDir).stderr).toMatch(/no-such-run/);
+  });
+});

@@ -158,12 +158,18 @@ export function buildProgram(): Command {
     )
     .option('-w, --workers <n>', 'data-parallel workers per run (overrides the file)', positiveNumber)
     .addOption(dataDir)
-    .addOption(modelBackend)
+    .addOption(
+      new Option('--backend <name>', "where workers run their models (default: the experiment's)").choices([
+        'auto',
+        'cpu',
+        'webgpu',
+      ]),
+    )
     .option('--json', 'print the comparison as JSON', false)
     .action(
       async (
         file: string,
-        opts: { set: string[]; workers?: number; dataDir?: string; backend: 'auto' | 'cpu' | 'webgpu'; json: boolean },
+        opts: { set: string[]; workers?: number; dataDir?: string; backend?: 'auto' | 'cpu' | 'webgpu'; json: boolean },
       ) => {
         process.exitCode = await runExperimentFile(file, opts);
       },

@@ -12,7 +12,8 @@ export interface RunOptions {
   workers?: number;
   dataDir?: string;
   json: boolean;
-  backend: 'auto' | 'cpu' | 'webgpu';
+  /** Overrides the experiment's own backend. */
+  backend?: 'auto' | 'cpu' | 'webgpu';
 }
 
 /** Runs every arm x seed of an experiment file on local workers and prints the comparison. */
@@ -21,7 +22,7 @@ export async function runExperimentFile(file: string, options: RunOptions): Prom
   const experiment = loadExperiment(file, overrides);
   const rows = await runLocally(experiment, {
     dataDir: options.dataDir,
-    backend: options.backend,
+    backend: options.backend ?? experiment.backend,
     sourceFile: file,
     progress: true,
   });
