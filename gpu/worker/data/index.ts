@@ -10,7 +10,7 @@ export * from './types';
 export { DatasetError } from './errors';
 export { batches, batchesPerEpoch, augmentImages, DEFAULT_BPTT, type BatchOptions } from './batches';
 export { shardIndices, shardStreams, epochSeed } from './shard';
-export { Random, deriveSeed, mix32, permutation } from './random';
+export { Random, deriveSeed, permutation } from './random';
 export { parseIdx, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './idx';
 export { IDX_FILES, MNIST_NORMALISATION, FASHION_MNIST_NORMALISATION, mnistFolder, loadIdxDataset } from './mnist';
 export {

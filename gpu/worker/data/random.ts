@@ -5,15 +5,7 @@
  * backend. Nothing here touches Math.random or TensorFlow.js's own generator.
  */
 
-/** A 32-bit integer mixer (Chris Wellons' "lowbias32", public domain). */
-export function mix32(x: number): number {
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d);
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b);
-  x ^= x >>> 16;
-  return x >>> 0;
-}
+import { mix32 } from '../../kernels/random';
 
 /** Combines a seed with further integers or strings into one 32-bit seed (order matters). */
 export function deriveSeed(seed: number, ...parts: (number | string)[]): number {
