@@ -1,3 +1,5 @@
+import type { CompressionStats, Histogram } from './stats';
+
 /** Records a run produces; the worker sends them, the store keeps them, the app plots them. */
 
 export const RUN_STATUSES = ['queued', 'running', 'waiting', 'finished', 'failed', 'cancelled', 'interrupted'] as const;
@@ -38,38 +40,20 @@ export interface IterationRecord extends PhaseTimes {
   overlap?: number;
 }
 
-/** Per-layer statistics of one iteration (rank 0), where measured. */
-export interface LayerStatsRecord {
+/** Per-layer statistics of one iteration (rank 0), where measured: the compressor's report less the
+ * histogram (recorded apart) and delta (derived from k and d). */
+export interface LayerStatsRecord extends Omit<CompressionStats, 'histogram' | 'delta'> {
   runId: string;
   iteration: number;
   layer: string;
-  d: number;
-  k: number;
-  selected: number;
-  threshold: number | null;
-  rho: number;
-  rhoTopk: number;
-  boundGeneral: number;
-  boundGaussian: number;
-  overlap: number;
-  mean: number;
-  std: number;
-  skewness: number;
-  excessKurtosis: number;
 }
 
-export interface HistogramRecord {
+export interface HistogramRecord
+  extends Histogram, Pick<CompressionStats, 'mean' | 'std' | 'skewness' | 'excessKurtosis'> {
   runId: string;
   iteration: number;
   /** Layer name, or "model" for the whole flattened u. */
   layer: string;
-  min: number;
-  max: number;
-  counts: number[];
-  mean: number;
-  std: number;
-  skewness: number;
-  excessKurtosis: number;
 }
 
 export interface EvaluationRecord {
