@@ -1,4 +1,232 @@
-/** The typed API the renderer sees, exposed by the preload (Electron) or a WebSocket bridge (browser mode). */
-export interface SparseLabApi {
-  versions: { electron: string; chrome: string };
+/**
+ * The one API the renderer sees. Defined once here; the core implements it (main/core/app), the
+ * preload exposes it through contextBridge (Electron), and `sparselab serve` carries the same calls
+ * over a WebSocket (browser mode). Every argument crossing the boundary is validated
+ * by `checkArgs` (common/apiArgs.ts, kept apart so the sandboxed preload stays free of zod).
+ */
+import type { BackendName, BenchResults, SparseMethod } from './bench';
+import type { MeasuredIteration } from './clusterModel';
+import type { Arm, ExperimentInput } from './experiment';
+import type { EvaluationRecord, HistogramRecord, LayerStatsRecord, RunStatus } from './metrics';
+import type { WorkerCapabilities } from './protocol';
+import type { ExperimentRow, LogEntry, LogOptions, RunDetail, RunFilter, RunRow, RunSummary } from './runs';
+
+export type WorkerBackendChoice = 'auto' | 'cpu' | 'webgpu';
+
+export interface AppInfo {
+  mode: 'electron' | 'browser';
+  /** sparselab, node, electron, chrome where known. */
+  versions: Record<string, string>;
+  dataDir: string;
+  hub: {
+    /** ws://host:port the workers connect to. */
+    url: string;
+    /** Interface the hub listens on (127.0.0.1 unless told otherwise). */
+    listen: string;
+    port: number;
+    token: string;
+    /** The exact command that starts a worker on another machine (address and token filled in). */
+    workerCommand: string;
+  };
+  /** Worker processes the app keeps on this machine. */
+  localWorkers: { count: number; backend: WorkerBackendChoice };
+  /** CPU cores of the machine the core runs on. */
+  cores: number;
 }
+
+/** A connected worker, as the Workers view lists it. */
+export interface WorkerView {
+  id: string;
+  host: string;
+  backend: BackendName;
+  adapter: WorkerCapabilities['adapter'] | null;
+  /** Started by this app (true) or by hand on any machine (false). */
+  local: boolean;
+  state: 'idle' | 'busy';
+  runId: string | null;
+  rank: number | null;
+  remoteAddress: string;
+  connectedAt: number;
+  lastHeartbeat: number;
+  capabilities: WorkerCapabilities;
+}
+
+/** An experiment file shipped in resources/experiments. */
+export interface ExperimentTemplate {
+  /** File name, e.g. "mnist-fnn-topk-vs-gaussiank.yaml". */
+  file: string;
+  /** The experiment's name field. */
+  name: string;
+  /** The file's text (YAML). */
+  text: string;
+  isDefault: boolean;
+}
+
+export interface RunEstimate {
+  /** Iterations per run (epochs x iterations per epoch of one rank's shard). */
+  iterations: number;
+  /** Expected milliseconds per iteration, or null when nothing is known to estimate from. */
+  iterationMs: number | null;
+  /** Expected seconds per run and for all arms x seeds (runs one after the other when workers are short). */
+  runSeconds: number | null;
+  totalSeconds: number | null;
+  /** Where the iteration time comes from, in words (e.g. "mean of 3 finished fnn/mnist runs"). */
+  basis: string;
+}
+
+/** One run's row in Compare's summary table: the store's summary plus what the projection needs. */
+export interface RunComparison extends RunSummary {
+  armConfig: Arm;
+  /** The run's whole model size and mean coordinates sent per iteration; null before statistics exist. */
+  d: number | null;
+  k: number | null;
+  /** The measured iteration the cluster projection starts from (null until the run has records). */
+  measured: MeasuredIteration | null;
+  /** Projected speedup over the same experiment's Dense arm, per cluster preset id. */
+  speedups: Record<string, number | null>;
+}
+
+/** Iteration columns a series can carry, besides iteration (always present). */
+export const SERIES_COLUMNS = [
+  'epoch',
+  'wallMs',
+  'loss',
+  'lr',
+  'density',
+  'k',
+  'selected',
+  'bytesSent',
+  'rho',
+  'rhoTopk',
+  'boundGeneral',
+  'boundGaussian',
+  'overlap',
+  'computeMs',
+  'compressMs',
+  'communicateMs',
+  'waitMs',
+  'updateMs',
+  /** Bytes rank 0 sent from the start of the run to the end of this iteration. */
+  'bytesSentTotal',
+] as const;
+export type SeriesColumn = (typeof SERIES_COLUMNS)[number];
+
+/** A run's curves, column-wise (one array per column, aligned with `iteration`; null where not measured). */
+export interface RunSeries {
+  runId: string;
+  iteration: number[];
+  columns: Partial<Record<SeriesColumn, (number | null)[]>>;
+  evaluations: EvaluationRecord[];
+}
+
+export interface BenchRequest {
+  sizes: number[];
+  densities: number[];
+  backends: BackendName[];
+  methods: SparseMethod[];
+  repeats: number;
+  /** torch / numpy / tf.js peers (slow at large d). */
+  peers: boolean;
+}
+
+/** A benchmark result with where it came from ("bench/results/2026-11-28-cpu-2core.json", or "this session"). */
+export interface BenchRecord {
+  source: string;
+  results: BenchResults;
+}
+
+export type AppEvent =
+  | { type: 'runStatus'; runId: string; status: RunStatus; reason: string | null }
+  | { type: 'progress'; runId: string; iteration: number; epoch: number; epochs: number; loss: number; wallMs: number }
+  | { type: 'runsChanged' }
+  | { type: 'workers'; workers: WorkerView[] }
+  | { type: 'benchProgress'; line: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string; time: number };
+
+export interface SparseLabApi {
+  info(): Promise<AppInfo>;
+  templates(): Promise<ExperimentTemplate[]>;
+  /** Validates, stores the experiment and queues one run per arm x seed; local workers are added up to its P. */
+  launch(experiment: ExperimentInput, sourceName?: string): Promise<RunRow[]>;
+  estimate(experiment: ExperimentInput): Promise<RunEstimate>;
+
+  experiments(): Promise<ExperimentRow[]>;
+  runs(filter?: RunFilter): Promise<RunRow[]>;
+  run(runId: string): Promise<RunDetail>;
+  cancelRun(runId: string): Promise<void>;
+  resumeRun(runId: string): Promise<void>;
+  deleteRun(runId: string): Promise<void>;
+  logs(runId: string, options?: LogOptions): Promise<LogEntry[]>;
+
+  compare(runIds: string[], options?: { target?: number }): Promise<RunComparison[]>;
+  series(runIds: string[], options?: { columns?: SeriesColumn[]; points?: number }): Promise<RunSeries[]>;
+  layerNames(runId: string): Promise<string[]>;
+  layerStats(runId: string, layer?: string): Promise<LayerStatsRecord[]>;
+  histograms(runId: string, layer?: string): Promise<HistogramRecord[]>;
+  exportRun(
+    runId: string,
+    format: 'csv' | 'json',
+    table?: 'iterations' | 'evaluations' | 'layerStats',
+  ): Promise<string>;
+
+  workers(): Promise<WorkerView[]>;
+  /** Keeps this many local worker processes (0 to 64). */
+  setLocalWorkers(count: number): Promise<void>;
+
+  bench(request: BenchRequest): Promise<BenchResults>;
+  /** Recorded results (bench/results) and the ones run in this session, newest first. */
+  benchHistory(): Promise<BenchRecord[]>;
+
+  /** Text the user typed that must survive closing the app (the designer's draft, view settings). */
+  loadDraft(key: string): Promise<string | null>;
+  saveDraft(key: string, value: string): Promise<void>;
+
+  /** Live updates, pushed; returns the unsubscribe. */
+  onEvent(listener: (event: AppEvent) => void): () => void;
+}
+
+export type ApiMethod = Exclude<keyof SparseLabApi, 'onEvent'>;
+
+/** Every method, for the preload and the bridge to expose; the type check below keeps it complete. */
+export const API_METHODS = [
+  'info',
+  'templates',
+  'launch',
+  'estimate',
+  'experiments',
+  'runs',
+  'run',
+  'cancelRun',
+  'resumeRun',
+  'deleteRun',
+  'logs',
+  'compare',
+  'series',
+  'layerNames',
+  'layerStats',
+  'histograms',
+  'exportRun',
+  'workers',
+  'setLocalWorkers',
+  'bench',
+  'benchHistory',
+  'loadDraft',
+  'saveDraft',
+] as const satisfies readonly ApiMethod[];
+type Missing = Exclude<ApiMethod, (typeof API_METHODS)[number]>;
+const complete: Missing extends never ? true : Missing = true;
+void complete;
+
+/** An error meant for the user: its message is shown as is. */
+export class ApiError extends Error {
+  override name = 'ApiError';
+}
+
+/** Browser mode's wire format (JSON text frames on the /api WebSocket). */
+export type BridgeRequest = { id: number; method: ApiMethod; args: unknown[] };
+export type BridgeMessage =
+  { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string } | { event: AppEvent };
+
+/** Electron's IPC channels (invoke for calls, send for events). */
+export const IPC_CALL = 'sparselab:call';
+export const IPC_EVENT = 'sparselab:event';

@@ -4,7 +4,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { formatBench } from '../../main/core/bench/report';
-import { runBench, SPARSE_METHODS } from '../../main/core/bench/run';
+import { SPARSE_METHODS } from '../../common/bench';
+import { runBench } from '../../main/core/bench/run';
 
 const sizes = (process.env.SIZES ?? '1000000,4000000,16000000,25000000,64000000').split(',').map(Number);
 const results = await runBench({

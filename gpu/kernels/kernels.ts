@@ -36,7 +36,9 @@ export interface SparseVector {
   values: Float32Array;
 }
 
-export type BackendName = 'cpu' | 'webgpu';
+import type { BackendName } from '../../common/bench';
+
+export type { BackendName };
 
 export interface Kernels<V = unknown> {
   readonly backend: BackendName;

@@ -2,7 +2,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { armName, densityAt } from '../../common/experiment';
-import { ExperimentFileError, loadExperiment, parseExperiment } from '../../main/core/experiments/load';
+import { ExperimentFileError, parseExperiment } from '../../common/experimentFile';
+import { loadExperiment } from '../../main/core/experiments/load';
 
 const minimal = `
 name: quick

@@ -1,14 +1,5 @@
 import os from 'node:os';
-
-export interface MachineDescription {
-  hostname: string;
-  cpu: string;
-  cores: number;
-  memoryGiB: number;
-  platform: string;
-  node: string;
-  date: string;
-}
+import type { MachineDescription } from '../../../common/bench';
 
 export function describeMachine(): MachineDescription {
   return {

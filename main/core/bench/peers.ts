@@ -1,15 +1,9 @@
+import type { PeerTiming } from '../../../common/bench';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../packageRoot';
-
-export interface PeerTiming {
-  name: string;
-  /** null for a read pass, which has no density. */
-  density: number | null;
-  ms: number;
-}
 
 export interface PeerRun {
   peers: PeerTiming[];

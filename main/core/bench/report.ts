@@ -1,6 +1,6 @@
 import { SPARSIFIER_LABELS } from '../../../common/sparsifier';
 import { formatCount, formatMs, table } from '../cli/format';
-import type { BenchResults } from './run';
+import type { BenchResults } from '../../../common/bench';
 
 /** The targets of the engine issue, checked on whatever ran: ratios, never absolute times. */
 export interface TargetCheck {

@@ -1,53 +1,15 @@
-import { SPARSIFIER_METHODS, selectionSize, type SparsifierMethod } from '../../../common/sparsifier';
+import type { BackendName, BenchOptions, BenchResults } from '../../../common/bench';
+import { selectionSize } from '../../../common/sparsifier';
 import { createKernels } from '../../../gpu/engine';
-import type { BackendName, Kernels } from '../../../gpu/kernels/kernels';
+import type { Kernels } from '../../../gpu/kernels/kernels';
 import { stepSeed } from '../../../gpu/kernels/random';
 import { SELECTION_OPERATORS } from '../../../gpu/operators';
-import { describeMachine, type MachineDescription } from './machine';
-import { runPythonPeers, type PeerTiming } from './peers';
+import { describeMachine } from './machine';
+import { runPythonPeers } from './peers';
 import { median, timeTfjsTopk } from './tfjsPeer';
-import type { TrainingOverhead } from './training';
 
-export type SparseMethod = Exclude<SparsifierMethod, 'dense'>;
-export const SPARSE_METHODS = SPARSIFIER_METHODS.filter((m): m is SparseMethod => m !== 'dense');
-
-export interface BenchOptions {
-  sizes: number[];
-  densities: number[];
-  backends: BackendName[];
-  methods: SparseMethod[];
-  repeats: number;
-  peers: boolean;
-  /** tf.topk is slow and memory-hungry; it runs only up to this d. */
-  tfjsMaxSize: number;
-  /** Leave out a software WebGPU adapter (SwiftShader), which times the CPU, not a GPU. */
-  skipSoftwareAdapters?: boolean;
+export interface BenchRunOptions extends BenchOptions {
   onProgress?: (line: string) => void;
-}
-
-export interface OperatorTiming {
-  d: number;
-  density: number;
-  backend: BackendName;
-  method: SparseMethod;
-  /** Median wall time of the finiteness/moments pass plus the selection, as the compressor runs them. */
-  ms: number;
-  /** ms divided by the same backend's read pass on the same data. */
-  readPasses: number;
-  selected: number;
-}
-
-export interface BenchResults {
-  machine: MachineDescription;
-  devices: Partial<Record<BackendName, string>>;
-  options: Omit<BenchOptions, 'onProgress'>;
-  readPass: { d: number; backend: BackendName; ms: number }[];
-  operators: OperatorTiming[];
-  peers: (PeerTiming & { d: number })[];
-  peerVersions: Record<string, string | number>;
-  notes: string[];
-  /** Where a short training run's iteration time goes, per arm. */
-  training?: TrainingOverhead;
 }
 
 /** Standard normal float32 data from a seeded generator (Box-Muller over a xorshift stream). */
@@ -88,7 +50,7 @@ function readPass<V>(kernels: Kernels<V>, u: V): Promise<number[]> {
 async function benchBackend<V>(
   kernels: Kernels<V>,
   data: Float32Array,
-  options: BenchOptions,
+  options: BenchRunOptions,
   results: BenchResults,
 ): Promise<void> {
   const d = data.length;
@@ -119,7 +81,7 @@ async function benchBackend<V>(
   }
 }
 
-export async function runBench(options: BenchOptions): Promise<BenchResults> {
+export async function runBench(options: BenchRunOptions): Promise<BenchResults> {
   const { onProgress, ...recorded } = options;
   const results: BenchResults = {
     machine: describeMachine(),

@@ -1,4 +1,4 @@
-import type { PeerTiming } from './peers';
+import type { PeerTiming } from '../../../common/bench';
 
 /** TensorFlow.js's tf.topk on its CPU backend (pure JavaScript), the peer closest to home. */
 export async function timeTfjsTopk(data: Float32Array, densities: number[], repeats: number): Promise<PeerTiming[]> {

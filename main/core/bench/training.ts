@@ -1,24 +1,9 @@
+import type { TrainingOverhead } from '../../../common/bench';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { overheadOf, runLocally } from '../cli/run';
 import { loadExperiment } from '../experiments/load';
-
-export interface TrainingOverhead {
-  experiment: string;
-  workers: number;
-  epochs: number;
-  arms: {
-    arm: string;
-    iterationMs: number | null;
-    computeMs: number | null;
-    compressMs: number | null;
-    communicateMs: number | null;
-    updateMs: number | null;
-    /** (compress + communicate + update) / iteration. */
-    overhead: number | null;
-  }[];
-}
 
 /** Trains an experiment briefly on local workers in a scratch store and reports where each iteration's time goes. */
 export async function benchTraining(file: string, epochs: number): Promise<TrainingOverhead> {

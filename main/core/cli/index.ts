@@ -7,7 +7,8 @@ import type { BackendName } from '../../../gpu/kernels/kernels';
 import { formatBench } from '../bench/report';
 import { benchTraining } from '../bench/training';
 
-import { runBench, SPARSE_METHODS, type SparseMethod } from '../bench/run';
+import { SPARSE_METHODS, type SparseMethod } from '../../../common/bench';
+import { runBench } from '../bench/run';
 import { runExperimentFile } from './run';
 import { exportRun, listRuns, listWorkers, resumeRun, showRun } from './runs';
 import { formatSparsifyReport, sparsify } from './sparsify';

@@ -1,35 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument, type Document } from 'yaml';
-import type { z } from 'zod';
-import { experimentSchema, type Experiment } from '../../../common/experiment';
+import type { Experiment } from '../../../common/experiment';
+import { ExperimentFileError, parseExperiment } from '../../../common/experimentFile';
 
-/** A malformed experiment file: each problem names the field (and line, for YAML) and the reason. */
-export class ExperimentFileError extends Error {
-  constructor(
-    readonly file: string,
-    readonly problems: string[],
-  ) {
-    super(`${file}: ${problems.length === 1 ? problems[0] : `\n  ${problems.join('\n  ')}`}`);
-    this.name = 'ExperimentFileError';
-  }
-}
-
-/** Parses YAML or JSON (JSON is YAML) and validates it; `overrides` are "dotted.path=value" pairs. */
-export function parseExperiment(text: string, file: string, overrides: readonly string[] = []): Experiment {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines });
-  if (doc.errors.length > 0) {
-    throw new ExperimentFileError(
-      file,
-      doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`),
-    );
-  }
-  for (const override of overrides) applyOverride(doc, override, file);
-  const result = experimentSchema.safeParse(doc.toJS());
-  if (!result.success) throw new ExperimentFileError(file, describeIssues(result.error.issues, doc, lines));
-  return result.data;
-}
-
+/** Reads and validates an experiment file; a missing file is an ExperimentFileError like any other. */
 export function loadExperiment(file: string, overrides: readonly string[] = []): Experiment {
   let text: string;
   try {
@@ -40,32 +13,4 @@ export function loadExperiment(file: string, overrides: readonly string[] = []):
     ]);
   }
   return parseExperiment(text, file, overrides);
-}
-
-function applyOverride(doc: Document, override: string, file: string): void {
-  const match = /^([A-Za-z0-9_.]+)=(.*)$/s.exec(override);
-  if (!match)
-    throw new ExperimentFileError(file, [
-      `--set ${override}: expected key=value, e.g. epochs=2 or arms.0.density=0.01`,
-    ]);
-  const path = match[1]!.split('.').map((part) => (/^\d+$/.test(part) ? Number(part) : part));
-  doc.setIn(path, parseDocument(match[2]!).toJS());
-}
-
-function describeIssues(issues: z.core.$ZodIssue[], doc: Document, lines: LineCounter): string[] {
-  return issues.map((issue) => {
-    const path = issue.path.map(String);
-    const where = path.length > 0 ? path.join('.') : '(top level)';
-    const line = lineOf(doc, issue.path as (string | number)[], lines);
-    return `${where}${line ? ` (line ${line})` : ''}: ${issue.message}`;
-  });
-}
-
-/** The line of the deepest node along the path that came from the file (not from an override). */
-function lineOf(doc: Document, path: (string | number)[], lines: LineCounter): number | null {
-  for (let depth = path.length; depth >= 1; depth--) {
-    const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
-    if (node?.range) return lines.linePos(node.range[0]).line;
-  }
-  return null;
 }

@@ -11,4 +11,4 @@ export {
   InvalidTransitionError,
   InvalidRecordError,
 } from './errors';
-export type * from './types';
+export type * from '../../../common/runs';

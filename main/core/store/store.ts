@@ -64,7 +64,7 @@ import type {
   TargetResult,
   WorkerRow,
   WorkerSeen,
-} from './types';
+} from '../../../common/runs';
 
 /** Status changes a run may make; anything else is a bug in the caller and throws InvalidTransitionError. */
 export const STATUS_TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> = {

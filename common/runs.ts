@@ -1,4 +1,5 @@
-import type { Arm, Experiment } from '../../../common/experiment';
+/** What the store holds and reports about experiments and runs: read by the CLI, the app and its renderer. */
+import type { Arm, Experiment } from './experiment';
 import type {
   EvaluationRecord,
   HistogramRecord,
@@ -6,7 +7,7 @@ import type {
   LayerStatsRecord,
   LogRecord,
   RunStatus,
-} from '../../../common/metrics';
+} from './metrics';
 
 export interface StoreOptions {
   /** Buffered records are written at most this long after they were appended (default 200 ms). */

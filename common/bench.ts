@@ -1,0 +1,78 @@
+/** The engine benchmark's options and results: produced by `sparselab bench` and the app, plotted by the renderer. */
+import { SPARSIFIER_METHODS, type SparsifierMethod } from './sparsifier';
+
+export type BackendName = 'cpu' | 'webgpu';
+
+export type SparseMethod = Exclude<SparsifierMethod, 'dense'>;
+export const SPARSE_METHODS = SPARSIFIER_METHODS.filter((m): m is SparseMethod => m !== 'dense');
+
+export interface MachineDescription {
+  hostname: string;
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  platform: string;
+  node: string;
+  date: string;
+}
+
+export interface PeerTiming {
+  name: string;
+  /** null for a read pass, which has no density. */
+  density: number | null;
+  ms: number;
+}
+
+export interface TrainingOverhead {
+  experiment: string;
+  workers: number;
+  epochs: number;
+  arms: {
+    arm: string;
+    iterationMs: number | null;
+    computeMs: number | null;
+    compressMs: number | null;
+    communicateMs: number | null;
+    updateMs: number | null;
+    /** (compress + communicate + update) / iteration. */
+    overhead: number | null;
+  }[];
+}
+
+export interface BenchOptions {
+  sizes: number[];
+  densities: number[];
+  backends: BackendName[];
+  methods: SparseMethod[];
+  repeats: number;
+  peers: boolean;
+  /** tf.topk is slow and memory-hungry; it runs only up to this d. */
+  tfjsMaxSize: number;
+  /** Leave out a software WebGPU adapter (SwiftShader), which times the CPU, not a GPU. */
+  skipSoftwareAdapters?: boolean;
+}
+
+export interface OperatorTiming {
+  d: number;
+  density: number;
+  backend: BackendName;
+  method: SparseMethod;
+  /** Median wall time of the finiteness/moments pass plus the selection, as the compressor runs them. */
+  ms: number;
+  /** ms divided by the same backend's read pass on the same data. */
+  readPasses: number;
+  selected: number;
+}
+
+export interface BenchResults {
+  machine: MachineDescription;
+  devices: Partial<Record<BackendName, string>>;
+  options: BenchOptions;
+  readPass: { d: number; backend: BackendName; ms: number }[];
+  operators: OperatorTiming[];
+  peers: (PeerTiming & { d: number })[];
+  peerVersions: Record<string, string | number>;
+  notes: string[];
+  /** Where a short training run's iteration time goes, per arm. */
+  training?: TrainingOverhead;
+}
