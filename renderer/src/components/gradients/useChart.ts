@@ -1,0 +1,31 @@
+import { onBeforeUnmount, onMounted, watch, type Ref } from 'vue';
+import type { ChartConfiguration, ChartType } from 'chart.js';
+import { Chart } from '../../charts/setup';
+
+/**
+ * One Chart.js chart on a canvas, rebuilt from `config` whenever what it reads changes. The config is
+ * plain data (no reactive proxies reach Chart.js). Shared by the gradients, kernels and cluster views.
+ */
+export function useChart<T extends ChartType>(
+  canvas: Ref<HTMLCanvasElement | null>,
+  config: () => ChartConfiguration<T>,
+): { chart: () => Chart<T> | null } {
+  let chart: Chart<T> | null = null;
+  onMounted(() => {
+    if (canvas.value) chart = new Chart(canvas.value, config());
+  });
+  watch(config, (next) => {
+    if (!chart) return;
+    chart.data = next.data;
+    if (next.options) chart.options = next.options;
+    chart.update();
+  });
+  onBeforeUnmount(() => {
+    chart?.destroy();
+    chart = null;
+  });
+  return { chart: () => chart };
+}
+
+/** Colours of the views' lines, picked to stay apart in print and for colour-blind readers. */
+export const PALETTE = ['#2563eb', '#d97706', '#059669', '#dc2626', '#7c3aed', '#0891b2', '#be185d', '#4b5563'];
