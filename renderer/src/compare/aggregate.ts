@@ -1,0 +1,115 @@
+/**
+ * Mean and band of several seeds' curves on a common x: every run's y is linearly interpolated at
+ * the union of their x values, within that run's own x range (a run that stopped earlier, or is
+ * still running, drops out of the mean beyond its last point). x must be non-decreasing per run.
+ */
+export interface Curve {
+  x: ArrayLike<number>;
+  y: ArrayLike<number>;
+}
+
+export type BandKind = 'minmax' | 'std' | 'none';
+
+export interface Aggregate {
+  x: Float64Array;
+  mean: Float64Array;
+  /** min and max, or mean -/+ one standard deviation (population, over the runs present at x). */
+  lower: Float64Array;
+  upper: Float64Array;
+  /** Runs contributing at each x. */
+  n: Uint16Array;
+}
+
+/** The finite points of a curve, x non-decreasing. */
+function finitePoints(curve: Curve): { x: Float64Array; y: Float64Array } {
+  const n = Math.min(curve.x.length, curve.y.length);
+  const x = new Float64Array(n);
+  const y = new Float64Array(n);
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = curve.x[i]!;
+    const yi = curve.y[i]!;
+    if (!Number.isFinite(xi) || !Number.isFinite(yi)) continue;
+    x[m] = xi;
+    y[m] = yi;
+    m++;
+  }
+  return { x: x.subarray(0, m), y: y.subarray(0, m) };
+}
+
+/** Sorted union of the x values (duplicates removed), by a k-way merge of sorted arrays. */
+export function unionX(xs: readonly Float64Array[]): Float64Array {
+  const total = xs.reduce((n, x) => n + x.length, 0);
+  const out = new Float64Array(total);
+  const at = new Int32Array(xs.length);
+  let m = 0;
+  for (;;) {
+    let best = Infinity;
+    for (let r = 0; r < xs.length; r++) {
+      const x = xs[r]!;
+      if (at[r]! < x.length && x[at[r]!]! < best) best = x[at[r]!]!;
+    }
+    if (best === Infinity) break;
+    out[m++] = best;
+    for (let r = 0; r < xs.length; r++) {
+      const x = xs[r]!;
+      while (at[r]! < x.length && x[at[r]!]! <= best) at[r]!++;
+    }
+  }
+  return out.slice(0, m);
+}
+
+export function aggregateSeeds(curves: readonly Curve[], band: BandKind = 'minmax'): Aggregate {
+  const runs = curves.map(finitePoints).filter((c) => c.x.length > 0);
+  const x = runs.length === 1 ? runs[0]!.x.slice() : unionX(runs.map((r) => r.x));
+  const len = x.length;
+  const mean = new Float64Array(len);
+  const lower = new Float64Array(len);
+  const upper = new Float64Array(len);
+  const n = new Uint16Array(len);
+  const sumSq = new Float64Array(len);
+  lower.fill(Infinity);
+  upper.fill(-Infinity);
+
+  for (const run of runs) {
+    const rx = run.x;
+    const ry = run.y;
+    const lastX = rx[rx.length - 1]!;
+    let j = 0;
+    for (let i = 0; i < len; i++) {
+      const xi = x[i]!;
+      if (xi < rx[0]! || xi > lastX) continue;
+      while (j + 1 < rx.length && rx[j + 1]! <= xi) j++;
+      let v: number;
+      if (rx[j] === xi || j + 1 >= rx.length) {
+        v = ry[j]!;
+      } else {
+        const x0 = rx[j]!;
+        const x1 = rx[j + 1]!;
+        v = ry[j]! + ((ry[j + 1]! - ry[j]!) * (xi - x0)) / (x1 - x0);
+      }
+      mean[i] = mean[i]! + v;
+      sumSq[i] = sumSq[i]! + v * v;
+      if (v < lower[i]!) lower[i] = v;
+      if (v > upper[i]!) upper[i] = v;
+      n[i] = n[i]! + 1;
+    }
+  }
+  for (let i = 0; i < len; i++) {
+    const c = n[i]!;
+    if (c === 0) {
+      mean[i] = lower[i] = upper[i] = NaN;
+      continue;
+    }
+    const mu = mean[i]! / c;
+    mean[i] = mu;
+    if (band === 'std') {
+      const sd = Math.sqrt(Math.max(0, sumSq[i]! / c - mu * mu));
+      lower[i] = mu - sd;
+      upper[i] = mu + sd;
+    } else if (band === 'none') {
+      lower[i] = upper[i] = mu;
+    }
+  }
+  return { x, mean, lower, upper, n };
+}

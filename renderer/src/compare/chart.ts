@@ -1,0 +1,193 @@
+/**
+ * The Compare chart: draws a PlotModel with Chart.js after min-max decimation to about one bucket
+ * per pixel, handing Chart.js points it does not parse again (parsing: false, normalized data).
+ * The view and bench/ui use this same module.
+ */
+import type { ChartConfiguration, ChartDataset, Chart as ChartType } from 'chart.js';
+import { Chart } from '../charts/setup';
+import { withAlpha } from './colors';
+import { minMaxIndices, pickPoints, type XY } from './decimate';
+import type { PlotModel } from './model';
+
+export interface AxisOptions {
+  logX: boolean;
+  logY: boolean;
+}
+
+/** What was drawn (the SVG export uses it). */
+export interface DrawnSeries {
+  label: string;
+  color: string;
+  dash: number[];
+  line: XY[];
+  /** Band as lower and upper points at the same x as the line. */
+  band?: { lower: XY[]; upper: XY[] };
+}
+
+export interface DrawResult {
+  series: DrawnSeries[];
+  /** Points handed to Chart.js, after decimation. */
+  drawnPoints: number;
+  /** Milliseconds: decimation, then Chart.js update (layout and draw). */
+  prepareMs: number;
+  drawMs: number;
+}
+
+type LineDataset = ChartDataset<'line', XY[]>;
+
+/** Decimates a model for a plot this many pixels wide. */
+export function decimateModel(model: PlotModel, widthPx: number, axes: AxisOptions): DrawnSeries[] {
+  const buckets = Math.max(50, Math.round(widthPx));
+  return model.series.map((s) => {
+    const ys = s.lower && s.upper ? [s.y, s.lower, s.upper] : [s.y];
+    const idx = minMaxIndices(s.x, ys, buckets, { logX: axes.logX });
+    const drawn: DrawnSeries = {
+      label: s.label,
+      color: s.color,
+      dash: s.dash,
+      line: pickPoints(s.x, s.y, idx, axes.logY),
+    };
+    if (s.lower && s.upper) {
+      drawn.band = { lower: pickPoints(s.x, s.lower, idx, axes.logY), upper: pickPoints(s.x, s.upper, idx, axes.logY) };
+    }
+    return drawn;
+  });
+}
+
+function datasets(drawn: DrawnSeries[]): LineDataset[] {
+  const out: LineDataset[] = [];
+  for (const s of drawn) {
+    if (s.band) {
+      out.push({
+        label: `${s.label} (band low)`,
+        data: s.band.lower,
+        borderWidth: 0,
+        pointRadius: 0,
+        borderColor: 'transparent',
+        backgroundColor: 'transparent',
+        fill: false,
+        parsing: false,
+        normalized: true,
+        spanGaps: true,
+      });
+      out.push({
+        label: `${s.label} (band)`,
+        data: s.band.upper,
+        borderWidth: 0,
+        pointRadius: 0,
+        borderColor: 'transparent',
+        backgroundColor: withAlpha(s.color, 0.18),
+        fill: '-1',
+        parsing: false,
+        normalized: true,
+        spanGaps: true,
+      });
+    }
+    out.push({
+      label: s.label,
+      data: s.line,
+      borderColor: s.color,
+      backgroundColor: s.color,
+      borderDash: s.dash,
+      borderWidth: 1.5,
+      pointRadius: s.line.length === 1 ? 3 : 0,
+      pointHoverRadius: 3,
+      fill: false,
+      parsing: false,
+      normalized: true,
+      spanGaps: true,
+    });
+  }
+  return out;
+}
+
+const isBand = (label: string | undefined): boolean => label !== undefined && / \(band( low)?\)$/.test(label);
+
+export class CompareChart {
+  readonly chart: ChartType<'line', XY[]>;
+  private last: DrawnSeries[] = [];
+
+  constructor(canvas: HTMLCanvasElement) {
+    const config: ChartConfiguration<'line', XY[]> = {
+      type: 'line',
+      data: { datasets: [] },
+      plugins: [
+        {
+          // A white background, so the PNG export is not transparent.
+          id: 'compareBackground',
+          beforeDraw: (chart) => {
+            const { ctx, width, height } = chart;
+            ctx.save();
+            ctx.fillStyle = 'white';
+            ctx.fillRect(0, 0, width, height);
+            ctx.restore();
+          },
+        },
+      ],
+      options: {
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        normalized: true,
+        parsing: false,
+        interaction: { mode: 'nearest', axis: 'x', intersect: false },
+        plugins: {
+          decimation: { enabled: false },
+          legend: {
+            position: 'bottom',
+            labels: { filter: (item) => !isBand(item.text), boxWidth: 24, boxHeight: 2 },
+          },
+          tooltip: { filter: (item) => !isBand(item.dataset.label) },
+        },
+        scales: {
+          x: { type: 'linear', title: { display: true, text: '' } },
+          y: { type: 'linear', title: { display: true, text: '' } },
+        },
+      },
+    };
+    this.chart = new Chart(canvas, config);
+  }
+
+  /** Decimates to the canvas width and redraws; synchronous (animations are off). */
+  draw(model: PlotModel, axes: AxisOptions): DrawResult {
+    const t0 = performance.now();
+    const width = this.chart.chartArea ? this.chart.chartArea.right - this.chart.chartArea.left : this.chart.width;
+    const drawn = decimateModel(model, width || 800, axes);
+    const t1 = performance.now();
+    this.chart.data.datasets = datasets(drawn);
+    const scales = this.chart.options.scales!;
+    scales.x = { type: axes.logX ? 'logarithmic' : 'linear', title: { display: true, text: model.xLabel } };
+    scales.y = { type: axes.logY ? 'logarithmic' : 'linear', title: { display: true, text: model.yLabel } };
+    this.chart.update('none');
+    const t2 = performance.now();
+    this.last = drawn;
+    return {
+      series: drawn,
+      drawnPoints: drawn.reduce((n, s) => n + s.line.length + (s.band ? 2 * s.band.lower.length : 0), 0),
+      prepareMs: t1 - t0,
+      drawMs: t2 - t1,
+    };
+  }
+
+  get drawn(): DrawnSeries[] {
+    return this.last;
+  }
+
+  /** The scales' ranges and ticks as drawn, for the SVG export. */
+  axes(): { x: { min: number; max: number; ticks: number[] }; y: { min: number; max: number; ticks: number[] } } {
+    const sx = this.chart.scales.x!;
+    const sy = this.chart.scales.y!;
+    return {
+      x: { min: sx.min, max: sx.max, ticks: sx.ticks.map((t) => t.value) },
+      y: { min: sy.min, max: sy.max, ticks: sy.ticks.map((t) => t.value) },
+    };
+  }
+
+  png(): string {
+    return this.chart.toBase64Image('image/png', 1);
+  }
+
+  destroy(): void {
+    this.chart.destroy();
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * From the runs' series to what the chart draws: the chosen y against the chosen x per run,
+ * smoothed, and averaged over the seeds of one experiment + arm when asked.
+ */
+import type { RunSeries, SeriesColumn } from '../../../common/api';
+import type { EvaluationRecord, RunStatus } from '../../../common/metrics';
+import { aggregateSeeds, type BandKind } from './aggregate';
+import { assignColors, DASHES } from './colors';
+import { emaSmooth } from './smoothing';
+
+export const X_AXES = {
+  iteration: { label: 'Iteration' },
+  epoch: { label: 'Epoch' },
+  wallTime: { label: 'Wall time (s)' },
+  bytes: { label: 'Bytes sent (rank 0, cumulative)' },
+} as const;
+export type XAxisId = keyof typeof X_AXES;
+
+type IterationMetric = { label: string; source: 'iteration'; columns: readonly SeriesColumn[]; scale?: number };
+type EvaluationMetric = {
+  label: string;
+  source: 'evaluation';
+  field: 'accuracy' | 'perplexity' | 'testLoss';
+  scale?: number;
+};
+
+const Y_METRIC_TABLE = {
+  loss: { label: 'Train loss', source: 'iteration', columns: ['loss'] },
+  accuracy: { label: 'Test accuracy (%)', source: 'evaluation', field: 'accuracy', scale: 100 },
+  perplexity: { label: 'Test perplexity', source: 'evaluation', field: 'perplexity' },
+  testLoss: { label: 'Test loss', source: 'evaluation', field: 'testLoss' },
+  lr: { label: 'Learning rate', source: 'iteration', columns: ['lr'] },
+  density: { label: 'Density', source: 'iteration', columns: ['density'] },
+  rho: { label: 'rho (contraction ratio)', source: 'iteration', columns: ['rho'] },
+  rhoTopk: { label: 'rho of exact Top_k', source: 'iteration', columns: ['rhoTopk'] },
+  overlap: { label: 'Overlap with exact Top_k', source: 'iteration', columns: ['overlap'] },
+  selected: { label: 'Selected coordinates', source: 'iteration', columns: ['selected'] },
+  bytesSent: { label: 'Bytes sent / iteration', source: 'iteration', columns: ['bytesSent'] },
+  iterationMs: {
+    label: 'Iteration time (ms)',
+    source: 'iteration',
+    columns: ['computeMs', 'compressMs', 'communicateMs', 'updateMs'],
+  },
+  waitMs: { label: 'Waiting for other ranks (ms)', source: 'iteration', columns: ['waitMs'] },
+} as const satisfies Record<string, IterationMetric | EvaluationMetric>;
+export type YMetricId = keyof typeof Y_METRIC_TABLE;
+export const Y_METRICS: Record<YMetricId, IterationMetric | EvaluationMetric> = Y_METRIC_TABLE;
+
+export interface PlotOptions {
+  x: XAxisId;
+  y: YMetricId;
+  /** EMA weight, 0 (none) to 0.99. */
+  smoothing: number;
+  /** One curve per experiment + arm with a band across its seeds. */
+  aggregate: boolean;
+  band: BandKind;
+}
+
+/** What the model needs to know about a run besides its series. */
+export interface RunMeta {
+  runId: string;
+  experimentId: string;
+  experimentName: string;
+  arm: string;
+  method?: string;
+  seed: number;
+  status?: RunStatus;
+}
+
+export interface PlotSeries {
+  key: string;
+  label: string;
+  color: string;
+  dash: number[];
+  x: Float64Array;
+  y: Float64Array;
+  /** The band across seeds (aggregated curves of more than one run). */
+  lower?: Float64Array;
+  upper?: Float64Array;
+  runIds: string[];
+}
+
+export interface PlotModel {
+  series: PlotSeries[];
+  xLabel: string;
+  yLabel: string;
+  /** Points before decimation, over all series. */
+  points: number;
+}
+
+/** The columns a series request needs for this x and y. */
+export function columnsFor(x: XAxisId, y: YMetricId): SeriesColumn[] {
+  const cols = new Set<SeriesColumn>();
+  if (x === 'epoch') cols.add('epoch');
+  if (x === 'wallTime') cols.add('wallMs');
+  if (x === 'bytes') cols.add('bytesSentTotal');
+  const metric = Y_METRICS[y];
+  if (metric.source === 'iteration') for (const c of metric.columns) cols.add(c);
+  return [...cols];
+}
+
+function toFloat(values: readonly (number | null)[] | undefined, length: number, scale = 1): Float64Array {
+  const out = new Float64Array(length);
+  if (!values) return out.fill(NaN);
+  for (let i = 0; i < length; i++) {
+    const v = values[i];
+    out[i] = v === null || v === undefined ? NaN : v * scale;
+  }
+  return out;
+}
+
+/** Interpolated value of `col` (aligned with `iteration`, increasing) at an iteration. */
+function valueAtIteration(iteration: readonly number[], col: Float64Array, at: number): number {
+  let lo = 0;
+  let hi = iteration.length - 1;
+  if (hi < 0 || at < iteration[0]! || at > iteration[hi]!) return NaN;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (iteration[mid]! <= at) lo = mid;
+    else hi = mid;
+  }
+  if (iteration[lo] === at) return col[lo]!;
+  if (iteration[hi] === at) return col[hi]!;
+  const t = (at - iteration[lo]!) / (iteration[hi]! - iteration[lo]!);
+  return col[lo]! + (col[hi]! - col[lo]!) * t;
+}
+
+/** One run's raw curve (x, y) for the options, unsmoothed. */
+export function runCurve(series: RunSeries, x: XAxisId, y: YMetricId): { x: Float64Array; y: Float64Array } {
+  const metric = Y_METRICS[y];
+  const n = series.iteration.length;
+  const xOfIteration = (): Float64Array => {
+    if (x === 'iteration') return Float64Array.from(series.iteration);
+    if (x === 'epoch') return toFloat(series.columns.epoch, n);
+    if (x === 'wallTime') return toFloat(series.columns.wallMs, n, 1 / 1000);
+    return toFloat(series.columns.bytesSentTotal, n);
+  };
+  if (metric.source === 'evaluation') {
+    const evals = series.evaluations.filter((e) => typeof e[metric.field] === 'number');
+    const xs = new Float64Array(evals.length);
+    const ys = new Float64Array(evals.length);
+    const bytes = x === 'bytes' ? toFloat(series.columns.bytesSentTotal, n) : null;
+    evals.forEach((e: EvaluationRecord, i) => {
+      xs[i] =
+        x === 'iteration'
+          ? e.iteration
+          : x === 'epoch'
+            ? e.epoch
+            : x === 'wallTime'
+              ? e.wallMs / 1000
+              : valueAtIteration(series.iteration, bytes!, e.iteration);
+      ys[i] = (e[metric.field] as number) * (metric.scale ?? 1);
+    });
+    return { x: xs, y: ys };
+  }
+  const xs = xOfIteration();
+  let ys: Float64Array;
+  if (metric.columns.length === 1) {
+    ys = toFloat(series.columns[metric.columns[0]!], n);
+  } else {
+    ys = new Float64Array(n);
+    for (const c of metric.columns) {
+      const col = toFloat(series.columns[c], n);
+      for (let i = 0; i < n; i++) ys[i] = ys[i]! + col[i]!;
+    }
+  }
+  return { x: xs, y: ys };
+}
+
+export function groupKey(meta: RunMeta): string {
+  return `${meta.experimentId}/${meta.arm}`;
+}
+
+/** The plotted series, in a stable order (experiment, arm, seed). */
+export function buildPlot(
+  series: readonly RunSeries[],
+  metas: ReadonlyMap<string, RunMeta>,
+  options: PlotOptions,
+  /** Colour per group key (experiment/arm); by default assigned among the runs given. */
+  groupColors?: ReadonlyMap<string, string>,
+): PlotModel {
+  const runs = series
+    .map((s) => ({ s, meta: metas.get(s.runId) }))
+    .filter((r): r is { s: RunSeries; meta: RunMeta } => r.meta !== undefined)
+    .sort(
+      (a, b) =>
+        a.meta.experimentName.localeCompare(b.meta.experimentName) ||
+        a.meta.experimentId.localeCompare(b.meta.experimentId) ||
+        a.meta.arm.localeCompare(b.meta.arm) ||
+        a.meta.seed - b.meta.seed,
+    );
+  const experiments = new Set(runs.map((r) => r.meta.experimentId));
+  const manyExperiments = experiments.size > 1;
+  const colors =
+    groupColors ?? assignColors(runs.map((r) => ({ key: groupKey(r.meta), arm: r.meta.arm, method: r.meta.method })));
+  const groups = new Map<string, { meta: RunMeta; runs: { s: RunSeries; meta: RunMeta }[] }>();
+  for (const r of runs) {
+    const key = groupKey(r.meta);
+    const g = groups.get(key) ?? { meta: r.meta, runs: [] };
+    g.runs.push(r);
+    groups.set(key, g);
+  }
+  const name = (meta: RunMeta): string => (manyExperiments ? `${meta.experimentName} · ${meta.arm}` : meta.arm);
+  const curve = (s: RunSeries): { x: Float64Array; y: Float64Array } => {
+    const c = runCurve(s, options.x, options.y);
+    return options.smoothing > 0 ? { x: c.x, y: emaSmooth(c.y, options.smoothing) } : c;
+  };
+
+  const out: PlotSeries[] = [];
+  let points = 0;
+  for (const [key, g] of groups) {
+    const color = colors.get(key) ?? '#7f7f7f';
+    if (options.aggregate && g.runs.length > 1) {
+      const agg = aggregateSeeds(
+        g.runs.map((r) => curve(r.s)),
+        options.band,
+      );
+      points += agg.x.length;
+      out.push({
+        key,
+        label: `${name(g.meta)} (mean of ${g.runs.length} seeds)`,
+        color,
+        dash: [],
+        x: agg.x,
+        y: agg.mean,
+        ...(options.band !== 'none' ? { lower: agg.lower, upper: agg.upper } : {}),
+        runIds: g.runs.map((r) => r.meta.runId),
+      });
+      continue;
+    }
+    g.runs.forEach((r, i) => {
+      const c = curve(r.s);
+      points += c.x.length;
+      out.push({
+        key: `${key}/${r.meta.runId}`,
+        label: g.runs.length > 1 || !options.aggregate ? `${name(r.meta)} seed ${r.meta.seed}` : name(r.meta),
+        color,
+        dash: DASHES[i % DASHES.length]!,
+        x: c.x,
+        y: c.y,
+        runIds: [r.meta.runId],
+      });
+    });
+  }
+  return { series: out, xLabel: X_AXES[options.x].label, yLabel: Y_METRICS[options.y].label, points };
+}

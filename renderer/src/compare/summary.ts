@@ -1,0 +1,115 @@
+/** The summary table's cells: formatting and the projected speedups, kept out of the component so they are tested. */
+import type { RunComparison } from '../../../common/api';
+import { CLUSTER_PRESETS, projectedSpeedup } from '../../../common/clusterModel';
+
+export interface Speedup {
+  value: number | null;
+  /** True when the run's experiment has no Dense run to compare with and Dense was modelled from this run. */
+  modelled: boolean;
+}
+
+/**
+ * Projected speedup over Dense on a preset: the core's (against the experiment's Dense run), or,
+ * without a Dense run, against a Dense modelled from this run's own compute and update times.
+ */
+export function speedupFor(row: RunComparison, presetId: string): Speedup {
+  const given = row.speedups[presetId];
+  if (given !== null && given !== undefined) return { value: given, modelled: false };
+  const preset = CLUSTER_PRESETS.find((p) => p.id === presetId);
+  if (!preset || !row.measured) return { value: null, modelled: false };
+  if (row.armConfig.method === 'dense') return { value: 1, modelled: false };
+  return { value: projectedSpeedup(preset, row.measured, { ...row.measured, dense: true }), modelled: true };
+}
+
+export function fmtMs(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+export function fmtNumber(v: number | null | undefined, digits = 4): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  return Number(v.toPrecision(digits)).toString();
+}
+
+export function fmtPercent(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  return `${(v * 100).toFixed(2)}%`;
+}
+
+export function fmtBytes(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  return Math.round(v).toLocaleString('en-US');
+}
+
+export function fmtSeconds(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–';
+  const s = ms / 1000;
+  return s >= 600 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(1)} s`;
+}
+
+export function fmtSpeedup(s: Speedup): string {
+  if (s.value === null) return '–';
+  return `${s.modelled ? '≈' : ''}${s.value.toFixed(2)}×`;
+}
+
+/** Whether the table shows perplexity (language models) rather than accuracy. */
+export function usesPerplexity(rows: readonly RunComparison[]): boolean {
+  return rows.some((r) => r.finalPerplexity !== null) && rows.every((r) => r.finalAccuracy === null);
+}
+
+export function timeToTarget(row: RunComparison): string {
+  if (!row.target) return '–';
+  if (!row.target.reached) return 'not reached';
+  return `${fmtSeconds(row.target.wallMs)} (it ${row.target.iteration ?? '?'})`;
+}
+
+/** The table as rows of plain values, for the CSV export. */
+export function summaryRows(
+  rows: readonly RunComparison[],
+  presetIds: readonly string[],
+): { header: string[]; rows: (string | number | null)[][] } {
+  const perplexity = usesPerplexity(rows);
+  const header = [
+    'run',
+    'arm',
+    'seed',
+    'status',
+    'iterations',
+    'final_loss',
+    perplexity ? 'final_perplexity' : 'final_accuracy',
+    perplexity ? 'best_perplexity' : 'best_accuracy',
+    'target',
+    'target_reached_ms',
+    'target_reached_iteration',
+    'mean_iteration_ms',
+    'compute_ms',
+    'compress_ms',
+    'communicate_ms',
+    'wait_ms',
+    'update_ms',
+    'bytes_sent_per_iteration',
+    ...presetIds.map((p) => `speedup_${p}`),
+  ];
+  const out = rows.map((r) => [
+    r.runId,
+    r.arm,
+    r.seed,
+    r.status,
+    r.iterations,
+    r.finalLoss,
+    perplexity ? r.finalPerplexity : r.finalAccuracy,
+    perplexity ? r.bestPerplexity : r.bestAccuracy,
+    r.target?.value ?? null,
+    r.target?.reached ? r.target.wallMs : null,
+    r.target?.reached ? r.target.iteration : null,
+    r.meanIterationMs,
+    r.meanComputeMs,
+    r.meanCompressMs,
+    r.meanCommunicateMs,
+    r.meanWaitMs,
+    r.meanUpdateMs,
+    r.meanBytesSent,
+    ...presetIds.map((p) => speedupFor(r, p).value),
+  ]);
+  return { header, rows: out };
+}

@@ -1,0 +1,335 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { RunComparison, RunSeries } from '../../common/api';
+import { aggregateSeeds, unionX } from '../../renderer/src/compare/aggregate';
+import { assignColors, PALETTE } from '../../renderer/src/compare/colors';
+import { minMaxIndices, pickPoints } from '../../renderer/src/compare/decimate';
+import { csvField, plotToCsv } from '../../renderer/src/compare/exportCsv';
+import { escapeXml, plotToSvg } from '../../renderer/src/compare/exportSvg';
+import { appendProgress } from '../../renderer/src/compare/live';
+import { buildPlot, columnsFor, runCurve, type RunMeta } from '../../renderer/src/compare/model';
+import { emaSmooth } from '../../renderer/src/compare/smoothing';
+import { speedupFor, summaryRows } from '../../renderer/src/compare/summary';
+import { linearTicks, logTicks } from '../../renderer/src/compare/ticks';
+
+describe('emaSmooth', () => {
+  it('weight 0 is the identity and a constant stays constant (debiased)', () => {
+    expect([...emaSmooth([1, 2, 3], 0)]).toEqual([1, 2, 3]);
+    const s = emaSmooth([5, 5, 5, 5], 0.9);
+    for (const v of s) expect(v).toBeCloseTo(5, 12);
+  });
+
+  it('matches the recurrence and skips missing values', () => {
+    const s = emaSmooth([1, NaN, 3], 0.5);
+    expect(s[0]).toBeCloseTo(1);
+    expect(Number.isNaN(s[1]!)).toBe(true);
+    // last = 0.5 * 0.5 + 0.5 * 3 = 1.75, debias 1 - 0.25 = 0.75
+    expect(s[2]).toBeCloseTo(1.75 / 0.75);
+  });
+
+  it('stays within the range of the values seen so far', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 200 }),
+        fc.double({ min: 0, max: 0.99, noNaN: true }),
+        (ys, w) => {
+          const s = emaSmooth(ys, w);
+          let lo = Infinity;
+          let hi = -Infinity;
+          ys.forEach((y, i) => {
+            lo = Math.min(lo, y);
+            hi = Math.max(hi, y);
+            const tol = 1e-9 * Math.max(1, Math.abs(lo), Math.abs(hi));
+            expect(s[i]!).toBeGreaterThanOrEqual(lo - tol);
+            expect(s[i]!).toBeLessThanOrEqual(hi + tol);
+          });
+        },
+      ),
+    );
+  });
+});
+
+describe('minMaxIndices', () => {
+  const series = fc
+    .array(fc.tuple(fc.double({ min: 0, max: 10, noNaN: true }), fc.double({ min: -1e3, max: 1e3, noNaN: true })), {
+      minLength: 1,
+      maxLength: 600,
+    })
+    .map((pts) => {
+      const xs = pts.map((p) => p[0]).sort((a, b) => a - b);
+      let acc = 0;
+      // x non-decreasing, starting at a random offset
+      return { x: xs.map((v) => (acc = Math.max(acc, v))), y: pts.map((p) => p[1]) };
+    });
+
+  it('keeps the first and last points and the extremes of every bucket, in order', () => {
+    fc.assert(
+      fc.property(series, fc.integer({ min: 1, max: 40 }), ({ x, y }, buckets) => {
+        const idx = minMaxIndices(x, [y], buckets, { keepBelow: 0 });
+        const kept = new Set(idx);
+        expect(idx[0]).toBe(0);
+        expect(idx[idx.length - 1]).toBe(x.length - 1);
+        for (let i = 1; i < idx.length; i++) expect(idx[i]!).toBeGreaterThan(idx[i - 1]!);
+        expect(idx.length).toBeLessThanOrEqual(Math.min(x.length, 4 * buckets));
+        // Recompute the buckets and check each one's min and max values are kept.
+        const x0 = x[0]!;
+        const span = x[x.length - 1]! - x0;
+        const bucketOf = (i: number) =>
+          span > 0 ? Math.min(buckets - 1, Math.floor(((x[i]! - x0) * buckets) / span)) : 0;
+        const lo = new Map<number, number>();
+        const hi = new Map<number, number>();
+        for (let i = 0; i < x.length; i++) {
+          const b = bucketOf(i);
+          lo.set(b, Math.min(lo.get(b) ?? Infinity, y[i]!));
+          hi.set(b, Math.max(hi.get(b) ?? -Infinity, y[i]!));
+        }
+        const keptLo = new Map<number, number>();
+        const keptHi = new Map<number, number>();
+        for (const i of kept) {
+          const b = bucketOf(i);
+          keptLo.set(b, Math.min(keptLo.get(b) ?? Infinity, y[i]!));
+          keptHi.set(b, Math.max(keptHi.get(b) ?? -Infinity, y[i]!));
+        }
+        for (const [b, v] of lo) expect(keptLo.get(b)).toBe(v);
+        for (const [b, v] of hi) expect(keptHi.get(b)).toBe(v);
+      }),
+    );
+  });
+
+  it('keeps every series extreme when given several, and short series whole', () => {
+    const x = Array.from({ length: 1000 }, (_, i) => i);
+    const a = x.map((i) => Math.sin(i / 7));
+    const b = x.map((i) => Math.cos(i / 5) * 3);
+    const idx = minMaxIndices(x, [a, b], 10, { keepBelow: 0 });
+    const keptA = [...idx].map((i) => a[i]!);
+    const keptB = [...idx].map((i) => b[i]!);
+    expect(Math.max(...keptA)).toBe(Math.max(...a));
+    expect(Math.min(...keptB)).toBe(Math.min(...b));
+    expect(minMaxIndices(x, [a], 10).length).toBeLessThan(1000);
+    expect(minMaxIndices([0, 1, 2], [[1, 2, 3]], 10)).toEqual(Int32Array.from([0, 1, 2]));
+  });
+
+  it('drops non-finite points and x <= 0 on a log axis', () => {
+    const idx = minMaxIndices([0, 1, 2, 3], [[1, NaN, 3, 4]], 100, { logX: true });
+    expect([...idx]).toEqual([2, 3]);
+    expect(pickPoints([0, 1, 2], [-1, 0, 2], Int32Array.from([0, 1, 2]), true)).toEqual([{ x: 2, y: 2 }]);
+  });
+
+  it('reduces 50,000 points to a few per pixel', () => {
+    const n = 50_000;
+    const x = Float64Array.from({ length: n }, (_, i) => i);
+    const y = Float64Array.from({ length: n }, (_, i) => Math.sin(i) + i / n);
+    const idx = minMaxIndices(x, [y], 800);
+    expect(idx.length).toBeLessThanOrEqual(3200);
+    expect(idx[idx.length - 1]).toBe(n - 1);
+  });
+});
+
+describe('aggregateSeeds', () => {
+  it('mean, min-max and std on a shared x', () => {
+    const x = [0, 1, 2];
+    const agg = aggregateSeeds([
+      { x, y: [1, 2, 3] },
+      { x, y: [3, 4, 5] },
+    ]);
+    expect([...agg.x]).toEqual([0, 1, 2]);
+    expect([...agg.mean]).toEqual([2, 3, 4]);
+    expect([...agg.lower]).toEqual([1, 2, 3]);
+    expect([...agg.upper]).toEqual([3, 4, 5]);
+    const std = aggregateSeeds(
+      [
+        { x, y: [1, 2, 3] },
+        { x, y: [3, 4, 5] },
+      ],
+      'std',
+    );
+    expect([...std.lower]).toEqual([1, 2, 3]);
+    expect([...std.upper]).toEqual([3, 4, 5]);
+  });
+
+  it('interpolates on the union of x and drops runs outside their range', () => {
+    const agg = aggregateSeeds([
+      { x: [0, 2, 4], y: [0, 2, 4] },
+      { x: [1, 3], y: [10, 30] },
+    ]);
+    expect([...agg.x]).toEqual([0, 1, 2, 3, 4]);
+    expect([...agg.n]).toEqual([1, 2, 2, 2, 1]);
+    expect(agg.mean[2]).toBeCloseTo((2 + 20) / 2);
+    expect(agg.mean[4]).toBe(4);
+  });
+
+  it('the mean lies within the band and the band within the runs (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(fc.double({ min: -100, max: 100, noNaN: true }), { minLength: 5, maxLength: 5 }), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        (runs) => {
+          const x = [0, 1, 2, 3, 4];
+          const agg = aggregateSeeds(runs.map((y) => ({ x, y })));
+          for (let i = 0; i < 5; i++) {
+            const vals = runs.map((r) => r[i]!);
+            expect(agg.lower[i]).toBe(Math.min(...vals));
+            expect(agg.upper[i]).toBe(Math.max(...vals));
+            expect(agg.mean[i]!).toBeGreaterThanOrEqual(agg.lower[i]! - 1e-9);
+            expect(agg.mean[i]!).toBeLessThanOrEqual(agg.upper[i]! + 1e-9);
+          }
+        },
+      ),
+    );
+  });
+
+  it('unionX merges sorted arrays without duplicates', () => {
+    expect([...unionX([Float64Array.from([0, 2, 4]), Float64Array.from([1, 2, 5])])]).toEqual([0, 1, 2, 4, 5]);
+  });
+});
+
+function series(runId: string, n: number, loss: (i: number) => number): RunSeries {
+  const iteration = Array.from({ length: n }, (_, i) => i);
+  return {
+    runId,
+    iteration,
+    columns: {
+      loss: iteration.map(loss),
+      epoch: iteration.map((i) => i / 10),
+      wallMs: iteration.map((i) => i * 100),
+      bytesSentTotal: iteration.map((i) => (i + 1) * 1000),
+    },
+    evaluations: [
+      { runId, iteration: 4, epoch: 0.5, wallMs: 400, testLoss: 1, accuracy: 0.5 },
+      { runId, iteration: 9, epoch: 1, wallMs: 900, testLoss: 0.5, accuracy: 0.75 },
+    ],
+  };
+}
+
+const meta = (runId: string, arm: string, seed: number, method = 'topk'): RunMeta => ({
+  runId,
+  experimentId: 'e1',
+  experimentName: 'exp',
+  arm,
+  method,
+  seed,
+});
+
+describe('buildPlot', () => {
+  const metas = new Map([
+    ['a1', meta('a1', 'topk@0.01', 1)],
+    ['a2', meta('a2', 'topk@0.01', 2)],
+    ['b1', meta('b1', 'dense', 1, 'dense')],
+  ]);
+  const data = [series('a1', 10, (i) => 10 - i), series('a2', 10, (i) => 12 - i), series('b1', 10, () => 1)];
+
+  it('aggregates seeds of one arm into a mean with a band, naming the arm', () => {
+    const m = buildPlot(data, metas, { x: 'iteration', y: 'loss', smoothing: 0, aggregate: true, band: 'minmax' });
+    expect(m.series.map((s) => s.label)).toEqual(['dense', 'topk@0.01 (mean of 2 seeds)']);
+    const topk = m.series[1]!;
+    expect(topk.y[0]).toBe(11);
+    expect(topk.lower![0]).toBe(10);
+    expect(topk.upper![0]).toBe(12);
+    expect(m.series[0]!.color).not.toBe(topk.color);
+  });
+
+  it('names the seed when not aggregated, and maps x and evaluation metrics', () => {
+    const m = buildPlot(data, metas, { x: 'wallTime', y: 'accuracy', smoothing: 0, aggregate: false, band: 'none' });
+    expect(m.series.map((s) => s.label)).toEqual(['dense seed 1', 'topk@0.01 seed 1', 'topk@0.01 seed 2']);
+    expect([...m.series[0]!.x]).toEqual([0.4, 0.9]);
+    expect([...m.series[0]!.y]).toEqual([50, 75]);
+    const bytes = runCurve(data[0]!, 'bytes', 'accuracy');
+    expect([...bytes.x]).toEqual([5000, 10000]);
+  });
+
+  it('asks for the columns the axes need', () => {
+    expect(columnsFor('bytes', 'iterationMs').sort()).toEqual(
+      ['bytesSentTotal', 'communicateMs', 'computeMs', 'compressMs', 'updateMs'].sort(),
+    );
+    expect(columnsFor('iteration', 'accuracy')).toEqual([]);
+  });
+
+  it('exports CSV and SVG of what it plots', () => {
+    const m = buildPlot(data, metas, { x: 'iteration', y: 'loss', smoothing: 0.5, aggregate: true, band: 'std' });
+    const csv = plotToCsv(m);
+    const lines = csv.trim().split('\n');
+    expect(lines[0]).toBe('series,runs,Iteration,Train loss,lower,upper');
+    expect(lines.length).toBe(1 + 20);
+    const svg = plotToSvg(
+      m.series.map((s) => ({
+        label: s.label,
+        color: s.color,
+        dash: s.dash,
+        line: [...s.x].map((x, i) => ({ x, y: s.y[i]! })),
+      })),
+      { x: { label: m.xLabel }, y: { label: m.yLabel, log: true } },
+    );
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('topk@0.01 (mean of 2 seeds)');
+    expect(svg.match(/class="line"/g)?.length).toBe(2);
+    expect(svg).toContain('Train loss');
+    expect(svg).not.toContain('NaN');
+  });
+});
+
+describe('export helpers', () => {
+  it('quotes CSV fields and escapes XML', () => {
+    expect(csvField('a,"b"')).toBe('"a,""b"""');
+    expect(csvField(NaN)).toBe('');
+    expect(escapeXml('<a & "b">')).toBe('&lt;a &amp; &quot;b&quot;&gt;');
+  });
+
+  it('ticks are round and inside the range', () => {
+    expect(linearTicks(0, 10, 5)).toEqual([0, 2, 4, 6, 8, 10]);
+    expect(logTicks(1, 1000)).toEqual([1, 10, 100, 1000]);
+    expect(logTicks(2, 40)).toEqual([2, 5, 10, 20]);
+  });
+
+  it('colours are stable per arm and distinct on screen', () => {
+    const a = assignColors([
+      { key: 'e/topk', arm: 'topk', method: 'topk' },
+      { key: 'e/gk', arm: 'gk', method: 'gaussiank' },
+    ]);
+    const b = assignColors([{ key: 'e/gk', arm: 'gk', method: 'gaussiank' }]);
+    expect(a.get('e/gk')).toBe(b.get('e/gk'));
+    const many = assignColors(
+      Array.from({ length: PALETTE.length }, (_, i) => ({ key: `k${i}`, arm: 'x', method: 'topk' })),
+    );
+    expect(new Set(many.values()).size).toBe(PALETTE.length);
+  });
+});
+
+describe('live and summary', () => {
+  it('appends progress past the last iteration only', () => {
+    const s = series('a', 3, () => 1);
+    const event = {
+      type: 'progress' as const,
+      runId: 'a',
+      iteration: 3,
+      epoch: 0.3,
+      epochs: 1,
+      loss: 0.5,
+      wallMs: 300,
+    };
+    expect(appendProgress(s, event)).toBe(true);
+    expect(appendProgress(s, event)).toBe(false);
+    expect(s.iteration).toEqual([0, 1, 2, 3]);
+    expect(s.columns.loss![3]).toBe(0.5);
+    expect(s.columns.bytesSentTotal![3]).toBe(null);
+  });
+
+  it('speedups come from the core, else against a Dense modelled from the run', () => {
+    const row = {
+      runId: 'r',
+      arm: 'topk',
+      seed: 1,
+      status: 'finished',
+      armConfig: { method: 'topk', density: 0.001, errorFeedback: true, sampleRatio: 0.01 },
+      measured: { computeSeconds: 0.01, compressSeconds: 0.002, updateSeconds: 0.001, d: 1e6, k: 1000, dense: false },
+      speedups: { '16gpu-10gbe': 1.5, '16gpu-1gbe': null },
+      target: null,
+    } as unknown as RunComparison;
+    expect(speedupFor(row, '16gpu-10gbe')).toEqual({ value: 1.5, modelled: false });
+    const modelled = speedupFor(row, '16gpu-1gbe');
+    expect(modelled.modelled).toBe(true);
+    expect(modelled.value!).toBeGreaterThan(1);
+    expect(summaryRows([row], ['16gpu-10gbe']).header).toContain('speedup_16gpu-10gbe');
+  });
+});
