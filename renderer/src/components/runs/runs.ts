@@ -1,0 +1,129 @@
+/** Pure helpers of the Runs view: what a run can do, its progress, how long it took, filtering and grouping. */
+import type { RunStatus } from '../../../../common/metrics';
+import type { RunRow } from '../../../../common/runs';
+
+export const CANCELLABLE: readonly RunStatus[] = ['running', 'queued', 'waiting'];
+export const RESUMABLE: readonly RunStatus[] = ['interrupted', 'failed', 'cancelled'];
+/** Statuses where the run still holds workers or is about to: deleting them would pull them from under it. */
+export const ACTIVE: readonly RunStatus[] = ['running', 'queued', 'waiting'];
+
+export const STATUS_COLORS: Record<RunStatus, string> = {
+  queued: '#66788a',
+  running: '#2563eb',
+  waiting: '#b7791f',
+  finished: '#1e8e3e',
+  failed: '#c0392b',
+  cancelled: '#7b8794',
+  interrupted: '#d97706',
+};
+
+export interface ProgressLike {
+  epoch: number;
+  epochs: number;
+  iteration: number;
+  etaSeconds: number | null;
+}
+
+export interface RunProgress {
+  /** 0..1, or null when nothing is known. */
+  fraction: number | null;
+  /** "3.2 / 8 epochs", or "1,200 / 3,750 it." without the epoch count. */
+  label: string;
+  etaSeconds: number | null;
+}
+
+/** Progress of a run: the live one when events arrived, else what the store last recorded. */
+export function runProgress(run: RunRow, live: ProgressLike | undefined, epochs: number | null): RunProgress {
+  if (run.status === 'finished')
+    return { fraction: 1, label: epochs !== null ? `${epochs} / ${epochs} epochs` : 'done', etaSeconds: null };
+  if (live && live.epochs > 0) {
+    return {
+      fraction: clamp(live.epoch / live.epochs),
+      label: `${fmtEpoch(live.epoch)} / ${live.epochs} epochs`,
+      etaSeconds: run.status === 'running' ? live.etaSeconds : null,
+    };
+  }
+  if (run.iteration !== null && run.totalIterations) {
+    const fraction = clamp((run.iteration + 1) / run.totalIterations);
+    const label =
+      epochs !== null && run.epoch !== null
+        ? `${fmtEpoch(run.epoch)} / ${epochs} epochs`
+        : `${(run.iteration + 1).toLocaleString()} / ${run.totalIterations.toLocaleString()} it.`;
+    return { fraction, label, etaSeconds: null };
+  }
+  return {
+    fraction: run.status === 'queued' ? 0 : null,
+    label: epochs !== null ? `0 / ${epochs} epochs` : '',
+    etaSeconds: null,
+  };
+}
+
+function clamp(x: number): number {
+  return Math.min(1, Math.max(0, x));
+}
+
+function fmtEpoch(epoch: number): string {
+  return Number.isInteger(epoch) ? String(epoch) : epoch.toFixed(1);
+}
+
+/** ended - started, or now - started while the run goes on; null before it started. */
+export function durationMs(run: RunRow, now: number): number | null {
+  if (run.started === null) return null;
+  return (run.ended ?? (ACTIVE.includes(run.status) ? now : run.started)) - run.started;
+}
+
+/** 42 s, 3 min 05 s, 2 h 10 min. */
+export function formatDuration(ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms)) return '-';
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+/** 2026-11-28 17:40:12, local time. */
+export function formatTime(ms: number | null): string {
+  if (ms === null) return '-';
+  const d = new Date(ms);
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+export interface RunFilterState {
+  experimentId: string;
+  /** '' = every status. */
+  status: string;
+  text: string;
+}
+
+export function filterRuns(runs: readonly RunRow[], filter: RunFilterState): RunRow[] {
+  const text = filter.text.trim().toLowerCase();
+  return runs.filter(
+    (r) =>
+      (filter.experimentId === '' || r.experimentId === filter.experimentId) &&
+      (filter.status === '' || r.status === filter.status) &&
+      (text === '' || `${r.experimentName} ${r.arm} ${r.id} ${r.failureReason ?? ''}`.toLowerCase().includes(text)),
+  );
+}
+
+export interface RunGroup {
+  experimentId: string;
+  experimentName: string;
+  runs: RunRow[];
+  counts: Partial<Record<RunStatus, number>>;
+}
+
+/** Runs by experiment, newest experiment first (the order the runs came in), runs by arm order then seed. */
+export function groupByExperiment(runs: readonly RunRow[]): RunGroup[] {
+  const groups = new Map<string, RunGroup>();
+  for (const run of runs) {
+    let group = groups.get(run.experimentId);
+    if (!group) {
+      group = { experimentId: run.experimentId, experimentName: run.experimentName, runs: [], counts: {} };
+      groups.set(run.experimentId, group);
+    }
+    group.runs.push(run);
+    group.counts[run.status] = (group.counts[run.status] ?? 0) + 1;
+  }
+  return [...groups.values()];
+}
