@@ -1,30 +1,110 @@
-// `npm start`: the desktop app where Electron's binary is installed; elsewhere the same default
-// experiment (local store, local workers, MNIST) in the terminal, saying how to get the app.
-import { spawnSync } from 'node:child_process';
+// `npm start`: the desktop app where Electron's binary is installed; elsewhere the same app in the browser
+// (`sparselab serve`), saying how to get the binary. Arguments after `npm start --` go to either.
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(import.meta.url);
+const args = process.argv.slice(2);
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const run = (cmd, cmdArgs, options = {}) =>
+  spawnSync(cmd, cmdArgs, { stdio: 'inherit', cwd: root, shell: process.platform === 'win32', ...options }).status ?? 1;
+
 let electronBinary;
 try {
   electronBinary = require('electron');
 } catch {
   electronBinary = undefined;
 }
-const run = (cmd, args) => spawnSync(cmd, args, { stdio: 'inherit', shell: process.platform === 'win32' }).status ?? 1;
 
-if (typeof electronBinary === 'string') {
-  process.exit(run('npm', ['run', 'build']) || run('npx', ['electron-vite', 'preview']));
+/** Runs a child to its end, passing SIGINT/SIGTERM on, and exits with its status. */
+function runToEnd(cmd, cmdArgs, env = process.env) {
+  const child = spawn(cmd, cmdArgs, { stdio: 'inherit', cwd: root, env });
+  // Ctrl+C reaches the child from the terminal itself (same process group); a second one would make it
+  // skip its clean shutdown, so SIGINT is only kept from ending this script early.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => child.exitCode === null && child.kill('SIGTERM'));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 130 : 1)));
 }
-console.error(
-  [
-    'SparseLab: no Electron binary is installed here (npm skips it with ELECTRON_SKIP_BINARY_DOWNLOAD=1 or',
-    'when GitHub cannot be reached); on a machine with internet, `node node_modules/electron/install.js` gets it.',
-    'Running the default experiment in the terminal instead: MNIST FNN, Dense vs the five sparsifiers, 4 local workers.',
-    '',
-  ].join('\n'),
-);
-process.exit(
-  run('npm', ['run', 'build:wasm']) ||
-    run('npm', ['run', 'build:cli']) ||
-    run(process.execPath, ['bin/sparselab.js', 'run', 'resources/experiments/mnist-fnn-topk-vs-gaussiank.yaml']),
-);
+
+/**
+ * better-sqlite3 is a native module built for Node's ABI; Electron's main process needs one built for
+ * Electron's. That copy lives in out/main/node_modules, which only the bundled main process resolves, so
+ * the CLI, the workers and the tests keep Node's build in node_modules.
+ */
+function electronSqlite() {
+  const electronVersion = JSON.parse(readFileSync(join(root, 'node_modules/electron/package.json'), 'utf8')).version;
+  const source = join(root, 'node_modules/better-sqlite3');
+  const sqliteVersion = JSON.parse(readFileSync(join(source, 'package.json'), 'utf8')).version;
+  const target = join(root, 'out/main/node_modules/better-sqlite3');
+  const stamp = join(target, '.sparselab-electron');
+  const wanted = `${sqliteVersion} electron ${electronVersion} ${process.platform}-${process.arch}`;
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) return 0;
+  console.error(`SparseLab: building better-sqlite3 ${sqliteVersion} for Electron ${electronVersion} (once)`);
+  rmSync(target, { recursive: true, force: true });
+  mkdirSync(dirname(target), { recursive: true });
+  cpSync(source, target, { recursive: true, filter: (path) => !path.includes(`${join(source, 'build')}`) });
+  // A prebuilt binary for Electron where one is published, else a build from source against Electron's headers.
+  const prebuilt = run(
+    process.execPath,
+    [
+      join(root, 'node_modules/prebuild-install/bin.js'),
+      '--runtime',
+      'electron',
+      '--target',
+      electronVersion,
+      '--arch',
+      process.arch,
+    ],
+    { cwd: target },
+  );
+  const status =
+    prebuilt === 0
+      ? 0
+      : run(
+          'npx',
+          [
+            '--yes',
+            'node-gyp',
+            'rebuild',
+            '--release',
+            `--target=${electronVersion}`,
+            '--dist-url=https://electronjs.org/headers',
+          ],
+          { cwd: target },
+        );
+  if (status !== 0) {
+    console.error(
+      [
+        'SparseLab: could not build better-sqlite3 for Electron (it needs the internet once, or a C++ toolchain).',
+        'By hand: npx @electron/rebuild -f -w better-sqlite3, then `npm rebuild better-sqlite3` before using the CLI.',
+      ].join('\n'),
+    );
+    return status;
+  }
+  writeFileSync(stamp, wanted);
+  return 0;
+}
+
+if (typeof electronBinary === 'string' && existsSync(electronBinary)) {
+  const built = run(npm, ['run', 'build']) || electronSqlite();
+  if (built !== 0) process.exit(built);
+  runToEnd(electronBinary, ['.', ...args]);
+} else {
+  console.error(
+    [
+      'SparseLab: no Electron binary is installed here (npm skips it with ELECTRON_SKIP_BINARY_DOWNLOAD=1 or when',
+      'GitHub cannot be reached). To get the desktop app, on a machine with internet: `npm install electron`',
+      '(without ELECTRON_SKIP_BINARY_DOWNLOAD) or `node node_modules/electron/install.js`; `npx electron --version`',
+      'then prints its version.',
+      'Starting the same app in your browser instead (sparselab serve): open the address below.',
+      '',
+    ].join('\n'),
+  );
+  const built = run(npm, ['run', 'build:wasm']) || run(npm, ['run', 'build:cli']) || run(npm, ['run', 'build:app']);
+  if (built !== 0) process.exit(built);
+  runToEnd(process.execPath, [join(root, 'bin/sparselab.js'), 'serve', ...args]);
+}

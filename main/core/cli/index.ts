@@ -235,6 +235,42 @@ export function buildProgram(): Command {
     .action((opts: { dataDir?: string; json: boolean }) => console.log(listWorkers(opts.dataDir, opts.json)));
 
   program
+    .command('serve')
+    .description('the app in a browser: the core, local workers and the web UI on http://127.0.0.1 until Ctrl+C')
+    .option('--listen <addr>', 'interface the web UI listens on (loopback unless told)', '127.0.0.1')
+    .option('--port <n>', 'port of the web UI (0: any free one)', nonNegativeInteger, 7340)
+    .addOption(dataDir)
+    .option('-w, --workers <n>', 'local worker processes to keep', nonNegativeInteger, 2)
+    .addOption(modelBackend)
+    .option('--token <token>', 'the token browsers present (default: a random one per start)')
+    .option('--hub-listen <addr>', 'interface the hub for workers listens on', '127.0.0.1')
+    .option('--hub-port <n>', 'port of the hub for workers (0: any free one)', nonNegativeInteger, 0)
+    .option('--no-open', 'do not open a browser')
+    .action(
+      async (
+        opts: {
+          listen: string;
+          port: number;
+          dataDir?: string;
+          workers: number;
+          backend: 'auto' | 'cpu' | 'webgpu';
+          token?: string;
+          hubListen: string;
+          hubPort: number;
+          open: boolean;
+        },
+        command: Command,
+      ) => {
+        if (opts.workers > 64) program.error('serve: --workers is at most 64');
+        const { serve } = await import('../serve');
+        // The default port may be taken (another SparseLab): then any free one; a port asked for must be that one.
+        await serve({ ...opts, portFallback: command.getOptionValueSource('port') === 'default' });
+        // Everything is closed; do not wait on anything a library left behind.
+        process.exit(process.exitCode ?? 0);
+      },
+    );
+
+  program
     .command('worker')
     .description('join a hub as a worker (on this machine or another); the token may come from $SPARSELAB_TOKEN')
     .requiredOption('--hub <url>', 'the hub address, e.g. ws://127.0.0.1:7341')

@@ -1,4 +1,5 @@
 import { CLUSTER_PRESETS, projectedSpeedup, type MeasuredIteration } from '../../../common/clusterModel';
+import type { Arm } from '../../../common/experiment';
 import type { RunSummary, Store } from '../store';
 
 /** The presets the comparison table projects onto; every preset stays available to the app. */
@@ -6,14 +7,18 @@ export const TABLE_PRESETS = ['16gpu-10gbe', '16gpu-1gbe'];
 
 export interface ComparisonRow {
   summary: RunSummary;
+  armConfig: Arm;
   /** Model size and mean coordinates sent per iteration (k summed over tensors). */
   d: number | null;
   k: number | null;
+  /** The measured iteration the projection starts from; null until the run has records. */
+  measured: MeasuredIteration | null;
   /** Projected speedup over the experiment's Dense arm, per preset id; null without a Dense arm. */
   speedups: Record<string, number | null>;
 }
 
-function measured(store: Store, summary: RunSummary, dense: boolean): MeasuredIteration | null {
+/** What one of the run's iterations measured, per rank; null before it has iterations and statistics. */
+export function measuredIteration(store: Store, summary: RunSummary, dense: boolean): MeasuredIteration | null {
   const layerStats = store.layerStatsSeries(summary.runId);
   const firstIteration = layerStats[0]?.iteration;
   const d = layerStats.filter((s) => s.iteration === firstIteration).reduce((n, s) => n + s.d, 0);
@@ -29,17 +34,51 @@ function measured(store: Store, summary: RunSummary, dense: boolean): MeasuredIt
   };
 }
 
-export function compareRuns(store: Store, experimentId: string): ComparisonRow[] {
-  const summaries = store.summaries(experimentId);
-  const runs = new Map(store.listRuns({ experimentId }).map((r) => [r.id, r]));
-  const denseSummary = summaries.find((s) => runs.get(s.runId)?.armConfig.method === 'dense');
-  const dense = denseSummary ? measured(store, denseSummary, true) : null;
-  return summaries.map((summary) => {
-    const isDense = runs.get(summary.runId)?.armConfig.method === 'dense';
-    const mine = measured(store, summary, isDense);
+/** Every run of an experiment, newest first, each projected against the experiment's Dense arm. */
+export function compareRuns(store: Store, experimentId: string, options: { target?: number } = {}): ComparisonRow[] {
+  return compareRunIds(
+    store,
+    store.listRuns({ experimentId }).map((r) => r.id),
+    options,
+  );
+}
+
+/**
+ * The listed runs in the given order, from any experiments; each one's speedups are against the Dense arm of
+ * its own experiment (a finished Dense run of the same seed when there is one, else any Dense run with records).
+ */
+export function compareRunIds(
+  store: Store,
+  runIds: readonly string[],
+  options: { target?: number } = {},
+): ComparisonRow[] {
+  const baselines = new Map<string, Map<number, MeasuredIteration | null>>();
+  const denseOf = (experimentId: string, seed: number): MeasuredIteration | null => {
+    let bySeed = baselines.get(experimentId);
+    if (!bySeed) {
+      bySeed = new Map();
+      const dense = store.listRuns({ experimentId }).filter((r) => r.armConfig.method === 'dense');
+      // Finished runs first, so a half-done Dense run does not stand in for a finished one.
+      dense.sort((a, b) => Number(b.status === 'finished') - Number(a.status === 'finished'));
+      for (const run of dense) {
+        const m = measuredIteration(store, store.summary(run.id, options), true);
+        if (!m) continue;
+        if (!bySeed.has(run.seed)) bySeed.set(run.seed, m);
+        if (!bySeed.has(-1)) bySeed.set(-1, m);
+      }
+      baselines.set(experimentId, bySeed);
+    }
+    return bySeed.get(seed) ?? bySeed.get(-1) ?? null;
+  };
+  return runIds.map((runId) => {
+    const run = store.getRun(runId);
+    const summary = store.summary(runId, options);
+    const isDense = run.armConfig.method === 'dense';
+    const mine = measuredIteration(store, summary, isDense);
+    const dense = denseOf(run.experimentId, run.seed);
     const speedups = Object.fromEntries(
       CLUSTER_PRESETS.map((preset) => [preset.id, mine && dense ? projectedSpeedup(preset, mine, dense) : null]),
     );
-    return { summary, d: mine?.d ?? null, k: mine?.k ?? null, speedups };
+    return { summary, armConfig: run.armConfig, d: mine?.d ?? null, k: mine?.k ?? null, measured: mine, speedups };
   });
 }

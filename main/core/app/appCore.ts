@@ -1,0 +1,612 @@
+/**
+ * The app's core: the store, the hub, the orchestrator and the local worker processes behind the one
+ * typed API the renderer sees (common/api.ts). Electron's main process and `sparselab serve` both host
+ * one AppCore and carry its calls (`dispatch`) and events (`onEvent`) to the renderer.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import {
+  API_METHODS,
+  ApiError,
+  type ApiMethod,
+  type AppEvent,
+  type AppInfo,
+  type BenchRecord,
+  type BenchRequest,
+  type ExperimentTemplate,
+  type RunComparison,
+  type RunEstimate,
+  type RunSeries,
+  type SeriesColumn,
+  type SparseLabApi,
+  type WorkerBackendChoice,
+  type WorkerView,
+} from '../../../common/api';
+import { checkArgs } from '../../../common/apiArgs';
+import type { BenchResults } from '../../../common/bench';
+import { experimentSchema, type Experiment } from '../../../common/experiment';
+import type { HistogramRecord, LayerStatsRecord } from '../../../common/metrics';
+import { startHub, type Hub, type HubLogLevel, type WorkerInfo } from '../hub';
+import { packageRoot } from '../packageRoot';
+import { compareRunIds } from '../runtime/comparison';
+import { Orchestrator, type RunProgress } from '../runtime/orchestrator';
+import {
+  defaultDataDir,
+  openStore,
+  type ExperimentRow,
+  type LogEntry,
+  type LogOptions,
+  type RunDetail,
+  type RunFilter,
+  type RunRow,
+  type Store,
+} from '../store';
+import { Drafts } from './drafts';
+import { describeIssues, isUserError, userMessage } from './errors';
+import { estimateExperiment, iterationsPerEpoch } from './estimate';
+import { runSeries } from './series';
+import { WorkerPool } from './workerPool';
+
+export type LogLevel = 'info' | 'warn' | 'error';
+
+export interface AppCoreOptions {
+  mode: 'electron' | 'browser';
+  /** Data folder; default $SPARSELAB_HOME or the per-user data folder. */
+  dataDir?: string;
+  /** The workers' hub: interface (default 127.0.0.1), port (default any free one), token (default random). */
+  hub?: { host?: string; port?: number; token?: string };
+  /** Worker processes kept on this machine (default 2). */
+  localWorkers?: number;
+  /** Where those workers run their models (default auto). */
+  workerBackend?: WorkerBackendChoice;
+  /** Where the core's own log lines go besides the log events (default: warnings and errors to stderr). */
+  log?: (level: LogLevel, message: string) => void;
+  /** Extra versions for info() (electron, chrome). */
+  versions?: Record<string, string>;
+}
+
+export type CallReply = { ok: true; result: unknown } | { ok: false; error: string };
+
+const ENDED = new Set(['finished', 'failed', 'cancelled']);
+const RESUMABLE = new Set(['interrupted', 'failed', 'cancelled']);
+const DEFAULT_TEMPLATE = 'mnist-fnn-topk-vs-gaussiank.yaml';
+const PROGRESS_EVERY_MS = 250;
+const WORKERS_EVERY_MS = 2000;
+/** Worker stderr lines forwarded as log events, per 5 s window. */
+const WORKER_LINES_PER_WINDOW = 50;
+
+function defaultLog(level: LogLevel, message: string): void {
+  if (level !== 'info') console.error(`[${level}] ${message}`);
+}
+
+export class AppCore {
+  /** The API as the renderer sees it: only its methods, bound to this core. */
+  readonly api: SparseLabApi;
+  private readonly listeners = new Set<(event: AppEvent) => void>();
+  private readonly pendingProgress = new Map<string, RunProgress>();
+  private readonly progressSent = new Map<string, number>();
+  private progressTimer: NodeJS.Timeout | null = null;
+  private workersTimer: NodeJS.Timeout | null = null;
+  private readonly workersInterval: NodeJS.Timeout;
+  private workersSignature = '';
+  private workerLines = { windowStart: 0, count: 0 };
+  private readonly sessionBench: BenchRecord[] = [];
+  private benchRunning = false;
+  private closing: Promise<void> | null = null;
+  private readonly detachHub: () => void;
+
+  private constructor(
+    readonly options: AppCoreOptions,
+    readonly store: Store,
+    readonly hub: Hub,
+    readonly orchestrator: Orchestrator,
+    readonly pool: WorkerPool,
+    private readonly drafts: Drafts,
+    private readonly log: (level: LogLevel, message: string) => void,
+  ) {
+    const methods = Object.fromEntries(
+      API_METHODS.map((method) => [method, (this[method] as (...args: unknown[]) => unknown).bind(this)]),
+    ) as Omit<SparseLabApi, 'onEvent'>;
+    this.api = { ...methods, onEvent: (listener) => this.onEvent(listener) };
+
+    orchestrator.on('status', (runId, status, reason) => {
+      this.flushProgress(runId);
+      this.emit({ type: 'runStatus', runId, status, reason });
+      this.workersChangedSoon();
+    });
+    orchestrator.on('progress', (progress) => this.queueProgress(progress));
+    orchestrator.on('log', (level, message) => this.logEvent(level, message));
+    const joined = (worker: WorkerInfo) => {
+      this.logEvent(
+        'info',
+        `worker ${worker.id} joined from ${worker.capabilities.host} (${worker.capabilities.backend})`,
+      );
+      this.workersChangedSoon();
+    };
+    const lost = (worker: WorkerInfo, reason: string) => {
+      this.logEvent('warn', `worker ${worker.id} on ${worker.capabilities.host} left: ${reason}`);
+      this.workersChangedSoon();
+    };
+    hub.on('workerJoined', joined);
+    hub.on('workerLost', lost);
+    this.detachHub = () => {
+      hub.off('workerJoined', joined);
+      hub.off('workerLost', lost);
+    };
+    this.workersInterval = setInterval(() => this.emitWorkersIfChanged(), WORKERS_EVERY_MS);
+    this.workersInterval.unref();
+  }
+
+  /** Opens the store, marks runs found running as interrupted, starts the hub, the orchestrator and the workers. */
+  static async start(options: AppCoreOptions): Promise<AppCore> {
+    const log = options.log ?? defaultLog;
+    let core: AppCore | null = null;
+    const emitLog = (level: LogLevel, message: string) => {
+      if (core) core.logEvent(level, message);
+      else log(level, message);
+    };
+    const store = openStore(options.dataDir ?? defaultDataDir(), {
+      onError: (error) => emitLog('error', `store: ${error.message}`),
+    });
+    let hub: Hub | null = null;
+    try {
+      const interrupted = store.markInterrupted('SparseLab stopped while the run was going on; found at startup');
+      hub = await startHub({
+        host: options.hub?.host ?? '127.0.0.1',
+        port: options.hub?.port ?? 0,
+        token: options.hub?.token,
+        log: (level: HubLogLevel, message: string) => {
+          // Losing every worker is expected while closing.
+          if ((level === 'warn' || level === 'error') && !core?.isClosing) emitLog(level, `hub: ${message}`);
+        },
+      });
+      const orchestrator = new Orchestrator(store, hub);
+      const pool = new WorkerPool({
+        hubUrl: hub.url,
+        token: hub.token,
+        backend: options.workerBackend ?? 'auto',
+        onLine: (slot, line) => core?.workerLine(slot, line),
+        onExit: (slot, description) => emitLog('warn', `local worker ${slot} ${description}`),
+        preferStop: (pids) => core?.idleFirst(pids) ?? pids,
+      });
+      const drafts = new Drafts(store.dataDir, (message) => emitLog('warn', message));
+      core = new AppCore(options, store, hub, orchestrator, pool, drafts, log);
+      if (interrupted.length > 0)
+        core.logEvent(
+          'warn',
+          `${interrupted.length} run(s) were running when SparseLab stopped; resume them from Runs`,
+        );
+      pool.resize(options.localWorkers ?? 2);
+      // Runs still queued when SparseLab stopped go back in the queue.
+      for (const run of store.listRuns({ status: 'queued' }).reverse()) {
+        try {
+          orchestrator.resume(run.id);
+        } catch (error) {
+          core.logEvent('error', `could not queue ${run.id} again: ${(error as Error).message}`);
+        }
+      }
+      return core;
+    } catch (error) {
+      if (core) await core.close();
+      else {
+        await hub?.close();
+        store.close();
+      }
+      throw error;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Transport side
+
+  /** Validates a call's arguments (checkArgs) and runs it; what both transports call. Throws ApiError-like errors. */
+  async dispatch(method: unknown, rawArgs: unknown): Promise<unknown> {
+    if (this.closing) throw new ApiError('SparseLab is shutting down');
+    const args = checkArgs(method as ApiMethod, rawArgs) as unknown[];
+    const fn = this.api[method as ApiMethod] as (...a: unknown[]) => Promise<unknown>;
+    return await fn(...args);
+  }
+
+  /** dispatch, with every error turned into a message for the user; never throws. */
+  async call(method: unknown, rawArgs: unknown): Promise<CallReply> {
+    try {
+      return { ok: true, result: await this.dispatch(method, rawArgs) };
+    } catch (error) {
+      const name = typeof method === 'string' ? method.slice(0, 64) : 'call';
+      if (!isUserError(error)) {
+        this.logEvent('error', `${name}: unexpected ${(error as Error)?.stack ?? String(error)}`);
+      }
+      return { ok: false, error: userMessage(name, error) };
+    }
+  }
+
+  get isClosing(): boolean {
+    return this.closing !== null;
+  }
+
+  onEvent(listener: (event: AppEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Stops the workers, the hub and the orchestrator and closes the store; runs going on become interrupted. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.workersInterval);
+      if (this.progressTimer) clearTimeout(this.progressTimer);
+      if (this.workersTimer) clearTimeout(this.workersTimer);
+      this.orchestrator.close();
+      this.detachHub();
+      await this.pool.close();
+      await this.hub.close();
+      await this.drafts.settled().catch(() => {});
+      try {
+        this.store.markInterrupted('SparseLab closed while the run was going on');
+      } finally {
+        this.store.close();
+      }
+      this.listeners.clear();
+    })();
+    return this.closing;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // The API
+
+  async info(): Promise<AppInfo> {
+    const listen = this.hub.host;
+    const reachableHost = listen === '0.0.0.0' || listen === '::' ? externalAddress() : listen;
+    const url = `ws://${reachableHost.includes(':') ? `[${reachableHost}]` : reachableHost}:${this.hub.port}/`;
+    return {
+      mode: this.options.mode,
+      versions: {
+        sparselab: packageVersion(),
+        node: process.versions.node,
+        ...(process.versions.electron && { electron: process.versions.electron }),
+        ...(process.versions.chrome && { chrome: process.versions.chrome }),
+        ...this.options.versions,
+      },
+      dataDir: this.store.dataDir,
+      hub: {
+        url,
+        listen,
+        port: this.hub.port,
+        token: this.hub.token,
+        workerCommand: `npx sparselab worker --hub ${url} --token ${this.hub.token}`,
+      },
+      localWorkers: { count: this.pool.count, backend: this.pool.backend },
+      cores: os.availableParallelism(),
+    };
+  }
+
+  async templates(): Promise<ExperimentTemplate[]> {
+    const folder = join(packageRoot(), 'resources', 'experiments');
+    const files = readdirSync(folder)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .sort();
+    return files.map((file) => {
+      const text = readFileSync(join(folder, file), 'utf8');
+      let name = file.replace(/\.ya?ml$/, '');
+      try {
+        const parsed = parseYaml(text) as { name?: unknown } | null;
+        if (typeof parsed?.name === 'string') name = parsed.name;
+      } catch {
+        // A broken template still lists, under its file name; launching it reports the problem.
+      }
+      return { file, name, text, isDefault: file === DEFAULT_TEMPLATE };
+    });
+  }
+
+  async launch(input: unknown, sourceName?: string): Promise<RunRow[]> {
+    const experiment = validateExperiment(input);
+    // A batch larger than a rank's shard would fail on every worker; PTB's size depends on its files.
+    if (experiment.dataset.name !== 'ptb') iterationsPerEpoch(experiment);
+    this.ensureWorkers(experiment.workers);
+    const runs = this.orchestrator.submit(experiment, sourceName);
+    this.emit({ type: 'runsChanged' });
+    this.logEvent('info', `launched ${experiment.name}: ${runs.length} run(s) on ${experiment.workers} workers each`);
+    return this.store.listRuns({ experimentId: runs[0]!.experimentId });
+  }
+
+  async estimate(input: unknown): Promise<RunEstimate> {
+    const experiment = validateExperiment(input);
+    const available = Math.max(this.pool.count, this.hub.workers().length);
+    return estimateExperiment(this.store, experiment, available);
+  }
+
+  async experiments(): Promise<ExperimentRow[]> {
+    return this.store.listExperiments();
+  }
+
+  async runs(filter?: RunFilter): Promise<RunRow[]> {
+    return this.store.listRuns(filter ?? {});
+  }
+
+  async run(runId: string): Promise<RunDetail> {
+    return this.store.getRun(runId);
+  }
+
+  async cancelRun(runId: string): Promise<void> {
+    const run = this.store.getRun(runId);
+    if (ENDED.has(run.status)) throw new ApiError(`run ${runId} has already ${run.status}; nothing to cancel`);
+    if (run.status === 'interrupted') {
+      this.store.setStatus(runId, 'cancelled', 'cancelled by user');
+      this.emit({ type: 'runStatus', runId, status: 'cancelled', reason: 'cancelled by user' });
+      return;
+    }
+    this.orchestrator.cancel(runId);
+  }
+
+  async resumeRun(runId: string): Promise<void> {
+    const run = this.store.getRun(runId);
+    if (!RESUMABLE.has(run.status))
+      throw new ApiError(`run ${runId} is ${run.status}; only interrupted, failed or cancelled runs can be resumed`);
+    this.ensureWorkers(run.config.workers);
+    this.orchestrator.resume(runId);
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    const run = this.store.getRun(runId);
+    if (run.status === 'running' || run.status === 'waiting' || run.status === 'queued')
+      throw new ApiError(`run ${runId} (${run.arm}) is ${run.status}; cancel it before deleting it`);
+    this.store.deleteRun(runId);
+    if (this.store.listRuns({ experimentId: run.experimentId, limit: 1 }).length === 0)
+      this.store.deleteExperiment(run.experimentId);
+    this.emit({ type: 'runsChanged' });
+  }
+
+  async logs(runId: string, options?: LogOptions): Promise<LogEntry[]> {
+    this.store.flush();
+    return this.store.logs(runId, options ?? {});
+  }
+
+  async compare(runIds: string[], options?: { target?: number }): Promise<RunComparison[]> {
+    this.store.flush();
+    return compareRunIds(this.store, runIds, options ?? {}).map((row) => ({
+      ...row.summary,
+      armConfig: row.armConfig,
+      d: row.d,
+      k: row.k,
+      measured: row.measured,
+      speedups: row.speedups,
+    }));
+  }
+
+  async series(runIds: string[], options?: { columns?: SeriesColumn[]; points?: number }): Promise<RunSeries[]> {
+    this.store.flush();
+    return runIds.map((runId) => runSeries(this.store, runId, options ?? {}));
+  }
+
+  async layerNames(runId: string): Promise<string[]> {
+    this.store.flush();
+    return this.store.layerNames(runId);
+  }
+
+  async layerStats(runId: string, layer?: string): Promise<LayerStatsRecord[]> {
+    this.store.flush();
+    return this.store.layerStatsSeries(runId, layer === undefined ? {} : { layer });
+  }
+
+  async histograms(runId: string, layer?: string): Promise<HistogramRecord[]> {
+    this.store.flush();
+    return this.store.histograms(runId, layer === undefined ? {} : { layer });
+  }
+
+  async exportRun(
+    runId: string,
+    format: 'csv' | 'json',
+    table: 'iterations' | 'evaluations' | 'layerStats' = 'iterations',
+  ): Promise<string> {
+    this.store.flush();
+    if (format === 'csv') return this.store.exportCsv(runId, table);
+    return `${JSON.stringify(this.store.exportJson(runId), null, 2)}\n`;
+  }
+
+  async workers(): Promise<WorkerView[]> {
+    return this.workerViews();
+  }
+
+  async setLocalWorkers(count: number): Promise<void> {
+    this.pool.resize(count);
+    this.logEvent('info', `keeping ${count} local worker(s)`);
+  }
+
+  async bench(request: BenchRequest): Promise<BenchResults> {
+    if (this.benchRunning) throw new ApiError('a benchmark is already running; wait for it to finish');
+    this.benchRunning = true;
+    try {
+      const { runBench } = await import('../bench/run');
+      const results = await runBench({
+        ...request,
+        tfjsMaxSize: 4_000_000,
+        skipSoftwareAdapters: true,
+        onProgress: (line) => this.emit({ type: 'benchProgress', line }),
+      });
+      this.sessionBench.unshift({ source: `this session (${new Date().toISOString()})`, results });
+      return results;
+    } finally {
+      this.benchRunning = false;
+    }
+  }
+
+  async benchHistory(): Promise<BenchRecord[]> {
+    const folder = join(packageRoot(), 'bench', 'results');
+    let files: string[] = [];
+    try {
+      files = readdirSync(folder).filter((f) => f.endsWith('.json'));
+    } catch {
+      // No recorded results in this installation.
+    }
+    const recorded: BenchRecord[] = [];
+    for (const file of files.sort().reverse()) {
+      try {
+        const results = JSON.parse(readFileSync(join(folder, file), 'utf8')) as BenchResults;
+        if (typeof results !== 'object' || !results || !Array.isArray(results.operators)) continue;
+        recorded.push({ source: `bench/results/${file}`, results });
+      } catch (error) {
+        this.logEvent('warn', `bench/results/${file} is not readable: ${(error as Error).message}`);
+      }
+    }
+    return [...this.sessionBench, ...recorded];
+  }
+
+  async loadDraft(key: string): Promise<string | null> {
+    return this.drafts.get(key);
+  }
+
+  async saveDraft(key: string, value: string): Promise<void> {
+    await this.drafts.set(key, value);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Internals
+
+  private emit(event: AppEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.log('error', `an event listener failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private logEvent(level: LogLevel, message: string): void {
+    this.log(level, message);
+    this.emit({ type: 'log', level, message, time: Date.now() });
+  }
+
+  private workerLine(slot: number, line: string): void {
+    const now = Date.now();
+    if (now - this.workerLines.windowStart > 5000) this.workerLines = { windowStart: now, count: 0 };
+    if (++this.workerLines.count > WORKER_LINES_PER_WINDOW) return;
+    const level: LogLevel = /\b(error|failed|cannot)\b/i.test(line) ? 'warn' : 'info';
+    this.logEvent(level, `[local worker ${slot}] ${line}`);
+  }
+
+  /** Grows the local pool so that, with the workers from elsewhere, a run of P ranks can start. */
+  private ensureWorkers(p: number): void {
+    const mine = new Set(this.pool.pids());
+    const remote = this.hub.workers().filter((w) => !this.isLocal(w, mine)).length;
+    const needed = p - remote;
+    if (needed > this.pool.count) {
+      this.logEvent('info', `starting ${needed - this.pool.count} more local worker(s) for a run of ${p} ranks`);
+      this.pool.resize(needed);
+    }
+  }
+
+  private isLocal(worker: WorkerInfo, pids: Set<number>): boolean {
+    return worker.capabilities.host === os.hostname() && pids.has(worker.capabilities.pid);
+  }
+
+  /** The pids in the order to stop them: workers without a run first. */
+  private idleFirst(pids: number[]): number[] {
+    const busy = new Set(
+      this.hub
+        .workers()
+        .filter((w) => w.state === 'busy')
+        .map((w) => w.capabilities.pid),
+    );
+    return [...pids.filter((p) => !busy.has(p)), ...pids.filter((p) => busy.has(p))];
+  }
+
+  private workerViews(): WorkerView[] {
+    const mine = new Set(this.pool.pids());
+    return this.hub.workers().map((w) => ({
+      id: w.id,
+      host: w.capabilities.host,
+      backend: w.capabilities.backend,
+      adapter: w.capabilities.adapter ?? null,
+      local: this.isLocal(w, mine),
+      state: w.state,
+      runId: w.runId,
+      rank: w.rank,
+      remoteAddress: w.remoteAddress,
+      connectedAt: w.connectedAt,
+      lastHeartbeat: w.lastHeartbeat,
+      capabilities: w.capabilities,
+    }));
+  }
+
+  /** A workers event soon (joins and losses come in bursts). */
+  private workersChangedSoon(): void {
+    if (this.workersTimer || this.closing) return;
+    this.workersTimer = setTimeout(() => {
+      this.workersTimer = null;
+      this.emitWorkersIfChanged(true);
+    }, 200);
+    this.workersTimer.unref();
+  }
+
+  private emitWorkersIfChanged(force = false): void {
+    if (this.closing) return;
+    const workers = this.workerViews();
+    const signature = workers.map((w) => `${w.id}:${w.state}:${w.runId}:${w.rank}:${w.local}`).join('|');
+    if (!force && signature === this.workersSignature) return;
+    this.workersSignature = signature;
+    this.emit({ type: 'workers', workers });
+  }
+
+  /** Progress events at most every 250 ms per run, the latest one kept. */
+  private queueProgress(progress: RunProgress): void {
+    const last = this.progressSent.get(progress.runId) ?? 0;
+    if (Date.now() - last >= PROGRESS_EVERY_MS) {
+      this.pendingProgress.delete(progress.runId);
+      this.sendProgress(progress);
+      return;
+    }
+    this.pendingProgress.set(progress.runId, progress);
+    if (!this.progressTimer) {
+      this.progressTimer = setTimeout(() => {
+        this.progressTimer = null;
+        for (const runId of [...this.pendingProgress.keys()]) this.flushProgress(runId);
+      }, PROGRESS_EVERY_MS);
+      this.progressTimer.unref();
+    }
+  }
+
+  private flushProgress(runId: string): void {
+    const pending = this.pendingProgress.get(runId);
+    if (!pending) return;
+    this.pendingProgress.delete(runId);
+    this.sendProgress(pending);
+  }
+
+  private sendProgress(p: RunProgress): void {
+    this.progressSent.set(p.runId, Date.now());
+    this.emit({
+      type: 'progress',
+      runId: p.runId,
+      iteration: p.iteration,
+      epoch: p.epoch,
+      epochs: p.epochs,
+      loss: p.loss,
+      wallMs: p.wallMs,
+    });
+  }
+}
+
+/** experimentSchema's result, or an ApiError naming each field and its problem. */
+export function validateExperiment(input: unknown): Experiment {
+  const result = experimentSchema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = describeIssues(result.error.issues);
+  throw new ApiError(`the experiment is not valid: ${problems.length === 1 ? problems[0] : problems.join('; ')}`);
+}
+
+let version: string | null = null;
+function packageVersion(): string {
+  version ??= (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  return version;
+}
+
+/** This machine's first non-internal IPv4 address, else its host name. */
+function externalAddress(): string {
+  for (const addresses of Object.values(os.networkInterfaces())) {
+    const v4 = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (v4) return v4.address;
+  }
+  return os.hostname();
+}

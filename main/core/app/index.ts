@@ -1,0 +1,5 @@
+export { AppCore, validateExperiment, type AppCoreOptions, type CallReply, type LogLevel } from './appCore';
+export { Drafts, DRAFTS_FILE } from './drafts';
+export { estimateExperiment, iterationsPerEpoch, TRAIN_SIZES } from './estimate';
+export { runSeries, decimate } from './series';
+export { WorkerPool } from './workerPool';

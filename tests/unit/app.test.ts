@@ -1,0 +1,172 @@
+/**
+ * The app core (main/core/app): the dispatcher's argument checks, experiment validation, drafts across
+ * restarts, series decimation, estimates and the run lifecycle rules, on a fresh data folder each.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AppEvent } from '../../common/api';
+import type { ExperimentInput } from '../../common/experiment';
+import { experimentSchema } from '../../common/experiment';
+import { AppCore, decimate, DRAFTS_FILE } from '../../main/core/app';
+
+const experiment: ExperimentInput = {
+  name: 'app-test',
+  model: 'synthetic',
+  dataset: { name: 'synthetic', trainLimit: 1000, testLimit: 200 },
+  workers: 2,
+  backend: 'cpu',
+  epochs: 1,
+  batchSize: 32,
+  optimizer: { lr: 0.05 },
+  arms: [{ method: 'topk', density: 0.05 }],
+};
+
+const cores: AppCore[] = [];
+async function start(dataDir = mkdtempSync(join(tmpdir(), 'sparselab-app-')), localWorkers = 0): Promise<AppCore> {
+  const core = await AppCore.start({ mode: 'browser', dataDir, localWorkers, workerBackend: 'cpu', log: () => {} });
+  cores.push(core);
+  return core;
+}
+
+afterEach(async () => {
+  for (const core of cores.splice(0)) await core.close();
+});
+
+describe('dispatch', () => {
+  it('refuses bad arguments with a message naming the method and the argument', async () => {
+    const core = await start();
+    await expect(core.dispatch('run', [5])).rejects.toThrow(/^run: argument 0 /);
+    await expect(core.dispatch('run', ['../etc/passwd'])).rejects.toThrow('run: argument 0 is not a run id');
+    await expect(core.dispatch('saveDraft', ['designer', 7])).rejects.toThrow(/^saveDraft: argument 1 /);
+    await expect(core.dispatch('series', [['r1'], { points: 1 }])).rejects.toThrow(/^series: argument 1\.points /);
+    await expect(core.dispatch('setLocalWorkers', [65])).rejects.toThrow(/^setLocalWorkers: argument 0 /);
+    await expect(core.dispatch('info', 'not a list')).rejects.toThrow(/^info: arguments /);
+    await expect(core.dispatch('__proto__', [])).rejects.toThrow('unknown method "__proto__"');
+    // The reply form both transports send: never a throw.
+    expect(await core.call('run', [5])).toEqual({ ok: false, error: expect.stringMatching(/^run: argument 0 /) });
+    expect(await core.call('run', ['r-missing'])).toEqual({ ok: false, error: 'unknown run "r-missing"' });
+    expect(await core.call('info', [])).toMatchObject({ ok: true, result: { mode: 'browser' } });
+  });
+
+  it('refuses an invalid experiment naming the field and the reason, and stores nothing', async () => {
+    const core = await start();
+    const bad = { ...experiment, arms: [{ method: 'topk', density: 2 }] };
+    await expect(core.dispatch('launch', [bad])).rejects.toThrow('arms.0.density: must be at most 1');
+    await expect(core.dispatch('launch', [{ ...experiment, model: 'gpt' }])).rejects.toThrow(/model: /);
+    await expect(core.dispatch('estimate', [{ ...experiment, epochs: 0 }])).rejects.toThrow(
+      'epochs: must be greater than 0',
+    );
+    await expect(core.dispatch('launch', [{ ...experiment, batchSize: 4000 }])).rejects.toThrow(
+      'batchSize: 1000 examples give each of 2 workers 500, fewer than one batch of 4000',
+    );
+    expect(await core.api.experiments()).toEqual([]);
+  });
+});
+
+describe('drafts', () => {
+  it('survive a restart of the core on the same data folder, written atomically', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sparselab-app-'));
+    const first = await start(dataDir);
+    expect(await first.dispatch('loadDraft', ['designer'])).toBeNull();
+    await first.dispatch('saveDraft', ['designer', 'name: mine\nepochs: 3\n']);
+    await first.dispatch('saveDraft', ['compare.view', '{"log":true}']);
+    await first.dispatch('saveDraft', ['designer', 'name: mine\nepochs: 4\n']);
+    await first.close();
+    expect(readdirSync(dataDir).filter((f) => f.includes(DRAFTS_FILE))).toEqual([DRAFTS_FILE]);
+    const second = await start(dataDir);
+    expect(await second.dispatch('loadDraft', ['designer'])).toBe('name: mine\nepochs: 4\n');
+    expect(await second.dispatch('loadDraft', ['compare.view'])).toBe('{"log":true}');
+    expect(JSON.parse(readFileSync(join(dataDir, DRAFTS_FILE), 'utf8'))).toHaveProperty('designer');
+  });
+});
+
+describe('series', () => {
+  it('decimates after summing bytesSentTotal over every iteration', async () => {
+    const core = await start();
+    const store = core.store;
+    const row = store.createExperiment(experimentSchema.parse(experiment));
+    const [run] = store.createRuns(row.id);
+    for (let iteration = 0; iteration < 100; iteration++) {
+      for (const rank of [0, 1]) {
+        store.appendIteration({
+          runId: run!.id,
+          rank,
+          iteration,
+          epoch: iteration / 100,
+          loss: 1 / (iteration + 1),
+          lr: 0.1,
+          density: 0.05,
+          k: 10,
+          selected: 10,
+          bytesSent: 100 + iteration,
+          bytesReceived: 0,
+          wallMs: iteration * 10,
+          computeMs: 1,
+          compressMs: 1,
+          communicateMs: 1,
+          waitMs: 0,
+          updateMs: 1,
+          ...(iteration % 10 === 0 && { rho: 0.5 }),
+        });
+      }
+    }
+    const [series] = (await core.dispatch('series', [
+      [run!.id],
+      { columns: ['loss', 'bytesSentTotal', 'rho'], points: 11 },
+    ])) as { iteration: number[]; columns: Record<string, (number | null)[]> }[];
+    expect(series!.iteration).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99]);
+    const total = (n: number) => Array.from({ length: n + 1 }, (_, i) => 100 + i).reduce((a, b) => a + b, 0);
+    expect(series!.columns.bytesSentTotal).toEqual(series!.iteration.map(total));
+    expect(series!.columns.rho!.slice(0, 3)).toEqual([0.5, 0.5, 0.5]);
+    expect(series!.columns.rho!.at(-1)).toBeNull();
+    expect(Object.keys(series!.columns).sort()).toEqual(['bytesSentTotal', 'loss', 'rho']);
+    expect(decimate([0, 1, 2, 3], 10)).toEqual([0, 1, 2, 3]);
+  });
+});
+
+describe('estimate, templates and bench history', () => {
+  it('counts iterations from the dataset, batch and workers, and says when there is no timing basis', async () => {
+    const core = await start();
+    const estimate = await core.api.estimate({ ...experiment, epochs: 2, seeds: [1, 2] });
+    // floor(floor(1000 / 2) / 32) = 15 iterations per epoch.
+    expect(estimate).toMatchObject({ iterations: 30, iterationMs: null, runSeconds: null, totalSeconds: null });
+    expect(estimate.basis).toContain('no finished synthetic/synthetic run');
+    const mnist = await core.api.estimate({ ...experiment, model: 'fnn', dataset: { name: 'mnist' }, workers: 4 });
+    expect(mnist.iterations).toBe(Math.floor(15_000 / 32));
+    await expect(core.api.estimate({ ...experiment, batchSize: 600 })).rejects.toThrow(/fewer than one batch/);
+  });
+
+  it('lists the experiment templates with the default marked, and the recorded bench results', async () => {
+    const core = await start();
+    const templates = await core.api.templates();
+    expect(templates.filter((t) => t.isDefault).map((t) => t.file)).toEqual(['mnist-fnn-topk-vs-gaussiank.yaml']);
+    expect(templates.find((t) => t.file === 'quick-synthetic.yaml')?.name).toBe('quick-synthetic');
+    const history = await core.api.benchHistory();
+    expect(history.length).toBeGreaterThan(0);
+    expect(history.every((h) => h.source.startsWith('bench/results/') && Array.isArray(h.results.operators))).toBe(
+      true,
+    );
+  });
+});
+
+describe('runs', () => {
+  it('refuses to delete a run that is going on, cancels it, then deletes it', async () => {
+    const core = await start();
+    const events: AppEvent[] = [];
+    core.onEvent((e) => events.push(e));
+    const [run] = await core.api.launch(experiment, 'app-test.yaml');
+    expect(events.some((e) => e.type === 'runsChanged')).toBe(true);
+    // Launch grew the local pool to the run's two ranks.
+    expect((await core.api.info()).localWorkers.count).toBe(2);
+    await expect(core.dispatch('deleteRun', [run!.id])).rejects.toThrow(/cancel it before deleting it/);
+    await core.dispatch('cancelRun', [run!.id]);
+    expect((await core.api.run(run!.id)).status).toBe('cancelled');
+    await expect(core.dispatch('cancelRun', [run!.id])).rejects.toThrow(/already cancelled/);
+    await expect(core.dispatch('resumeRun', ['r-none'])).rejects.toThrow('unknown run "r-none"');
+    await core.dispatch('deleteRun', [run!.id]);
+    expect(await core.api.runs()).toEqual([]);
+    expect(existsSync(join(core.store.dataDir, 'checkpoints', run!.id))).toBe(false);
+  });
+});
