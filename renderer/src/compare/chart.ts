@@ -40,7 +40,7 @@ export function decimateModel(model: PlotModel, widthPx: number, axes: AxisOptio
   const buckets = Math.max(50, Math.round(widthPx));
   return model.series.map((s) => {
     const ys = s.lower && s.upper ? [s.y, s.lower, s.upper] : [s.y];
-    const idx = minMaxIndices(s.x, ys, buckets, { logX: axes.logX });
+    const idx = minMaxIndices(s.x, ys, buckets, { logX: axes.logX, keep: ['both', 'min', 'max'] });
     const drawn: DrawnSeries = {
       label: s.label,
       color: s.color,

@@ -1,7 +1,7 @@
 /**
  * Min-max decimation to about one bucket per pixel: in every bucket of equal width in x (or in
  * log x) it keeps the first and last point and, for every y series given, the points holding its
- * minimum and maximum. A line through the kept points looks like the line through all of them at
+ * minimum and maximum (or only one of them, for the edges of a band). A line through the kept points looks like the line through all of them at
  * that width, extremes included. Points whose x or every y is not finite are dropped.
  */
 export interface DecimateOptions {
@@ -9,6 +9,8 @@ export interface DecimateOptions {
   logX?: boolean;
   /** Leave series of at most this many points as they are (default 4 * buckets). */
   keepBelow?: number;
+  /** Per y series: keep its minimum and maximum (default), or only one (a band's lower and upper edge). */
+  keep?: readonly ('both' | 'min' | 'max')[];
 }
 
 /** Indices (increasing) of the points to keep; `x` must be non-decreasing where finite. */
@@ -52,6 +54,8 @@ export function minMaxIndices(
   let used = 0;
   const picked: number[] = [];
   const m = ys.length;
+  const keepMin = ys.map((_, s) => (options.keep?.[s] ?? 'both') !== 'max');
+  const keepMax = ys.map((_, s) => (options.keep?.[s] ?? 'both') !== 'min');
   const minAt = new Int32Array(m);
   const maxAt = new Int32Array(m);
   let bucket = -1;
@@ -63,8 +67,8 @@ export function minMaxIndices(
     picked.length = 0;
     picked.push(bFirst, bLast);
     for (let s = 0; s < m; s++) {
-      if (minAt[s]! >= 0) picked.push(minAt[s]!);
-      if (maxAt[s]! >= 0) picked.push(maxAt[s]!);
+      if (keepMin[s] && minAt[s]! >= 0) picked.push(minAt[s]!);
+      if (keepMax[s] && maxAt[s]! >= 0) picked.push(maxAt[s]!);
     }
     picked.sort((a, b) => a - b);
     if (used + picked.length > out.length) {

@@ -130,7 +130,11 @@ export function runCurve(series: RunSeries, x: XAxisId, y: YMetricId): { x: Floa
   const metric = Y_METRICS[y];
   const n = series.iteration.length;
   const xOfIteration = (): Float64Array => {
-    if (x === 'iteration') return Float64Array.from(series.iteration);
+    if (x === 'iteration') {
+      const out = new Float64Array(n);
+      for (let i = 0; i < n; i++) out[i] = series.iteration[i]!;
+      return out;
+    }
     if (x === 'epoch') return toFloat(series.columns.epoch, n);
     if (x === 'wallTime') return toFloat(series.columns.wallMs, n, 1 / 1000);
     return toFloat(series.columns.bytesSentTotal, n);
