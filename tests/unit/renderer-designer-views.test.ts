@@ -71,6 +71,8 @@ describe('runs view helpers', () => {
       ['cifar', 1],
     ]);
     expect(groups[0]!.counts).toEqual({ running: 1, failed: 1 });
+    // Newest first from the API; oldest first (arm by arm) within an experiment.
+    expect(groups[0]!.runs.map((r) => r.id)).toEqual(['b', 'a']);
   });
 });
 

@@ -113,7 +113,10 @@ export interface RunGroup {
   counts: Partial<Record<RunStatus, number>>;
 }
 
-/** Runs by experiment, newest experiment first (the order the runs came in), runs by arm order then seed. */
+/**
+ * Runs by experiment, newest experiment first (runs come newest first); within an experiment in the order
+ * they were created (arm by arm, seed by seed).
+ */
 export function groupByExperiment(runs: readonly RunRow[]): RunGroup[] {
   const groups = new Map<string, RunGroup>();
   for (const run of runs) {
@@ -125,5 +128,6 @@ export function groupByExperiment(runs: readonly RunRow[]): RunGroup[] {
     group.runs.push(run);
     group.counts[run.status] = (group.counts[run.status] ?? 0) + 1;
   }
+  for (const group of groups.values()) group.runs.reverse();
   return [...groups.values()];
 }
