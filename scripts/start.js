@@ -13,12 +13,25 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const run = (cmd, cmdArgs, options = {}) =>
   spawnSync(cmd, cmdArgs, { stdio: 'inherit', cwd: root, shell: process.platform === 'win32', ...options }).status ?? 1;
 
-let electronBinary;
-try {
-  electronBinary = require('electron');
-} catch {
-  electronBinary = undefined;
+/**
+ * Electron's binary where it is installed, else undefined. Read the way node_modules/electron/index.js does,
+ * but without require('electron'), which tries to download a missing binary (slow, or a stack trace offline).
+ */
+function findElectron() {
+  let folder;
+  try {
+    folder = dirname(require.resolve('electron/package.json'));
+  } catch {
+    return undefined;
+  }
+  const pathFile = join(folder, 'path.txt');
+  const executable = existsSync(pathFile) ? readFileSync(pathFile, 'utf8').trim() : '';
+  const override = process.env.ELECTRON_OVERRIDE_DIST_PATH;
+  if (override) return join(override, executable || 'electron');
+  const binary = executable && join(folder, 'dist', executable);
+  return binary && existsSync(binary) ? binary : undefined;
 }
+const electronBinary = findElectron();
 
 /** Runs a child to its end, passing SIGINT/SIGTERM on, and exits with its status. */
 function runToEnd(cmd, cmdArgs, env = process.env) {
@@ -89,7 +102,7 @@ function electronSqlite() {
   return 0;
 }
 
-if (typeof electronBinary === 'string' && existsSync(electronBinary)) {
+if (electronBinary && existsSync(electronBinary)) {
   const built = run(npm, ['run', 'build']) || electronSqlite();
   if (built !== 0) process.exit(built);
   runToEnd(electronBinary, ['.', ...args]);

@@ -151,6 +151,32 @@ describe('estimate, templates and bench history', () => {
   });
 });
 
+describe('bench', () => {
+  it('runs one benchmark at a time, streams its progress and keeps it for the history', async () => {
+    const core = await start();
+    const lines: string[] = [];
+    core.onEvent((e) => e.type === 'benchProgress' && lines.push(e.line));
+    const request = {
+      sizes: [4096],
+      densities: [0.01],
+      backends: ['cpu'],
+      methods: ['topk'],
+      repeats: 1,
+      peers: false,
+    };
+    const first = core.dispatch('bench', [request]);
+    await expect(core.dispatch('bench', [request])).rejects.toThrow(/already running/);
+    const results = (await first) as { operators: { method: string; d: number }[] };
+    expect(results.operators).toMatchObject([{ method: 'topk', d: 4096 }]);
+    expect(lines.some((l) => l.includes('topk'))).toBe(true);
+    const history = await core.api.benchHistory();
+    expect(history[0]!.source).toMatch(/^this session/);
+    await expect(core.dispatch('bench', [{ ...request, backends: ['tpu'] }])).rejects.toThrow(
+      /^bench: argument 0\.backends\.0 /,
+    );
+  });
+});
+
 describe('runs', () => {
   it('refuses to delete a run that is going on, cancels it, then deletes it', async () => {
     const core = await start();

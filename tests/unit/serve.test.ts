@@ -243,6 +243,10 @@ describe('sparselab serve', () => {
     const estimate = await client.call<{ iterationMs: number | null; basis: string }>('estimate', experiment);
     expect(estimate.iterationMs).toBeGreaterThan(0);
     expect(estimate.basis).toContain('finished synthetic/synthetic runs');
+    const logs = await client.call<{ message: string }[]>('logs', sparseId, { tail: 50 });
+    expect(Array.isArray(logs)).toBe(true);
+    const exported = JSON.parse(await client.call<string>('exportRun', sparseId, 'json'));
+    expect(exported.format).toBe('sparselab-run');
     const workers = await client.call<{ local: boolean }[]>('workers');
     expect(workers.filter((w) => w.local)).toHaveLength(2);
     client.ws.close();

@@ -482,8 +482,8 @@ export class AppCore {
     const now = Date.now();
     if (now - this.workerLines.windowStart > 5000) this.workerLines = { windowStart: now, count: 0 };
     if (++this.workerLines.count > WORKER_LINES_PER_WINDOW) return;
-    const level: LogLevel = /\b(error|failed|cannot)\b/i.test(line) ? 'warn' : 'info';
-    this.logEvent(level, `[local worker ${slot}] ${line}`);
+    // Failures reach the user through the run's status; these lines are the workers' chatter (Dawn's included).
+    this.logEvent('info', `[local worker ${slot}] ${line}`);
   }
 
   /** Grows the local pool so that, with the workers from elsewhere, a run of P ranks can start. */

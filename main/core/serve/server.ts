@@ -292,6 +292,11 @@ function serveStatic(root: string, req: IncomingMessage, res: ServerResponse): v
     if (!stat.isFile()) throw new Error('not a file');
     size = stat.size;
   } catch {
+    if (relative === 'favicon.ico') {
+      res.writeHead(204, securityHeaders());
+      res.end();
+      return;
+    }
     send(res, 404, relative === 'index.html' ? 'the app is not built: run `npm run build:app`\n' : 'not found\n');
     return;
   }
