@@ -55,7 +55,7 @@ function sortedPoints(pairs: [number, number][]): { x: number; y: number }[] {
 /** Lines of one record at one density; labels carry the source when `withSource`. */
 export function benchLines(record: BenchRecord, filter: LineFilter, withSource = false): BenchLine[] {
   const r = record.results;
-  const suffix = withSource ? ` — ${shortSource(record.source)}` : '';
+  const suffix = withSource ? ` — ${shortSource(record.source).replace(/^\d{4}-\d{2}-\d{2}-/, '')}` : '';
   const lines: BenchLine[] = [];
   const backends = filter.backends ?? (['cpu', 'webgpu'] as const);
   const methods = filter.methods;

@@ -72,8 +72,11 @@ function costField(preset: ClusterPreset, field: PresetField): number {
   }
 }
 
+/** 12 significant digits: 1.7e-9, not the 1.7000000000000001e-9 that beta / 10 leaves in binary. */
+const fieldText = (v: number): string => String(Number(v.toPrecision(12)));
+
 export function draftOf(preset: ClusterPreset): PresetDraft {
-  return Object.fromEntries(PRESET_FIELDS.map((f) => [f, String(costField(preset, f))])) as PresetDraft;
+  return Object.fromEntries(PRESET_FIELDS.map((f) => [f, fieldText(costField(preset, f))])) as PresetDraft;
 }
 
 /** The value a field's text stands for, or the reason it is refused. */
@@ -106,6 +109,11 @@ export function applyDraft(base: ClusterPreset, draft: PresetDraft): AppliedDraf
   const errors: Partial<Record<PresetField, string>> = {};
   const values = {} as Record<PresetField, number>;
   for (const f of PRESET_FIELDS) {
+    // The base's own text stands for the base's exact value.
+    if (draft[f].trim() === fieldText(costField(base, f))) {
+      values[f] = costField(base, f);
+      continue;
+    }
     const parsed = parseField(f, draft[f]);
     if ('error' in parsed) {
       errors[f] = parsed.error;
