@@ -41,7 +41,8 @@ function trustedSender(event: IpcMainInvokeEvent, window: BrowserWindow | null):
       return false;
     }
   }
-  return url.protocol === 'file:' && `${url.origin}${url.pathname}` === pathToFileURL(rendererIndex).href;
+  // A file: URL's origin is "null": compare the path (query and hash do not matter).
+  return url.protocol === 'file:' && url.host === '' && url.pathname === pathToFileURL(rendererIndex).pathname;
 }
 
 function createWindow(): BrowserWindow {
