@@ -77,6 +77,14 @@ describe('designer form <-> experiment', () => {
     expect(byPath.arms).toBe('needs at least one arm');
   });
 
+  it('carries keys the form does not know, so the schema can name them and nothing is lost', () => {
+    const form = experimentToForm({ ...parse(mnist), epoch: 3 });
+    form.lr = '0.1';
+    const { value } = formToObject(form);
+    expect(value.epoch).toBe(3);
+    expect(validate(value).map((p) => p.message)).toEqual([expect.stringMatching(/epoch/)]);
+  });
+
   it('offers only the datasets of the model, keeping the current one visible', () => {
     expect(datasetChoices('fnn', 'mnist')).toEqual(['mnist', 'fashion-mnist', 'synthetic']);
     expect(datasetChoices('lstm', 'mnist')).toEqual(['ptb', 'mnist']);

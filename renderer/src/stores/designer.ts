@@ -204,11 +204,16 @@ export const useDesignerStore = defineStore('designer', () => {
     (key) => {
       if (estimateTimer) clearTimeout(estimateTimer);
       if (key === null) return;
+      // The shown estimate is for the experiment as it was: say so until the new one arrives.
+      estimating.value = true;
       estimateTimer = setTimeout(() => void refreshEstimate(), ESTIMATE_DEBOUNCE_MS);
     },
   );
   async function refreshEstimate(): Promise<void> {
-    if (!valid.value) return;
+    if (!valid.value) {
+      estimating.value = false;
+      return;
+    }
     const seq = ++estimateSeq;
     estimating.value = true;
     try {
