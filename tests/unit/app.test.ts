@@ -177,6 +177,37 @@ describe('bench', () => {
   });
 });
 
+describe('local workers', () => {
+  async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('keeps the count asked for: grows, shrinks, and replaces a worker that dies', async () => {
+    const core = await start(undefined, 1);
+    const events: AppEvent[] = [];
+    core.onEvent((e) => events.push(e));
+    await until('one worker', async () => (await core.api.workers()).length === 1);
+    const [first] = await core.api.workers();
+    expect(first).toMatchObject({ local: true, state: 'idle', backend: 'cpu' });
+    process.kill(first!.capabilities.pid, 'SIGKILL');
+    await until('a replacement', async () => {
+      const workers = await core.api.workers();
+      return workers.length === 1 && workers[0]!.id !== first!.id;
+    });
+    expect(events.some((e) => e.type === 'log' && e.message.includes('local worker 0 killed by SIGKILL'))).toBe(true);
+    await core.dispatch('setLocalWorkers', [2]);
+    await until('two workers', async () => (await core.api.workers()).length === 2);
+    await until('a workers event', async () => events.some((e) => e.type === 'workers' && e.workers.length === 2));
+    await core.dispatch('setLocalWorkers', [0]);
+    await until('no workers', async () => (await core.api.workers()).length === 0);
+    expect((await core.api.info()).localWorkers.count).toBe(0);
+  });
+});
+
 describe('runs', () => {
   it('refuses to delete a run that is going on, cancels it, then deletes it', async () => {
     const core = await start();

@@ -167,7 +167,7 @@ describe('sparselab serve', () => {
     // A frame over the limit closes that connection (1009), not the server.
     const big = await connect();
     const closed = closeOf(big.ws);
-    big.ws.send('x'.repeat(5 * 1024 * 1024));
+    big.ws.send('x'.repeat(17 * 1024 * 1024));
     expect((await closed).code).toBe(1009);
     const info = await client.call<{ mode: string; hub: { listen: string } }>('info');
     expect(info.mode).toBe('browser');

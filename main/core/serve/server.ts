@@ -26,7 +26,7 @@ export interface ServerOptions {
   port?: number;
   /** The token browsers present; default 32 random bytes as hex. */
   token?: string;
-  /** Largest WebSocket frame accepted, bytes; default 4 MiB. */
+  /** Largest WebSocket frame accepted, bytes; default 16 MiB (a 1 MB draft, JSON-escaped, fits). */
   maxFrameBytes?: number;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
@@ -101,7 +101,7 @@ export async function startServer(options: ServerOptions): Promise<AppServer> {
   const tokenDigest = digest(token);
   const log = options.log ?? ((level, message) => level !== 'info' && console.error(`[serve] ${message}`));
   const root = resolve(options.staticDir);
-  const maxFrameBytes = options.maxFrameBytes ?? 4 * 1024 * 1024;
+  const maxFrameBytes = options.maxFrameBytes ?? 16 * 1024 * 1024;
 
   const server = createServer((req, res) => {
     try {
