@@ -18,6 +18,11 @@ import { formatOf, parseText, serialize, updateText, type TextFormat, type TextP
 import { useAppStore } from './app';
 
 export const DRAFT_KEY = 'designer';
+
+/** A plain copy (no Vue proxies): Electron's IPC clones arguments and cannot clone proxies. */
+function plain(value: unknown): ExperimentInput {
+  return JSON.parse(JSON.stringify(value)) as ExperimentInput;
+}
 const DRAFT_DEBOUNCE_MS = 600;
 const ESTIMATE_DEBOUNCE_MS = 700;
 
@@ -26,6 +31,8 @@ interface Draft {
   text: string;
   format: TextFormat;
   sourceName: string | null;
+  /** While the text does not parse: the form's last valid state, to restore the form from. */
+  formText?: string;
 }
 
 /**
@@ -110,6 +117,11 @@ export const useDesignerStore = defineStore('designer', () => {
     else format.value = next;
   }
 
+  /** Throws away text that does not parse: the text is written again from the form (its last valid state). */
+  function discardTextEdits(): void {
+    setText(serialize(current.value.value, format.value));
+  }
+
   function addArm(arm: ArmForm = emptyArm()): void {
     form.arms.push(arm);
   }
@@ -129,6 +141,7 @@ export const useDesignerStore = defineStore('designer', () => {
     if (draftTimer) clearTimeout(draftTimer);
     draftTimer = null;
     const draft: Draft = { text: text.value, format: format.value, sourceName: sourceName.value };
+    if (syntaxProblems.value.length > 0) draft.formText = serialize(current.value.value, 'json');
     await app.attempt(() => api.saveDraft(DRAFT_KEY, JSON.stringify(draft)));
   }
 
@@ -137,6 +150,7 @@ export const useDesignerStore = defineStore('designer', () => {
       const draft = JSON.parse(saved) as Partial<Draft>;
       if (typeof draft.text !== 'string') return false;
       sourceName.value = draft.sourceName ?? null;
+      if (typeof draft.formText === 'string') fillForm(parseText(draft.formText).value);
       setText(draft.text, draft.format === 'json' ? 'json' : 'yaml');
       return true;
     } catch {
@@ -184,7 +198,7 @@ export const useDesignerStore = defineStore('designer', () => {
     launching.value = true;
     launchError.value = null;
     try {
-      await api.launch(current.value.value as ExperimentInput, sourceName.value ?? undefined);
+      await api.launch(plain(current.value.value), sourceName.value ?? undefined);
       await app.attempt(app.refreshRuns);
       app.show('runs');
       return true;
@@ -217,7 +231,7 @@ export const useDesignerStore = defineStore('designer', () => {
     const seq = ++estimateSeq;
     estimating.value = true;
     try {
-      const result = await api.estimate(current.value.value as ExperimentInput);
+      const result = await api.estimate(plain(current.value.value));
       if (seq === estimateSeq) {
         estimate.value = result;
         estimateError.value = null;
@@ -273,6 +287,7 @@ export const useDesignerStore = defineStore('designer', () => {
     runCount,
     setText,
     setFormat,
+    discardTextEdits,
     addArm,
     removeArm,
     loadTemplate,
