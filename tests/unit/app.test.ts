@@ -209,6 +209,38 @@ describe('local workers', () => {
 });
 
 describe('runs', () => {
+  it('marks runs going on as interrupted when it closes, queues queued ones again on restart, and resumes', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sparselab-app-'));
+    const first = await start(dataDir);
+    const runs = await first.api.launch({
+      ...experiment,
+      epochs: 50,
+      arms: [
+        { method: 'topk', density: 0.05 },
+        { method: 'randk', density: 0.05 },
+      ],
+    });
+    const deadline = Date.now() + 30_000;
+    while (!(await first.api.runs()).some((r) => r.status === 'running')) {
+      if (Date.now() > deadline) throw new Error('no run started');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await first.close();
+    const second = await start(dataDir);
+    const after = await second.api.runs();
+    const interrupted = after.find((r) => r.status === 'interrupted')!;
+    expect((await second.api.run(interrupted.id)).history.at(-1)!.reason).toMatch(/SparseLab closed/);
+    // The other run was still queued: it is queued again, with the workers it needs.
+    expect(after.filter((r) => r.status === 'queued' || r.status === 'running')).toHaveLength(1);
+    expect((await second.api.info()).localWorkers.count).toBe(2);
+    await expect(second.dispatch('resumeRun', [runs.find((r) => r.id !== interrupted.id)!.id])).rejects.toThrow(
+      /only interrupted, failed or cancelled runs can be resumed/,
+    );
+    await second.dispatch('resumeRun', [interrupted.id]);
+    expect((await second.api.run(interrupted.id)).status).toBe('queued');
+    for (const run of await second.api.runs()) await second.dispatch('cancelRun', [run.id]);
+  });
+
   it('refuses to delete a run that is going on, cancels it, then deletes it', async () => {
     const core = await start();
     const events: AppEvent[] = [];

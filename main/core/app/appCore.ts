@@ -135,7 +135,7 @@ export class AppCore {
       hub.off('workerJoined', joined);
       hub.off('workerLost', lost);
     };
-    this.workersInterval = setInterval(() => this.emitWorkersIfChanged(), WORKERS_EVERY_MS);
+    this.workersInterval = setInterval(() => this.emitWorkers(), WORKERS_EVERY_MS);
     this.workersInterval.unref();
   }
 
@@ -182,6 +182,7 @@ export class AppCore {
       // Runs still queued when SparseLab stopped go back in the queue.
       for (const run of store.listRuns({ status: 'queued' }).reverse()) {
         try {
+          core.ensureWorkers(store.getRun(run.id).config.workers);
           orchestrator.resume(run.id);
         } catch (error) {
           core.logEvent('error', `could not queue ${run.id} again: ${(error as Error).message}`);
@@ -530,21 +531,22 @@ export class AppCore {
     }));
   }
 
-  /** A workers event soon (joins and losses come in bursts). */
+  /** A workers event soon (joins and losses come in bursts), besides the one every 2 s. */
   private workersChangedSoon(): void {
     if (this.workersTimer || this.closing) return;
     this.workersTimer = setTimeout(() => {
       this.workersTimer = null;
-      this.emitWorkersIfChanged(true);
+      this.emitWorkers(true);
     }, 200);
     this.workersTimer.unref();
   }
 
-  private emitWorkersIfChanged(force = false): void {
+  private emitWorkers(force = false): void {
     if (this.closing) return;
     const workers = this.workerViews();
     const signature = workers.map((w) => `${w.id}:${w.state}:${w.runId}:${w.rank}:${w.local}`).join('|');
-    if (!force && signature === this.workersSignature) return;
+    // Every 2 s while there are workers (their heartbeat ages), else only on a change.
+    if (!force && signature === this.workersSignature && workers.length === 0) return;
     this.workersSignature = signature;
     this.emit({ type: 'workers', workers });
   }
