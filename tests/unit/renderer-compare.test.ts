@@ -150,11 +150,15 @@ describe('aggregateSeeds', () => {
     expect([...std.upper]).toEqual([3, 4, 5]);
   });
 
-  it('interpolates on the union of x and drops runs outside their range', () => {
-    const agg = aggregateSeeds([
+  it('interpolates on the union of x, over the common range unless told otherwise', () => {
+    const curves = [
       { x: [0, 2, 4], y: [0, 2, 4] },
       { x: [1, 3], y: [10, 30] },
-    ]);
+    ];
+    const common = aggregateSeeds(curves);
+    expect([...common.x]).toEqual([1, 2, 3]);
+    expect([...common.n]).toEqual([2, 2, 2]);
+    const agg = aggregateSeeds(curves, 'minmax', 'any');
     expect([...agg.x]).toEqual([0, 1, 2, 3, 4]);
     expect([...agg.n]).toEqual([1, 2, 2, 2, 1]);
     expect(agg.mean[2]).toBeCloseTo((2 + 20) / 2);

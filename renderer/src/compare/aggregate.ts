@@ -1,7 +1,9 @@
 /**
  * Mean and band of several seeds' curves on a common x: every run's y is linearly interpolated at
- * the union of their x values, within that run's own x range (a run that stopped earlier, or is
- * still running, drops out of the mean beyond its last point). x must be non-decreasing per run.
+ * the union of their x values. By default only where every run has data (the common x range: a
+ * run that is behind, or stopped earlier, ends the mean there, so the mean never jumps where a
+ * seed drops out); with coverage 'any', wherever at least one run has data. x must be
+ * non-decreasing per run. Runs without a finite point are left out.
  */
 export interface Curve {
   x: ArrayLike<number>;
@@ -59,9 +61,22 @@ export function unionX(xs: readonly Float64Array[]): Float64Array {
   return out.slice(0, m);
 }
 
-export function aggregateSeeds(curves: readonly Curve[], band: BandKind = 'minmax'): Aggregate {
+export function aggregateSeeds(
+  curves: readonly Curve[],
+  band: BandKind = 'minmax',
+  coverage: 'all' | 'any' = 'all',
+): Aggregate {
   const runs = curves.map(finitePoints).filter((c) => c.x.length > 0);
-  const x = runs.length === 1 ? runs[0]!.x.slice() : unionX(runs.map((r) => r.x));
+  let x = runs.length === 1 ? runs[0]!.x.slice() : unionX(runs.map((r) => r.x));
+  if (coverage === 'all' && runs.length > 1) {
+    const from = Math.max(...runs.map((r) => r.x[0]!));
+    const to = Math.min(...runs.map((r) => r.x[r.x.length - 1]!));
+    let a = 0;
+    while (a < x.length && x[a]! < from) a++;
+    let b = x.length;
+    while (b > a && x[b - 1]! > to) b--;
+    x = x.slice(a, b);
+  }
   const len = x.length;
   const mean = new Float64Array(len);
   const lower = new Float64Array(len);

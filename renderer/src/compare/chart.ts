@@ -8,6 +8,19 @@ import { Chart } from '../charts/setup';
 import { withAlpha } from './colors';
 import { minMaxIndices, pickPoints, type XY } from './decimate';
 import type { PlotModel } from './model';
+import { formatTick } from './ticks';
+
+/** Short tick labels; on log axes only 1, 2 and 5 times powers of ten are labelled. */
+function tickLabel(log: boolean): (value: number | string) => string {
+  return (value) => {
+    const v = Number(value);
+    if (log) {
+      const mantissa = Math.round(v / 10 ** Math.floor(Math.log10(v)));
+      if (![1, 2, 5].includes(mantissa)) return '';
+    }
+    return formatTick(v);
+  };
+}
 
 export interface AxisOptions {
   logX: boolean;
@@ -156,8 +169,16 @@ export class CompareChart {
     const t1 = performance.now();
     this.chart.data.datasets = datasets(drawn);
     const scales = this.chart.options.scales!;
-    scales.x = { type: axes.logX ? 'logarithmic' : 'linear', title: { display: true, text: model.xLabel } };
-    scales.y = { type: axes.logY ? 'logarithmic' : 'linear', title: { display: true, text: model.yLabel } };
+    scales.x = {
+      type: axes.logX ? 'logarithmic' : 'linear',
+      title: { display: true, text: model.xLabel },
+      ticks: { callback: tickLabel(axes.logX), maxRotation: 0 },
+    };
+    scales.y = {
+      type: axes.logY ? 'logarithmic' : 'linear',
+      title: { display: true, text: model.yLabel },
+      ticks: { callback: tickLabel(axes.logY) },
+    };
     this.chart.update('none');
     const t2 = performance.now();
     this.last = drawn;

@@ -108,7 +108,10 @@ export function plotToSvg(series: readonly SvgSeries[], options: SvgOptions): st
     parts.push(`<line x1="${margin.left}" y1="${num(py(t))}" x2="${margin.left + plotW}" y2="${num(py(t))}"/>`);
   parts.push('</g>');
   parts.push('<g class="ticks" fill="#374151">');
-  for (const t of xTicks) {
+  // On log axes, grid lines at every tick but labels at 1, 2 and 5 times powers of ten only.
+  const labelled = (t: number, log: boolean): boolean =>
+    !log || [1, 2, 5].includes(Math.round(t / 10 ** Math.floor(Math.log10(t))));
+  for (const t of xTicks.filter((v) => labelled(v, logX))) {
     parts.push(
       `<text x="${num(px(t))}" y="${margin.top + plotH + 16}" text-anchor="middle">${escapeXml(formatTick(t))}</text>`,
     );
