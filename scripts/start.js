@@ -45,60 +45,65 @@ function runToEnd(cmd, cmdArgs, env = process.env) {
 
 /**
  * better-sqlite3 is a native module built for Node's ABI; Electron's main process needs one built for
- * Electron's. That copy lives in out/main/node_modules, which only the bundled main process resolves, so
- * the CLI, the workers and the tests keep Node's build in node_modules.
+ * Electron's. That copy is built once into node_modules/.cache/sparselab-electron and copied after each build
+ * into out/main/node_modules, which only the bundled main process resolves: the CLI, the workers and the
+ * tests keep Node's build in node_modules.
  */
 function electronSqlite() {
   const electronVersion = JSON.parse(readFileSync(join(root, 'node_modules/electron/package.json'), 'utf8')).version;
   const source = join(root, 'node_modules/better-sqlite3');
   const sqliteVersion = JSON.parse(readFileSync(join(source, 'package.json'), 'utf8')).version;
-  const target = join(root, 'out/main/node_modules/better-sqlite3');
-  const stamp = join(target, '.sparselab-electron');
+  const cache = join(root, 'node_modules/.cache/sparselab-electron/better-sqlite3');
+  const stamp = join(cache, '.sparselab-electron');
   const wanted = `${sqliteVersion} electron ${electronVersion} ${process.platform}-${process.arch}`;
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) return 0;
-  console.error(`SparseLab: building better-sqlite3 ${sqliteVersion} for Electron ${electronVersion} (once)`);
-  rmSync(target, { recursive: true, force: true });
-  mkdirSync(dirname(target), { recursive: true });
-  cpSync(source, target, { recursive: true, filter: (path) => !path.includes(`${join(source, 'build')}`) });
-  // A prebuilt binary for Electron where one is published, else a build from source against Electron's headers.
-  const prebuilt = run(
-    process.execPath,
-    [
-      join(root, 'node_modules/prebuild-install/bin.js'),
-      '--runtime',
-      'electron',
-      '--target',
-      electronVersion,
-      '--arch',
-      process.arch,
-    ],
-    { cwd: target },
-  );
-  const status =
-    prebuilt === 0
-      ? 0
-      : run(
-          'npx',
-          [
-            '--yes',
-            'node-gyp',
-            'rebuild',
-            '--release',
-            `--target=${electronVersion}`,
-            '--dist-url=https://electronjs.org/headers',
-          ],
-          { cwd: target },
-        );
-  if (status !== 0) {
-    console.error(
+  if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== wanted) {
+    console.error(`SparseLab: building better-sqlite3 ${sqliteVersion} for Electron ${electronVersion} (once)`);
+    rmSync(cache, { recursive: true, force: true });
+    mkdirSync(dirname(cache), { recursive: true });
+    cpSync(source, cache, { recursive: true, filter: (path) => !path.startsWith(join(source, 'build')) });
+    // A prebuilt binary for Electron where one is published, else a build from source against Electron's headers.
+    const prebuilt = run(
+      process.execPath,
       [
-        'SparseLab: could not build better-sqlite3 for Electron (it needs the internet once, or a C++ toolchain).',
-        'By hand: npx @electron/rebuild -f -w better-sqlite3, then `npm rebuild better-sqlite3` before using the CLI.',
-      ].join('\n'),
+        join(root, 'node_modules/prebuild-install/bin.js'),
+        '--runtime',
+        'electron',
+        '--target',
+        electronVersion,
+        '--arch',
+        process.arch,
+      ],
+      { cwd: cache },
     );
-    return status;
+    const status =
+      prebuilt === 0
+        ? 0
+        : run(
+            'npx',
+            [
+              '--yes',
+              'node-gyp',
+              'rebuild',
+              '--release',
+              `--target=${electronVersion}`,
+              '--dist-url=https://electronjs.org/headers',
+            ],
+            { cwd: cache },
+          );
+    if (status !== 0) {
+      console.error(
+        [
+          'SparseLab: could not build better-sqlite3 for Electron (it needs the internet once, or a C++ toolchain).',
+          'By hand: npx @electron/rebuild -f -w better-sqlite3, then `npm rebuild better-sqlite3` before using the CLI.',
+        ].join('\n'),
+      );
+      return status;
+    }
+    writeFileSync(stamp, wanted);
   }
-  writeFileSync(stamp, wanted);
+  const target = join(root, 'out/main/node_modules/better-sqlite3');
+  rmSync(target, { recursive: true, force: true });
+  cpSync(cache, target, { recursive: true });
   return 0;
 }
 
