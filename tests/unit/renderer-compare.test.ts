@@ -10,7 +10,7 @@ import { appendProgress } from '../../renderer/src/compare/live';
 import { buildPlot, columnsFor, runCurve, type RunMeta } from '../../renderer/src/compare/model';
 import { emaSmooth } from '../../renderer/src/compare/smoothing';
 import { speedupFor, summaryRows } from '../../renderer/src/compare/summary';
-import { linearTicks, logTicks } from '../../renderer/src/compare/ticks';
+import { isRoundLogTick, linearTicks, logTicks } from '../../renderer/src/compare/ticks';
 
 /** Finite doubles without -0 (toBe tells -0 from 0, min and max need not). */
 const finite = (min: number, max: number) => fc.double({ min, max, noNaN: true }).map((v) => v + 0);
@@ -287,6 +287,7 @@ describe('export helpers', () => {
     expect(linearTicks(0, 10, 5)).toEqual([0, 2, 4, 6, 8, 10]);
     expect(logTicks(1, 1000)).toEqual([1, 10, 100, 1000]);
     expect(logTicks(2, 40)).toEqual([2, 5, 10, 20]);
+    expect([0.1, 0.15, 0.2, 0.3, 0.5, 1, 1.5, 2, 50, 3000].filter(isRoundLogTick)).toEqual([0.1, 0.2, 0.5, 1, 2, 50]);
   });
 
   it('colours are stable per arm and distinct on screen', () => {

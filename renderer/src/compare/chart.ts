@@ -8,16 +8,13 @@ import { Chart } from '../charts/setup';
 import { withAlpha } from './colors';
 import { minMaxIndices, pickPoints, type XY } from './decimate';
 import type { PlotModel } from './model';
-import { formatTick } from './ticks';
+import { formatTick, isRoundLogTick } from './ticks';
 
 /** Short tick labels; on log axes only 1, 2 and 5 times powers of ten are labelled. */
 function tickLabel(log: boolean): (value: number | string) => string {
   return (value) => {
     const v = Number(value);
-    if (log) {
-      const mantissa = Math.round(v / 10 ** Math.floor(Math.log10(v)));
-      if (![1, 2, 5].includes(mantissa)) return '';
-    }
+    if (log && !isRoundLogTick(v)) return '';
     return formatTick(v);
   };
 }

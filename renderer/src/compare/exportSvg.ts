@@ -3,7 +3,7 @@
  * and a legend. Pure text, no canvas: the figure can be edited in any vector editor.
  */
 import type { XY } from './decimate';
-import { formatTick, linearTicks, logTicks } from './ticks';
+import { formatTick, isRoundLogTick, linearTicks, logTicks } from './ticks';
 
 export interface SvgSeries {
   label: string;
@@ -109,8 +109,7 @@ export function plotToSvg(series: readonly SvgSeries[], options: SvgOptions): st
   parts.push('</g>');
   parts.push('<g class="ticks" fill="#374151">');
   // On log axes, grid lines at every tick but labels at 1, 2 and 5 times powers of ten only.
-  const labelled = (t: number, log: boolean): boolean =>
-    !log || [1, 2, 5].includes(Math.round(t / 10 ** Math.floor(Math.log10(t))));
+  const labelled = (t: number, log: boolean): boolean => !log || isRoundLogTick(t);
   for (const t of xTicks.filter((v) => labelled(v, logX))) {
     parts.push(
       `<text x="${num(px(t))}" y="${margin.top + plotH + 16}" text-anchor="middle">${escapeXml(formatTick(t))}</text>`,

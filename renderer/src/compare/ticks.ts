@@ -45,3 +45,11 @@ export function formatTick(v: number): string {
 function trim(v: number): string {
   return String(Number(v.toPrecision(4)));
 }
+
+/** Whether a log-axis tick is 1, 2 or 5 times a power of ten (the ones worth a label). */
+export function isRoundLogTick(v: number): boolean {
+  if (!(v > 0)) return false;
+  const m = v / 10 ** Math.floor(Math.log10(v) + 1e-12);
+  const r = Math.round(m);
+  return Math.abs(m - r) < 1e-6 * r && (r === 1 || r === 2 || r === 5);
+}
