@@ -1,6 +1,7 @@
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_ARGS, chromiumPath, startServe, type ServeProcess } from './harness';
+import { badClusterParameter, launchFailingRun, openMalformedFile } from './badInput';
 import { researcherJourney } from './journey';
 
 describe('browser mode (sparselab serve) in Chromium', () => {
@@ -32,6 +33,27 @@ describe('browser mode (sparselab serve) in Chromium', () => {
     }
     expect(pageErrors).toEqual([]);
   }, 300_000);
+
+  it("refuses bad input in place, shows a run's failure, and keeps what was typed across a reopen", async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(serve.url);
+    await page.getByTestId('view-designer').waitFor();
+    await openMalformedFile(page);
+    await launchFailingRun(page);
+    await badClusterParameter(page);
+
+    await page.getByTestId('nav-designer').click();
+    await page.getByTestId('field-name').fill('typed-before-closing');
+    await page.getByTestId('field-epochs').fill('7');
+    await page.waitForTimeout(1500);
+    await page.close();
+    const reopened = await browser.newPage();
+    await reopened.goto(serve.url);
+    await expect
+      .poll(() => reopened.getByTestId('field-name').inputValue(), { timeout: 15_000 })
+      .toBe('typed-before-closing');
+    expect(await reopened.getByTestId('field-epochs').inputValue()).toBe('7');
+  }, 120_000);
 
   it('refuses a page without the token and says why', async () => {
     const page = await browser.newPage();
