@@ -63,6 +63,11 @@ function makeSeries(): { series: RunSeries[]; metas: Map<string, RunMeta> } {
   return { series, metas };
 }
 
+/** The series as they arrive from the core: parsed from JSON (as browser mode does), fresh arrays every time. */
+function arrive(data: ReturnType<typeof makeSeries>, json: string): ReturnType<typeof makeSeries> {
+  return { series: JSON.parse(json) as RunSeries[], metas: data.metas };
+}
+
 function freshCanvas(): HTMLCanvasElement {
   const box = document.getElementById('box')!;
   box.innerHTML = '';
@@ -81,13 +86,15 @@ async function timeOurs(
   timing: Timing[],
 ): Promise<void> {
   const t: Timing = { name, drawnMs: [], frameMs: [], drawnPoints: 0, buildMs: [], decimateMs: [], chartMs: [] };
+  const json = JSON.stringify(data.series);
   for (let i = 0; i < REPEATS; i++) {
+    const arrived = arrive(data, json);
     const chart = new CompareChart(freshCanvas());
     await nextFrame();
     await nextFrame();
     const t0 = performance.now();
     const tb = performance.now();
-    const model = buildPlot(data.series, data.metas, options);
+    const model = buildPlot(arrived.series, arrived.metas, options);
     t.buildMs!.push(performance.now() - tb);
     const result = chart.draw(model, { logX: false, logY: false });
     const t1 = performance.now();
@@ -102,15 +109,26 @@ async function timeOurs(
   timing.push(t);
 }
 
-async function timePeer(data: ReturnType<typeof makeSeries>, timing: Timing[]): Promise<void> {
-  // The peer gets its points ready-made (not timed), which favours it.
-  const datasets = data.series.map((s) => ({
+async function timePeer(
+  data: ReturnType<typeof makeSeries>,
+  timing: Timing[],
+  decimation: 'off' | 'min-max' | 'lttb' = 'off',
+  /** Build the {x, y} objects from the arrived columns inside the timed part (what a view would have to do). */
+  timedObjects = false,
+): Promise<void> {
+  // The peer gets its points ready-made as {x, y} objects (not timed, unless timedObjects), which favours it.
+  const json = JSON.stringify(data.series);
+  const datasets = (JSON.parse(JSON.stringify(data.series)) as RunSeries[]).map((s) => ({
     label: s.runId,
     data: s.iteration.map((x, i) => ({ x, y: s.columns.loss![i]! })),
     borderWidth: 1.5,
     pointRadius: 0,
   }));
-  const t: Timing = { name: 'plain Chart.js, 500k points undecimated', drawnMs: [], frameMs: [], drawnPoints: 0 };
+  const name =
+    decimation === 'off'
+      ? 'plain Chart.js, 500k points undecimated'
+      : `Chart.js decimation plugin (${decimation}, parsing off${timedObjects ? ', objects built from columns' : ''})`;
+  const t: Timing = { name, drawnMs: [], frameMs: [], drawnPoints: 0 };
   for (let i = 0; i < REPEATS; i++) {
     const chart = new Chart(freshCanvas(), {
       type: 'line',
@@ -119,14 +137,30 @@ async function timePeer(data: ReturnType<typeof makeSeries>, timing: Timing[]): 
         animation: false,
         responsive: true,
         maintainAspectRatio: false,
-        plugins: { decimation: { enabled: false } },
+        plugins: {
+          decimation:
+            decimation === 'off' ? { enabled: false } : { enabled: true, algorithm: decimation, samples: 1000 },
+        },
+        ...(decimation === 'off' ? {} : { parsing: false, normalized: true }),
         scales: { x: { type: 'linear' }, y: { type: 'linear' } },
       },
     });
-    const fresh = datasets.map((d) => ({ ...d, data: d.data.slice() }));
+    const arrived = timedObjects ? (JSON.parse(json) as RunSeries[]) : [];
+    const fresh = timedObjects ? [] : datasets.map((d) => ({ ...d, data: d.data.slice() }));
     await nextFrame();
     await nextFrame();
     const t0 = performance.now();
+    if (timedObjects) {
+      for (const s of arrived) {
+        const loss = s.columns.loss!;
+        fresh.push({
+          label: s.runId,
+          data: s.iteration.map((x, j) => ({ x, y: loss[j]! })),
+          borderWidth: 1.5,
+          pointRadius: 0,
+        });
+      }
+    }
     chart.data.datasets = fresh;
     chart.update();
     const t1 = performance.now();
@@ -154,6 +188,8 @@ async function main(): Promise<void> {
   );
   await timeOurs('ours: x = wall time', data, { ...base, x: 'wallTime' }, timing);
   await timePeer(data, timing);
+  await timePeer(data, timing, 'min-max');
+  await timePeer(data, timing, 'min-max', true);
   const box = document.getElementById('box')!;
   (window as unknown as { __benchResult: unknown }).__benchResult = {
     runs: RUNS,

@@ -25,6 +25,12 @@ export interface Aggregate {
 /** The finite points of a curve, x non-decreasing. */
 function finitePoints(curve: Curve): { x: Float64Array; y: Float64Array } {
   const n = Math.min(curve.x.length, curve.y.length);
+  if (curve.x instanceof Float64Array && curve.y instanceof Float64Array) {
+    // Already typed and (usually) all finite: views, no copy.
+    let all = true;
+    for (let i = 0; i < n && all; i++) all = Number.isFinite(curve.x[i]!) && Number.isFinite(curve.y[i]!);
+    if (all) return { x: curve.x.subarray(0, n), y: curve.y.subarray(0, n) };
+  }
   const x = new Float64Array(n);
   const y = new Float64Array(n);
   let m = 0;
@@ -61,13 +67,22 @@ export function unionX(xs: readonly Float64Array[]): Float64Array {
   return out.slice(0, m);
 }
 
+function sameValues(a: Float64Array, b: Float64Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function aggregateSeeds(
   curves: readonly Curve[],
   band: BandKind = 'minmax',
   coverage: 'all' | 'any' = 'all',
 ): Aggregate {
   const runs = curves.map(finitePoints).filter((c) => c.x.length > 0);
-  let x = runs.length === 1 ? runs[0]!.x.slice() : unionX(runs.map((r) => r.x));
+  // Seeds of one arm usually share their x (iterations, epochs): then the union is that x.
+  const shared = runs.length > 0 && runs.every((r) => sameValues(r.x, runs[0]!.x));
+  let x = shared ? runs[0]!.x.slice() : unionX(runs.map((r) => r.x));
   if (coverage === 'all' && runs.length > 1) {
     const from = Math.max(...runs.map((r) => r.x[0]!));
     const to = Math.min(...runs.map((r) => r.x[r.x.length - 1]!));

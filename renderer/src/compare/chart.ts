@@ -50,7 +50,10 @@ export function decimateModel(model: PlotModel, widthPx: number, axes: AxisOptio
   const buckets = Math.max(50, Math.round(widthPx));
   return model.series.map((s) => {
     const ys = s.lower && s.upper ? [s.y, s.lower, s.upper] : [s.y];
-    const idx = minMaxIndices(s.x, ys, buckets, { logX: axes.logX, keep: ['both', 'min', 'max'] });
+    // Dashed lines cost the canvas far more per segment (and a dash pattern needs some length to
+    // show): they get a bucket per 3 pixels.
+    const n = s.dash.length > 0 ? Math.max(50, Math.round(buckets / 3)) : buckets;
+    const idx = minMaxIndices(s.x, ys, n, { logX: axes.logX, keep: ['both', 'min', 'max'] });
     const drawn: DrawnSeries = {
       label: s.label,
       color: s.color,

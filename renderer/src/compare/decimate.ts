@@ -28,21 +28,16 @@ export function minMaxIndices(
     for (const y of ys) if (Number.isFinite(y[i]!)) return true;
     return ys.length === 0;
   };
-  let first = -1;
-  let last = -1;
-  let count = 0;
-  for (let i = 0; i < n; i++) {
-    if (!valid(i)) continue;
-    if (first < 0) first = i;
-    last = i;
-    count++;
-  }
+  let first = 0;
+  while (first < n && !valid(first)) first++;
+  let last = n - 1;
+  while (last > first && !valid(last)) last--;
+  if (first >= n) return new Int32Array(0);
   const keepBelow = options.keepBelow ?? 4 * buckets;
-  if (count === 0) return new Int32Array(0);
-  if (count <= keepBelow || buckets < 1) {
-    const all = new Int32Array(count);
-    for (let i = first, j = 0; i <= last; i++) if (valid(i)) all[j++] = i;
-    return all;
+  if (last - first + 1 <= keepBelow || buckets < 1) {
+    const all: number[] = [];
+    for (let i = first; i <= last; i++) if (valid(i)) all.push(i);
+    return Int32Array.from(all);
   }
   const t = logX ? (v: number) => Math.log10(v) : (v: number) => v;
   const x0 = t(x[first]!);
@@ -50,7 +45,7 @@ export function minMaxIndices(
   const scale = span > 0 ? buckets / span : 0;
   const bucketOf = (i: number): number => Math.min(buckets - 1, Math.floor((t(x[i]!) - x0) * scale));
 
-  let out = new Int32Array(Math.min(count, buckets * (2 + 2 * ys.length)));
+  let out = new Int32Array(Math.min(last - first + 1, buckets * (2 + 2 * ys.length)));
   let used = 0;
   const picked: number[] = [];
   const m = ys.length;

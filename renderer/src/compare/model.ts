@@ -99,13 +99,22 @@ export function columnsFor(x: XAxisId, y: YMetricId): SeriesColumn[] {
   return [...cols];
 }
 
+/**
+ * Columns converted to Float64Array, kept per source array while its length and the scale stay the
+ * same (redraws for smoothing or scales do not convert again; live appends grow the length).
+ */
+const converted = new WeakMap<readonly unknown[], { length: number; scale: number; values: Float64Array }>();
+
 function toFloat(values: readonly (number | null)[] | undefined, length: number, scale = 1): Float64Array {
+  if (!values) return new Float64Array(length).fill(NaN);
+  const hit = converted.get(values);
+  if (hit && hit.length === length && hit.scale === scale) return hit.values;
   const out = new Float64Array(length);
-  if (!values) return out.fill(NaN);
   for (let i = 0; i < length; i++) {
     const v = values[i];
     out[i] = v === null || v === undefined ? NaN : v * scale;
   }
+  converted.set(values, { length, scale, values: out });
   return out;
 }
 
@@ -130,11 +139,7 @@ export function runCurve(series: RunSeries, x: XAxisId, y: YMetricId): { x: Floa
   const metric = Y_METRICS[y];
   const n = series.iteration.length;
   const xOfIteration = (): Float64Array => {
-    if (x === 'iteration') {
-      const out = new Float64Array(n);
-      for (let i = 0; i < n; i++) out[i] = series.iteration[i]!;
-      return out;
-    }
+    if (x === 'iteration') return toFloat(series.iteration, n);
     if (x === 'epoch') return toFloat(series.columns.epoch, n);
     if (x === 'wallTime') return toFloat(series.columns.wallMs, n, 1 / 1000);
     return toFloat(series.columns.bytesSentTotal, n);
