@@ -52,6 +52,12 @@ export interface Kernels<V = unknown> {
   /** Overwrites `target` with host data of the same length. */
   write(target: V, data: Float32Array): void;
   download(vector: V): Promise<Float32Array>;
+  /**
+   * WebGPU only: the first `length` float32 values of a GPUBuffer on the kernels' device (e.g. a
+   * TensorFlow.js tensor's, from dataToGPU()) as a vector, without a copy; release() leaves the
+   * buffer to its owner.
+   */
+  wrap?(buffer: GPUBuffer, length: number): V;
   length(vector: V): number;
   release(vector: V): void;
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseRunConfig, type WorkerCapabilities } from '../../common/protocol';
 import { createKernels } from '../engine';
 import { connectToHub, type HubClient } from './hubClient';
-import { initTensorflow, type BackendPreference } from './models';
+import { initTensorflow, modelGpuDevice, type BackendPreference } from './models';
 import { encodeNpy } from '../io/npy';
 import { trainRank } from './trainer';
 
@@ -26,7 +26,12 @@ export interface WorkerOptions {
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const modelBackend = await initTensorflow(options.backend);
-  const kernels = await createKernels('cpu');
+  // On WebGPU the compression kernels share the model's GPUDevice, so gradients never leave the GPU;
+  // elsewhere they run on the CPU (WebAssembly SIMD).
+  const device = modelGpuDevice();
+  const kernels = device
+    ? await (await import('../kernels/webgpu/index')).createWebGpuKernels(device)
+    : await createKernels('cpu');
   const capabilities: WorkerCapabilities = {
     host: os.hostname(),
     pid: process.pid,

@@ -22,21 +22,44 @@ export class MomentumSgd {
 
   /**
    * The deltas to add to each weight tensor (reused buffers: valid until the next step); `weights`
-   * are needed only with weight decay.
+   * are needed only with weight decay. Each gradient value is first multiplied by `gradientScale`
+   * and rounded to float32 (the 1/P of an average of P ranks' sums), in the same pass: the bits are
+   * those of scaling the gradient in place and then stepping.
    */
-  step(gradients: readonly Float32Array[], lr: number, weights?: readonly Float32Array[]): Float32Array[] {
+  step(
+    gradients: readonly Float32Array[],
+    lr: number,
+    weights?: readonly Float32Array[],
+    gradientScale = 1,
+  ): Float32Array[] {
     const { momentum, weightDecay } = this;
-    gradients.forEach((gradient, t) => {
+    const fround = Math.fround;
+    for (let t = 0; t < gradients.length; t++) {
+      const gradient = gradients[t]!;
       const v = this.velocity[t]!;
       const delta = this.deltas[t]!;
       const w = weights?.[t];
+      const n = v.length;
       if (w && weightDecay > 0) {
-        for (let i = 0; i < v.length; i++) v[i] = momentum * v[i]! + gradient[i]! + weightDecay * w[i]!;
+        for (let i = 0; i < n; i++) {
+          const vi = fround(momentum * v[i]! + fround(gradient[i]! * gradientScale) + weightDecay * w[i]!);
+          v[i] = vi;
+          delta[i] = -lr * vi;
+        }
+      } else if (gradientScale === 1) {
+        for (let i = 0; i < n; i++) {
+          const vi = fround(momentum * v[i]! + gradient[i]!);
+          v[i] = vi;
+          delta[i] = -lr * vi;
+        }
       } else {
-        for (let i = 0; i < v.length; i++) v[i] = momentum * v[i]! + gradient[i]!;
+        for (let i = 0; i < n; i++) {
+          const vi = fround(momentum * v[i]! + fround(gradient[i]! * gradientScale));
+          v[i] = vi;
+          delta[i] = -lr * vi;
+        }
       }
-      for (let i = 0; i < v.length; i++) delta[i] = -lr * v[i]!;
-    });
+    }
     return this.deltas;
   }
 

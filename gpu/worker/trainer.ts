@@ -14,7 +14,7 @@ import { accumulatePacked, packSparse } from '../compression/packing';
 import type { Kernels } from '../kernels/kernels';
 import { randomKey } from '../kernels/random';
 import { encodeRankCheckpoint, unbundleCheckpoint, weightsChecksum } from './checkpoint';
-import { batches, batchesPerEpoch, loadDataset, type Dataset, type Split } from './data';
+import { batches, batchesPerEpoch, loadDataset, type Batch, type Dataset, type Split } from './data';
 import type { HubClient } from './hubClient';
 import { buildModel, type TrainableModel } from './models';
 import { MomentumSgd } from './optimizer';
@@ -71,6 +71,12 @@ export async function trainRank(
   if (perEpoch < 1)
     throw new Error(`the training set is too small for ${worldSize} ranks of batch ${experiment.batchSize}`);
   const totalIterations = Math.ceil(experiment.epochs * perEpoch);
+  const tensorLengths = shapes.map((s) => s.length);
+  // Reused every iteration: the ranks' selections are summed into it, a view per compressor.
+  const exchange = new ExchangeBuffer(
+    compressors.map((c) => c.length),
+    tensorLengths,
+  );
 
   let iteration = 0;
   if (job.checkpoint) iteration = restore(job.checkpoint, rank, model, optimizer, compressors);
@@ -81,6 +87,8 @@ export async function trainRank(
   const evaluateEvery = Math.max(1, Math.round(experiment.evaluation.everyEpochs * perEpoch));
   const histogramAt = new Set(experiment.statistics.histogramIterations);
   const isDense = arm.method === 'dense';
+  // Gradients stay on the GPU when the kernels run on the model's own device, one compressor per tensor.
+  const onDevice = kernels.wrap !== undefined && compressors.length === shapes.length;
 
   try {
     for (let epoch = Math.floor(iteration / perEpoch); iteration < totalIterations; epoch++) {
@@ -98,36 +106,45 @@ export async function trainRank(
         if (iteration >= totalIterations || hooks.cancelled()) break;
         const epochNow = (iteration + 1) / perEpoch;
         const t0 = performance.now();
-        const { loss, gradients } = await model.lossAndGradientsAsync(batch);
+        // Compute ends once the gradients are readable by the compressors: on the host in place in
+        // the wasm backend's heap (no copy; their one copy, into the compressors' memory, is part of
+        // compress), or with kernels on the model's GPUDevice as GPU buffers (never downloaded).
+        const computed = await gradientsFor(model, kernels, batch, onDevice);
+        const { loss } = computed;
         const t1 = performance.now();
         const density = densityAt(experiment, arm, iteration / perEpoch);
         const measure = iteration % experiment.statistics.everyIterations === 0;
         const histogram = rank === 0 && histogramAt.has(iteration);
-        if (histogram && hooks.dumpGradient)
-          await dumpCompensated(compressors, gradients, iteration, hooks.dumpGradient);
-        const results = await compress(
-          kernels,
-          compressors,
-          gradients,
-          iteration,
-          density,
-          measure,
-          histogram ? experiment.statistics.histogramBins : 0,
-        );
+        let results: CompressResult[];
+        try {
+          if (histogram && hooks.dumpGradient)
+            await dumpCompensated(compressors, await hostGradients(kernels, computed), iteration, hooks.dumpGradient);
+          results = await compress(
+            kernels,
+            compressors,
+            computed,
+            iteration,
+            density,
+            measure,
+            histogram ? experiment.statistics.histogramBins : 0,
+          );
+        } finally {
+          computed.release();
+        }
         const t2 = performance.now();
         const before = bytesOf(client, runId);
-        const averaged = isDense
-          ? await client.allreduce(runId, concatenate(results.map((r) => r.compressed.values)))
-          : await allgatherAverage(client, runId, results, compressors);
+        // The sum over ranks; the optimizer's pass divides it by P (same bits as dividing first).
+        const summed = isDense
+          ? splitInto(
+              await client.allreduce(runId, concatenate(results.map((r) => r.compressed.values))),
+              tensorLengths,
+            )
+          : await allgatherSum(client, runId, results, exchange);
         const after = bytesOf(client, runId);
         const t3 = performance.now();
         const lr = learningRateAt(experiment, iteration / perEpoch);
-        const gradient = splitInto(
-          isDense ? scale(averaged, 1 / worldSize) : averaged,
-          shapes.map((s) => s.length),
-        );
         model.applyUpdate(
-          optimizer.step(gradient, lr, optimizer.needsWeights ? await model.getWeightsAsync() : undefined),
+          optimizer.step(summed, lr, optimizer.needsWeights ? await model.getWeightsAsync() : undefined, 1 / worldSize),
         );
         const t4 = performance.now();
 
@@ -178,19 +195,58 @@ export async function trainRank(
   }
 }
 
+/** A step's gradients as the compressors read them: host arrays, or buffers on the kernels' GPUDevice. */
+type Gradients =
+  | { loss: number; host: Float32Array[]; release(): void }
+  | { loss: number; device: GPUBuffer[]; lengths: number[]; release(): void };
+
+async function gradientsFor(
+  model: TrainableModel,
+  kernels: Kernels,
+  batch: Batch,
+  onDevice: boolean,
+): Promise<Gradients> {
+  if (onDevice) {
+    const computed = await model.lossAndGradientsOnDevice(batch);
+    if (!computed)
+      throw new Error(`the compression kernels run on ${kernels.deviceName} but the model is not on WebGPU`);
+    return { ...computed, device: computed.buffers, lengths: model.trainable.map((t) => t.size) };
+  }
+  const { loss, gradients, release } = await model.lossAndGradientsBorrowed(batch);
+  return { loss, host: gradients, release };
+}
+
+/** Host copies of the gradients (the --dump-dir of histogram iterations only). */
+async function hostGradients(kernels: Kernels, gradients: Gradients): Promise<Float32Array[]> {
+  if ('host' in gradients) return gradients.host;
+  return Promise.all(
+    gradients.device.map(async (buffer, i) => {
+      const vector = kernels.wrap!(buffer, gradients.lengths[i]!);
+      try {
+        return await kernels.download(vector);
+      } finally {
+        kernels.release(vector);
+      }
+    }),
+  );
+}
+
 async function compress(
   kernels: Kernels,
   compressors: readonly Compressor<unknown>[],
-  gradients: Float32Array[],
+  gradients: Gradients,
   step: number,
   density: number | undefined,
   measure: boolean,
   histogramBins: number,
 ): Promise<CompressResult[]> {
-  const inputs = compressors.length === gradients.length ? gradients : [concatenate(gradients)];
+  const host = 'host' in gradients ? gradients.host : null;
+  const inputs = !host || compressors.length === host.length ? host : [concatenate(host)];
   const results: CompressResult[] = [];
   for (const [i, compressor] of compressors.entries()) {
-    const vector = kernels.upload(inputs[i]!);
+    const vector = inputs
+      ? kernels.upload(inputs[i]!)
+      : kernels.wrap!((gradients as { device: GPUBuffer[] }).device[i]!, compressor.length);
     try {
       results.push(
         await compressor.compress(vector, { step, density, statistics: measure ? { histogramBins } : false }),
@@ -216,17 +272,35 @@ async function dumpCompensated(
   }
 }
 
-/** Allgather of every rank's packed selections, summed in rank order and divided by P. */
-async function allgatherAverage(
+/** The dense sum of every rank's selections, reused across iterations (no allocation per iteration). */
+class ExchangeBuffer {
+  readonly flat: Float32Array;
+  /** One view per compressor, in order (one for the whole model with granularity 'model'). */
+  readonly views: Float32Array[];
+  /** One view per model tensor, in order. */
+  readonly tensors: Float32Array[];
+
+  constructor(compressorLengths: readonly number[], tensorLengths: readonly number[]) {
+    this.flat = new Float32Array(tensorLengths.reduce((a, b) => a + b, 0));
+    this.views = splitInto(this.flat, compressorLengths);
+    this.tensors = splitInto(this.flat, tensorLengths);
+  }
+}
+
+/**
+ * Allgather of every rank's packed selections, summed in rank order into `exchange` (zeroed
+ * first); returns its per-compressor views. The caller divides by P.
+ */
+async function allgatherSum(
   client: HubClient,
   runId: string,
   results: readonly CompressResult[],
-  compressors: readonly Compressor<unknown>[],
-): Promise<Float32Array> {
+  exchange: ExchangeBuffer,
+): Promise<Float32Array[]> {
   const { parts } = await client.allgather(runId, packSparse(results.map((r) => r.compressed)));
-  const sums = compressors.map((c) => new Float32Array(c.length));
-  parts.forEach((part, rank) => accumulatePacked(part, sums, `rank ${rank}`));
-  return scale(concatenate(sums), 1 / parts.length);
+  exchange.flat.fill(0);
+  parts.forEach((part, rank) => accumulatePacked(part, exchange.views, `rank ${rank}`));
+  return exchange.tensors;
 }
 
 async function broadcastInitialWeights(
@@ -393,9 +467,4 @@ function concatenate(parts: readonly Float32Array[]): Float32Array {
 function splitInto(flat: Float32Array, lengths: readonly number[]): Float32Array[] {
   let at = 0;
   return lengths.map((length) => flat.subarray(at, (at += length)));
-}
-
-function scale(values: Float32Array, factor: number): Float32Array {
-  for (let i = 0; i < values.length; i++) values[i] = values[i]! * factor;
-  return values;
 }

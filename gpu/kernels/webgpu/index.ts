@@ -401,6 +401,10 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     return vector.length;
   }
 
+  wrap(buffer: GPUBuffer, length: number): GpuVector {
+    return wrapGpuBuffer(buffer, length);
+  }
+
   release(vector: GpuVector): void {
     if (vector.isReleased) return;
     vector.markReleased();

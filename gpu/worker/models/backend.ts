@@ -125,3 +125,13 @@ export async function initTensorflow(preferred: BackendPreference = 'auto'): Pro
   await tf.ready();
   return tf.getBackend();
 }
+
+/**
+ * The GPUDevice of tfjs-backend-webgpu while it is the backend in use, else null: kernels created
+ * on it (createWebGpuKernels(device)) read the model's tensors in place (dataToGPU()).
+ */
+export function modelGpuDevice(): GPUDevice | null {
+  if (tf.getBackend() !== 'webgpu') return null;
+  const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
+  return device ?? null;
+}

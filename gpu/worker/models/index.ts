@@ -5,13 +5,15 @@ import { buildArchitecture, type ModelOptions } from './architectures';
 import { initialValues } from './init';
 import { LayersTrainableModel, type TrainableModel } from './trainable';
 
-export { initTensorflow, wasmBinariesFolder, BackendError, type BackendPreference } from './backend';
+export { initTensorflow, modelGpuDevice, wasmBinariesFolder, BackendError, type BackendPreference } from './backend';
 export { registerWasmTrainingKernels } from './wasmKernels';
 export { buildArchitecture, type Architecture, type LstmOptions, type ModelOptions } from './architectures';
 export { initialValues, fans, type InitRule } from './init';
 export { ZeroPadShortcut } from './layers';
 export {
   LayersTrainableModel,
+  type BorrowedGradients,
+  type DeviceGradients,
   type Evaluation,
   type LossAndGradients,
   type TensorSpec,

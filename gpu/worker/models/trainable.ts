@@ -26,6 +26,19 @@ export interface LossAndGradients {
   gradients: Float32Array[];
 }
 
+export interface BorrowedGradients extends LossAndGradients {
+  /** Gives the gradients' storage back to the backend; the arrays must not be used after it. */
+  release(): void;
+}
+
+export interface DeviceGradients {
+  loss: number;
+  /** One buffer per trainable tensor, in `trainable` order; each holds at least its tensor's values. */
+  buffers: GPUBuffer[];
+  /** Disposes the tensors behind the buffers (after the work that reads them has been submitted). */
+  release(): void;
+}
+
 export type Evaluation =
   { loss: number; accuracy: number; examples: number } | { loss: number; perplexity: number; tokens: number };
 
@@ -41,6 +54,18 @@ export interface TrainableModel {
   /** Forward and backward pass in training mode (batch norm uses and updates batch statistics). */
   lossAndGradients(batch: Batch): LossAndGradients;
   lossAndGradientsAsync(batch: Batch): Promise<LossAndGradients>;
+  /**
+   * The same loss and gradients, without copying them where the backend keeps tensors in host
+   * memory (wasm, cpu): the gradients are views of the backend's own storage, valid until
+   * release() and only while no other TensorFlow.js call runs (a call may move that memory).
+   * Elsewhere (WebGPU) they are read back as by lossAndGradientsAsync. Call release() once done.
+   */
+  lossAndGradientsBorrowed(batch: Batch): Promise<BorrowedGradients>;
+  /**
+   * WebGPU: the loss, and the gradients left on the GPU as GPUBuffers of the backend's device
+   * (copies made on the GPU by dataToGPU(), valid until release()); null on other backends.
+   */
+  lossAndGradientsOnDevice(batch: Batch): Promise<DeviceGradients | null>;
   /** weight += delta for every trainable tensor. */
   applyUpdate(deltas: readonly Float32Array[]): void;
   getWeights(): Float32Array[];
@@ -66,6 +91,28 @@ const syncRead = (tensors: tf.Tensor[]) => {
   return tensors.map((t) => t.dataSync() as Float32Array);
 };
 const asyncRead = (tensors: tf.Tensor[]) => Promise.all(tensors.map((t) => t.data() as Promise<Float32Array>));
+
+interface HostBackend {
+  /** tfjs-backend-wasm: a view of a tensor's storage in the module's heap. */
+  typedArrayFromHeap?(info: { dataId: object; shape: number[]; dtype: string }): Float32Array;
+  /** tfjs-backend-cpu: each tensor's storage. */
+  data?: { get(dataId: object): { values?: unknown } | undefined };
+}
+
+/** A float32 tensor's own storage where the backend keeps it in host memory (no copy); null elsewhere. */
+function hostView(t: tf.Tensor): Float32Array | null {
+  if (t.dtype !== 'float32') return null;
+  const name = tf.getBackend();
+  const backend = tf.backend() as unknown as HostBackend;
+  if (name === 'wasm' && backend.typedArrayFromHeap) {
+    return backend.typedArrayFromHeap({ dataId: t.dataId, shape: t.shape, dtype: t.dtype });
+  }
+  if (name === 'cpu') {
+    const values = backend.data?.get(t.dataId)?.values;
+    return values instanceof Float32Array && values.length === t.size ? values : null;
+  }
+  return null;
+}
 
 /** Gradients in variable order; a variable the loss does not reach gets zeros. */
 function gradientList(variables: tf.Variable[], grads: tf.NamedTensorMap): tf.Tensor[] {
@@ -200,6 +247,40 @@ export class LayersTrainableModel implements TrainableModel {
       return this.finish(tensors, await asyncRead(tensors));
     } catch (error) {
       tf.dispose(tensors);
+      throw error;
+    }
+  }
+
+  async lossAndGradientsBorrowed(batch: Batch): Promise<BorrowedGradients> {
+    const tensors = this.step(batch);
+    try {
+      const [loss] = (await tensors[0]!.data()) as Float32Array;
+      const views = tensors.slice(1).map(hostView);
+      const gradients = views.every((v) => v !== null) ? (views as Float32Array[]) : await asyncRead(tensors.slice(1));
+      return { loss: loss!, gradients, release: () => tf.dispose(tensors) };
+    } catch (error) {
+      tf.dispose(tensors);
+      throw error;
+    }
+  }
+
+  async lossAndGradientsOnDevice(batch: Batch): Promise<DeviceGradients | null> {
+    if (tf.getBackend() !== 'webgpu') return null;
+    const tensors = this.step(batch);
+    const refs: tf.Tensor[] = [];
+    try {
+      const buffers = tensors.slice(1).map((t) => {
+        const { tensorRef, buffer } = t.dataToGPU();
+        refs.push(tensorRef);
+        if (!buffer) throw new Error('dataToGPU() gave no GPUBuffer: is the backend webgpu?');
+        return buffer;
+      });
+      const [loss] = (await tensors[0]!.data()) as Float32Array;
+      tf.dispose(tensors);
+      return { loss: loss!, buffers, release: () => tf.dispose(refs) };
+    } catch (error) {
+      tf.dispose(tensors);
+      tf.dispose(refs);
       throw error;
     }
   }
