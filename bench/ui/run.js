@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
-import { format } from 'prettier';
+import { format, resolveConfig } from 'prettier';
 
 const args = process.argv.slice(2);
 const arg = (name, fallback) => {
@@ -108,7 +108,7 @@ try {
   mkdirSync(resolve(out, '..'), { recursive: true });
   // Formatted as the repository's prettier check wants it.
   const json = JSON.stringify({ machine, ...result, summary: { rows, ratio, pluginRatio } });
-  writeFileSync(out, await format(json, { parser: 'json' }));
+  writeFileSync(out, await format(json, { ...(await resolveConfig(resolve(out))), filepath: resolve(out) }));
   console.log(`  results: ${out}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -240,10 +240,38 @@ describe('buildPlot', () => {
   it('names the seed when not aggregated, and maps x and evaluation metrics', () => {
     const m = buildPlot(data, metas, { x: 'wallTime', y: 'accuracy', smoothing: 0, aggregate: false, band: 'none' });
     expect(m.series.map((s) => s.label)).toEqual(['dense seed 1', 'topk@0.01 seed 1', 'topk@0.01 seed 2']);
-    expect([...m.series[0]!.x]).toEqual([0.4, 0.9]);
-    expect([...m.series[0]!.y]).toEqual([50, 75]);
+    expect(Array.from(m.series[0]!.x)).toEqual([0.4, 0.9]);
+    expect(Array.from(m.series[0]!.y)).toEqual([50, 75]);
     const bytes = runCurve(data[0]!, 'bytes', 'accuracy');
-    expect([...bytes.x]).toEqual([5000, 10000]);
+    expect(Array.from(bytes.x)).toEqual([5000, 10000]);
+  });
+
+  it("reads null entries of the core's columns as missing values", () => {
+    const s = series('n1', 4, (i) => i);
+    s.columns.loss = [1, null, 3, null];
+    const m = buildPlot([s], new Map([['n1', meta('n1', 'topk', 1)]]), {
+      x: 'iteration',
+      y: 'loss',
+      smoothing: 0,
+      aggregate: true,
+      band: 'none',
+    });
+    expect(plotToCsv(m).trim().split('\n').length).toBe(1 + 2);
+    expect(Array.from(emaSmooth([1, null as unknown as number], 0))).toEqual([1, NaN]);
+    const iterationMs = runCurve(
+      {
+        ...s,
+        columns: {
+          computeMs: [1, 2, null, 4],
+          compressMs: [1, 1, 1, 1],
+          communicateMs: [0, 0, 0, 0],
+          updateMs: [0, 0, 0, 0],
+        },
+      },
+      'iteration',
+      'iterationMs',
+    );
+    expect(Array.from(iterationMs.y)).toEqual([2, 3, NaN, 5]);
   });
 
   it('asks for the columns the axes need', () => {
@@ -264,7 +292,7 @@ describe('buildPlot', () => {
         label: s.label,
         color: s.color,
         dash: s.dash,
-        line: [...s.x].map((x, i) => ({ x, y: s.y[i]! })),
+        line: Array.from(s.x, (x, i) => ({ x, y: s.y[i]! })),
       })),
       { x: { label: m.xLabel }, y: { label: m.yLabel, log: true } },
     );

@@ -72,8 +72,9 @@ export interface PlotSeries {
   label: string;
   color: string;
   dash: number[];
-  x: Float64Array;
-  y: Float64Array;
+  /** Read-only; may be the core's own column arrays, where null reads as a missing value (not finite). */
+  x: ArrayLike<number>;
+  y: ArrayLike<number>;
   /** The band across seeds (aggregated curves of more than one run). */
   lower?: Float64Array;
   upper?: Float64Array;
@@ -119,7 +120,7 @@ function toFloat(values: readonly (number | null)[] | undefined, length: number,
 }
 
 /** Interpolated value of `col` (aligned with `iteration`, increasing) at an iteration. */
-function valueAtIteration(iteration: readonly number[], col: Float64Array, at: number): number {
+function valueAtIteration(iteration: readonly number[], col: ArrayLike<number>, at: number): number {
   let lo = 0;
   let hi = iteration.length - 1;
   if (hi < 0 || at < iteration[0]! || at > iteration[hi]!) return NaN;
@@ -134,21 +135,31 @@ function valueAtIteration(iteration: readonly number[], col: Float64Array, at: n
   return col[lo]! + (col[hi]! - col[lo]!) * t;
 }
 
+/**
+ * A column as it came from the core, read as numbers: null and absent entries are not finite, which
+ * is how every consumer here (decimation, smoothing, averaging, export) tells a missing value.
+ * Returned without a copy, so the first draw of new data allocates nothing for it.
+ */
+function raw(values: readonly (number | null)[] | undefined, length: number): ArrayLike<number> {
+  if (!values) return new Float64Array(length).fill(NaN);
+  return values as unknown as ArrayLike<number>;
+}
+
 /** One run's raw curve (x, y) for the options, unsmoothed. */
-export function runCurve(series: RunSeries, x: XAxisId, y: YMetricId): { x: Float64Array; y: Float64Array } {
+export function runCurve(series: RunSeries, x: XAxisId, y: YMetricId): { x: ArrayLike<number>; y: ArrayLike<number> } {
   const metric = Y_METRICS[y];
   const n = series.iteration.length;
-  const xOfIteration = (): Float64Array => {
-    if (x === 'iteration') return toFloat(series.iteration, n);
-    if (x === 'epoch') return toFloat(series.columns.epoch, n);
+  const xOfIteration = (): ArrayLike<number> => {
+    if (x === 'iteration') return series.iteration;
+    if (x === 'epoch') return raw(series.columns.epoch, n);
     if (x === 'wallTime') return toFloat(series.columns.wallMs, n, 1 / 1000);
-    return toFloat(series.columns.bytesSentTotal, n);
+    return raw(series.columns.bytesSentTotal, n);
   };
   if (metric.source === 'evaluation') {
     const evals = series.evaluations.filter((e) => typeof e[metric.field] === 'number');
     const xs = new Float64Array(evals.length);
     const ys = new Float64Array(evals.length);
-    const bytes = x === 'bytes' ? toFloat(series.columns.bytesSentTotal, n) : null;
+    const bytes = x === 'bytes' ? raw(series.columns.bytesSentTotal, n) : null;
     evals.forEach((e: EvaluationRecord, i) => {
       xs[i] =
         x === 'iteration'
@@ -163,15 +174,18 @@ export function runCurve(series: RunSeries, x: XAxisId, y: YMetricId): { x: Floa
     return { x: xs, y: ys };
   }
   const xs = xOfIteration();
-  let ys: Float64Array;
+  let ys: ArrayLike<number>;
   if (metric.columns.length === 1) {
-    ys = toFloat(series.columns[metric.columns[0]!], n);
+    ys = metric.scale
+      ? toFloat(series.columns[metric.columns[0]!], n, metric.scale)
+      : raw(series.columns[metric.columns[0]!], n);
   } else {
-    ys = new Float64Array(n);
+    const sum = new Float64Array(n);
     for (const c of metric.columns) {
-      const col = toFloat(series.columns[c], n);
-      for (let i = 0; i < n; i++) ys[i] = ys[i]! + col[i]!;
+      const col = raw(series.columns[c], n);
+      for (let i = 0; i < n; i++) sum[i] = sum[i]! + (col[i] ?? NaN);
     }
+    ys = sum;
   }
   return { x: xs, y: ys };
 }
@@ -210,7 +224,7 @@ export function buildPlot(
     groups.set(key, g);
   }
   const name = (meta: RunMeta): string => (manyExperiments ? `${meta.experimentName} · ${meta.arm}` : meta.arm);
-  const curve = (s: RunSeries): { x: Float64Array; y: Float64Array } => {
+  const curve = (s: RunSeries): { x: ArrayLike<number>; y: ArrayLike<number> } => {
     const c = runCurve(s, options.x, options.y);
     return options.smoothing > 0 ? { x: c.x, y: emaSmooth(c.y, options.smoothing) } : c;
   };

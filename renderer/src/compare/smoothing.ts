@@ -7,7 +7,10 @@ export function emaSmooth(ys: ArrayLike<number>, weight: number): Float64Array {
   const out = new Float64Array(ys.length);
   const w = Math.min(Math.max(weight, 0), 0.999999);
   if (w === 0) {
-    for (let i = 0; i < ys.length; i++) out[i] = ys[i]!;
+    for (let i = 0; i < ys.length; i++) {
+      const y = ys[i]!;
+      out[i] = Number.isFinite(y) ? y : NaN;
+    }
     return out;
   }
   let last = 0;
