@@ -23,14 +23,18 @@ export interface Aggregate {
 }
 
 /** The finite points of a curve, x non-decreasing. */
-function finitePoints(curve: Curve): { x: Float64Array; y: Float64Array } {
+interface Points {
+  x: ArrayLike<number>;
+  y: ArrayLike<number>;
+  length: number;
+}
+
+function finitePoints(curve: Curve): Points {
   const n = Math.min(curve.x.length, curve.y.length);
-  if (curve.x instanceof Float64Array && curve.y instanceof Float64Array) {
-    // Already typed and (usually) all finite: views, no copy.
-    let all = true;
-    for (let i = 0; i < n && all; i++) all = Number.isFinite(curve.x[i]!) && Number.isFinite(curve.y[i]!);
-    if (all) return { x: curve.x.subarray(0, n), y: curve.y.subarray(0, n) };
-  }
+  // Usually every point is finite: then the curve is used as it is, no copy.
+  let all = true;
+  for (let i = 0; i < n && all; i++) all = Number.isFinite(curve.x[i]!) && Number.isFinite(curve.y[i]!);
+  if (all) return { x: curve.x, y: curve.y, length: n };
   const x = new Float64Array(n);
   const y = new Float64Array(n);
   let m = 0;
@@ -42,12 +46,12 @@ function finitePoints(curve: Curve): { x: Float64Array; y: Float64Array } {
     y[m] = yi;
     m++;
   }
-  return { x: x.subarray(0, m), y: y.subarray(0, m) };
+  return { x, y, length: m };
 }
 
 /** Sorted union of the x values (duplicates removed), by a k-way merge of sorted arrays. */
-export function unionX(xs: readonly Float64Array[]): Float64Array {
-  const total = xs.reduce((n, x) => n + x.length, 0);
+export function unionX(xs: readonly ArrayLike<number>[], lengths = xs.map((x) => x.length)): Float64Array {
+  const total = lengths.reduce((n, l) => n + l, 0);
   const out = new Float64Array(total);
   const at = new Int32Array(xs.length);
   let m = 0;
@@ -55,22 +59,28 @@ export function unionX(xs: readonly Float64Array[]): Float64Array {
     let best = Infinity;
     for (let r = 0; r < xs.length; r++) {
       const x = xs[r]!;
-      if (at[r]! < x.length && x[at[r]!]! < best) best = x[at[r]!]!;
+      if (at[r]! < lengths[r]! && x[at[r]!]! < best) best = x[at[r]!]!;
     }
     if (best === Infinity) break;
     out[m++] = best;
     for (let r = 0; r < xs.length; r++) {
       const x = xs[r]!;
-      while (at[r]! < x.length && x[at[r]!]! <= best) at[r]!++;
+      while (at[r]! < lengths[r]! && x[at[r]!]! <= best) at[r]!++;
     }
   }
   return out.slice(0, m);
 }
 
-function sameValues(a: Float64Array, b: Float64Array): boolean {
-  if (a === b) return true;
+function copyX(p: Points): Float64Array {
+  const out = new Float64Array(p.length);
+  for (let i = 0; i < p.length; i++) out[i] = p.x[i]!;
+  return out;
+}
+
+function sameX(a: Points, b: Points): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  if (a.x === b.x) return true;
+  for (let i = 0; i < a.length; i++) if (a.x[i] !== b.x[i]) return false;
   return true;
 }
 
@@ -79,13 +89,18 @@ export function aggregateSeeds(
   band: BandKind = 'minmax',
   coverage: 'all' | 'any' = 'all',
 ): Aggregate {
-  const runs = curves.map(finitePoints).filter((c) => c.x.length > 0);
+  const runs = curves.map(finitePoints).filter((c) => c.length > 0);
   // Seeds of one arm usually share their x (iterations, epochs): then the union is that x.
-  const shared = runs.length > 0 && runs.every((r) => sameValues(r.x, runs[0]!.x));
-  let x = shared ? runs[0]!.x.slice() : unionX(runs.map((r) => r.x));
+  const shared = runs.length > 0 && runs.every((r) => sameX(r, runs[0]!));
+  let x = shared
+    ? copyX(runs[0]!)
+    : unionX(
+        runs.map((r) => r.x),
+        runs.map((r) => r.length),
+      );
   if (coverage === 'all' && runs.length > 1) {
     const from = Math.max(...runs.map((r) => r.x[0]!));
-    const to = Math.min(...runs.map((r) => r.x[r.x.length - 1]!));
+    const to = Math.min(...runs.map((r) => r.x[r.length - 1]!));
     let a = 0;
     while (a < x.length && x[a]! < from) a++;
     let b = x.length;
@@ -104,14 +119,15 @@ export function aggregateSeeds(
   for (const run of runs) {
     const rx = run.x;
     const ry = run.y;
-    const lastX = rx[rx.length - 1]!;
+    const rn = run.length;
+    const lastX = rx[rn - 1]!;
     let j = 0;
     for (let i = 0; i < len; i++) {
       const xi = x[i]!;
       if (xi < rx[0]! || xi > lastX) continue;
-      while (j + 1 < rx.length && rx[j + 1]! <= xi) j++;
+      while (j + 1 < rn && rx[j + 1]! <= xi) j++;
       let v: number;
-      if (rx[j] === xi || j + 1 >= rx.length) {
+      if (rx[j] === xi || j + 1 >= rn) {
         v = ry[j]!;
       } else {
         const x0 = rx[j]!;

@@ -30,7 +30,7 @@ export interface DrawnSeries {
   color: string;
   dash: number[];
   line: XY[];
-  /** Band as lower and upper points at the same x as the line. */
+  /** Band as lower and upper points (at the same x as each other, not necessarily as the line). */
   band?: { lower: XY[]; upper: XY[] };
 }
 
@@ -49,11 +49,10 @@ type LineDataset = ChartDataset<'line', XY[]>;
 export function decimateModel(model: PlotModel, widthPx: number, axes: AxisOptions): DrawnSeries[] {
   const buckets = Math.max(50, Math.round(widthPx));
   return model.series.map((s) => {
-    const ys = s.lower && s.upper ? [s.y, s.lower, s.upper] : [s.y];
     // Dashed lines cost the canvas far more per segment (and a dash pattern needs some length to
     // show): they get a bucket per 3 pixels.
     const n = s.dash.length > 0 ? Math.max(50, Math.round(buckets / 3)) : buckets;
-    const idx = minMaxIndices(s.x, ys, n, { logX: axes.logX, keep: ['both', 'min', 'max'] });
+    const idx = minMaxIndices(s.x, [s.y], n, { logX: axes.logX });
     const drawn: DrawnSeries = {
       label: s.label,
       color: s.color,
@@ -61,7 +60,16 @@ export function decimateModel(model: PlotModel, widthPx: number, axes: AxisOptio
       line: pickPoints(s.x, s.y, idx, axes.logY),
     };
     if (s.lower && s.upper) {
-      drawn.band = { lower: pickPoints(s.x, s.lower, idx, axes.logY), upper: pickPoints(s.x, s.upper, idx, axes.logY) };
+      // The band's edges: the lowest lower and the highest upper of every 2 pixels (a filled area
+      // costs the canvas more than a line); Chart.js fills between them by x.
+      const band = minMaxIndices(s.x, [s.lower, s.upper], Math.max(50, Math.round(buckets / 2)), {
+        logX: axes.logX,
+        keep: ['min', 'max'],
+      });
+      drawn.band = {
+        lower: pickPoints(s.x, s.lower, band, axes.logY),
+        upper: pickPoints(s.x, s.upper, band, axes.logY),
+      };
     }
     return drawn;
   });
