@@ -112,6 +112,22 @@ describe('minMaxIndices', () => {
     expect(minMaxIndices([0, 1, 2], [[1, 2, 3]], 10)).toEqual(Int32Array.from([0, 1, 2]));
   });
 
+  it('keeps only the lowest of a lower edge and the highest of an upper edge when told', () => {
+    fc.assert(
+      fc.property(series, fc.integer({ min: 1, max: 30 }), ({ x, y }, buckets) => {
+        const upper = y.map((v) => v + 1);
+        const both = minMaxIndices(x, [y, upper], buckets, { keepBelow: 0 });
+        const edges = minMaxIndices(x, [y, upper], buckets, { keepBelow: 0, keep: ['min', 'max'] });
+        expect(edges.length).toBeLessThanOrEqual(both.length);
+        const kept = Array.from(edges);
+        expect(Math.min(...kept.map((i) => y[i]!))).toBe(Math.min(...y));
+        expect(Math.max(...kept.map((i) => upper[i]!))).toBe(Math.max(...upper));
+        expect(kept[0]).toBe(0);
+        expect(kept[kept.length - 1]).toBe(x.length - 1);
+      }),
+    );
+  });
+
   it('drops non-finite points and x <= 0 on a log axis', () => {
     const idx = minMaxIndices([0, 1, 2, 3], [[1, NaN, 3, 4]], 100, { logX: true });
     expect([...idx]).toEqual([2, 3]);
