@@ -7,7 +7,7 @@ import { minMaxIndices, pickPoints } from '../../renderer/src/compare/decimate';
 import { csvField, plotToCsv } from '../../renderer/src/compare/exportCsv';
 import { escapeXml, plotToSvg } from '../../renderer/src/compare/exportSvg';
 import { appendProgress } from '../../renderer/src/compare/live';
-import { buildPlot, columnsFor, runCurve, type RunMeta } from '../../renderer/src/compare/model';
+import { buildPlot, columnsFor, runCurve, withTargetLine, type RunMeta } from '../../renderer/src/compare/model';
 import { emaSmooth } from '../../renderer/src/compare/smoothing';
 import { speedupFor, summaryRows } from '../../renderer/src/compare/summary';
 import { isRoundLogTick, linearTicks, logTicks } from '../../renderer/src/compare/ticks';
@@ -288,6 +288,16 @@ describe('buildPlot', () => {
       'iterationMs',
     );
     expect(Array.from(iterationMs.y)).toEqual([2, 3, NaN, 5]);
+  });
+
+  it('draws a target line across the x range of the series', () => {
+    const m = buildPlot(data, metas, { x: 'epoch', y: 'accuracy', smoothing: 0, aggregate: true, band: 'none' });
+    const withLine = withTargetLine(m, 80, 'target 80%');
+    const line = withLine.series[withLine.series.length - 1]!;
+    expect(line.label).toBe('target 80%');
+    expect(Array.from(line.x)).toEqual([0.5, 1]);
+    expect(Array.from(line.y)).toEqual([80, 80]);
+    expect(withTargetLine({ ...m, series: [] }, 80, 't').series).toEqual([]);
   });
 
   it('asks for the columns the axes need', () => {

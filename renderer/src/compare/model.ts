@@ -267,3 +267,28 @@ export function buildPlot(
   }
   return { series: out, xLabel: X_AXES[options.x].label, yLabel: Y_METRICS[options.y].label, points };
 }
+
+/** The model with a dashed horizontal line at `y` across the x range of its series (an evaluation target). */
+export function withTargetLine(model: PlotModel, y: number, label: string): PlotModel {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const s of model.series) {
+    for (let i = 0; i < s.x.length; i++) {
+      const v = s.x[i]!;
+      if (!Number.isFinite(v) || !Number.isFinite(s.y[i]!)) continue;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  if (!Number.isFinite(y) || lo > hi) return model;
+  const line: PlotSeries = {
+    key: 'target',
+    label,
+    color: '#6b7280',
+    dash: [4, 4],
+    x: Float64Array.of(lo, hi),
+    y: Float64Array.of(y, y),
+    runIds: [],
+  };
+  return { ...model, series: [...model.series, line] };
+}
