@@ -450,11 +450,18 @@ export class HubClient {
       }
       if (!this.isOpen()) throw this.error ?? new HubConnectionError('the hub connection is closed');
       written = new Promise<void>((resolve, reject) => {
-        parts.forEach((part, i) => {
-          const fin = i === parts.length - 1;
-          // The fragments of one message go out synchronously, one after another, so nothing interleaves.
-          this.ws.send(part, { binary: true, fin }, fin ? (err) => (err ? reject(err) : resolve()) : undefined);
-        });
+        // Corked, the header and payload fragments leave in one writev (one segment, one wake-up of the hub).
+        const socket = this.socket;
+        socket?.cork();
+        try {
+          parts.forEach((part, i) => {
+            const fin = i === parts.length - 1;
+            // The fragments of one message go out synchronously, one after another, so nothing interleaves.
+            this.ws.send(part, { binary: true, fin }, fin ? (err) => (err ? reject(err) : resolve()) : undefined);
+          });
+        } finally {
+          socket?.uncork();
+        }
       });
       this.lastWrite = written.catch(() => undefined);
     });
