@@ -100,6 +100,12 @@ export async function serve(options: ServeOptions): Promise<void> {
       }
       stopping = true;
       log('info', `${signal}: closing the server, workers, hub and store`);
+      // A close that hangs (a worker that will not exit, a socket that never drains) must not leave an
+      // orphaned server behind: everything durable is already in the store's WAL.
+      setTimeout(() => {
+        log('error', 'closing took longer than 15 s: exiting now');
+        process.exit(1);
+      }, 15_000).unref();
       void (async () => {
         try {
           await server.close();
