@@ -12,6 +12,10 @@ export const topk: SelectionOperator = {
 export function smallestMagnitude(values: Float32Array): number | null {
   if (values.length === 0) return null;
   let smallest = Infinity;
-  for (const v of values) smallest = Math.min(smallest, Math.abs(v));
+  for (let i = 0; i < values.length; i++) {
+    const magnitude = Math.abs(values[i]!);
+    // Math.min's rules: NaN wins, then the smaller.
+    if (!(magnitude >= smallest)) smallest = smallest !== smallest ? smallest : magnitude;
+  }
   return smallest;
 }

@@ -63,6 +63,37 @@ export class MomentumSgd {
     return this.deltas;
   }
 
+  /**
+   * The same step, returning the weights after it, w + (-lr * v), in reused buffers (valid until
+   * the next step) rather than the deltas: `weights` are read, never written (they may be views of
+   * the model's own storage). Same float32 bits as adding step()'s deltas to the weights.
+   */
+  stepWeights(
+    gradients: readonly Float32Array[],
+    lr: number,
+    weights: readonly Float32Array[],
+    gradientScale = 1,
+  ): Float32Array[] {
+    const { momentum, weightDecay } = this;
+    const fround = Math.fround;
+    for (let t = 0; t < gradients.length; t++) {
+      const gradient = gradients[t]!;
+      const v = this.velocity[t]!;
+      const out = this.deltas[t]!;
+      const w = weights[t]!;
+      const n = v.length;
+      if (w.length !== n) throw new RangeError(`stepWeights: tensor ${t} has ${n} values, weights ${w.length}`);
+      for (let i = 0; i < n; i++) {
+        const wi = w[i]!;
+        const g = fround(gradient[i]! * gradientScale);
+        const vi = fround(weightDecay > 0 ? momentum * v[i]! + g + weightDecay * wi : momentum * v[i]! + g);
+        v[i] = vi;
+        out[i] = wi + fround(-lr * vi);
+      }
+    }
+    return this.deltas;
+  }
+
   state(): Float32Array[] {
     return this.velocity.map((v) => v.slice());
   }

@@ -143,9 +143,14 @@ export async function trainRank(
         const after = bytesOf(client, runId);
         const t3 = performance.now();
         const lr = learningRateAt(experiment, iteration / perEpoch);
-        model.applyUpdate(
-          optimizer.step(summed, lr, optimizer.needsWeights ? await model.getWeightsAsync() : undefined, 1 / worldSize),
-        );
+        // Where the weights live in host memory the optimizer reads them in place and its one pass
+        // yields the new weights, written back as they are; else (WebGPU) the deltas are added there.
+        const weights = model.weightViews();
+        if (weights) model.setWeights(optimizer.stepWeights(summed, lr, weights, 1 / worldSize));
+        else {
+          const current = optimizer.needsWeights ? await model.getWeightsAsync() : undefined;
+          model.applyUpdate(optimizer.step(summed, lr, current, 1 / worldSize));
+        }
         const t4 = performance.now();
 
         pending.iterations.push({

@@ -68,6 +68,11 @@ export interface TrainableModel {
   lossAndGradientsOnDevice(batch: Batch): Promise<DeviceGradients | null>;
   /** weight += delta for every trainable tensor. */
   applyUpdate(deltas: readonly Float32Array[]): void;
+  /**
+   * The trainable tensors' own storage where the backend keeps it in host memory (wasm, cpu), to
+   * read without a copy: valid only until the next TensorFlow.js call; null elsewhere (WebGPU).
+   */
+  weightViews(): Float32Array[] | null;
   getWeights(): Float32Array[];
   getWeightsAsync(): Promise<Float32Array[]>;
   setWeights(weights: readonly Float32Array[]): void;
@@ -283,6 +288,11 @@ export class LayersTrainableModel implements TrainableModel {
       tf.dispose(refs);
       throw error;
     }
+  }
+
+  weightViews(): Float32Array[] | null {
+    const views = this.trainableVars.map((v) => hostView(v.read()));
+    return views.every((v) => v !== null) ? (views as Float32Array[]) : null;
   }
 
   applyUpdate(deltas: readonly Float32Array[]): void {
