@@ -4,7 +4,9 @@
  * - device: gradients stay on the GPU (dataToGPU) and the WGSL kernels, created on the
  *   backend's own GPUDevice, compress them; only (indices, values) are read back;
  * - host: the gradients are downloaded and compressed by the WebAssembly kernels (the path a
- *   WebGPU worker took before).
+ *   WebGPU worker took before);
+ * - routed: what a WebGPU worker does now (gpu/worker/trainer.ts): tensors of at least
+ *   DEVICE_COMPRESS_MIN_LENGTH coordinates on the GPU in place, smaller ones read back to the CPU.
  * Synthetic inputs of the data set's shape (timings do not depend on the values). No hub: the
  * update phase is the sum of P = 4 copies of this rank's selections, the momentum step and the
  * weight update. Also checks that both paths select the same coordinates (Top_k).
@@ -19,17 +21,20 @@ import { createWebGpuKernels } from '../../gpu/kernels/webgpu';
 import type { ClassificationBatch, DatasetInfo } from '../../gpu/worker/data';
 import { buildModel, initTensorflow, modelGpuDevice } from '../../gpu/worker/models';
 import { MomentumSgd } from '../../gpu/worker/optimizer';
+import { DEVICE_COMPRESS_MIN_LENGTH } from '../../gpu/worker/trainer';
+import { Compressor } from '../../gpu/compression';
 
 const P = 4;
 const ITERATIONS = Number(process.env.ITERATIONS ?? 40);
 const WARMUP = 5;
-const MODELS = (process.env.MODELS ?? 'fnn,resnet20').split(',') as ('fnn' | 'resnet20')[];
+const MODELS = (process.env.MODELS ?? 'fnn,resnet20').split(',') as ('fnn' | 'resnet20' | 'vgg16')[];
 const METHODS = (process.env.METHODS ?? 'topk,gaussiank').split(',') as SparsifierMethod[];
-const BATCH = 128;
+const BATCH = Number(process.env.BATCH ?? 128);
 
 const INFO: Record<string, DatasetInfo> = {
   fnn: { name: 'mnist', task: 'classification', inputShape: [28, 28, 1], numClasses: 10 },
   resnet20: { name: 'cifar10', task: 'classification', inputShape: [32, 32, 3], numClasses: 10 },
+  vgg16: { name: 'cifar10', task: 'classification', inputShape: [32, 32, 3], numClasses: 10 },
 };
 
 function batchOf(info: DatasetInfo, step: number): ClassificationBatch {
@@ -56,12 +61,18 @@ for (const modelName of MODELS) {
   const info = INFO[modelName]!;
   const batches = Array.from({ length: 4 }, (_, s) => batchOf(info, s));
   for (const method of METHODS) {
-    for (const path of ['device', 'host'] as const) {
+    for (const path of (process.env.PATHS ?? 'device,host,routed').split(',') as ('device' | 'host' | 'routed')[]) {
       const model = buildModel(modelName, info, 1);
       const shapes = model.trainable.map((t) => ({ name: t.name, length: t.size }));
       const kernels = (path === 'device' ? gpu : cpu) as Kernels;
       const config = sparsifierConfigSchema.parse({ method, density: 0.001, seed: 5 });
-      const compressors = createCompressors(kernels, config, shapes, 'layer');
+      const onDevice = shapes.map(
+        (s) => path === 'device' || (path === 'routed' && s.length >= DEVICE_COMPRESS_MIN_LENGTH),
+      );
+      const compressors =
+        path === 'routed'
+          ? shapes.map((s, i) => new Compressor((onDevice[i] ? gpu : cpu) as Kernels, config, s.name, s.length))
+          : createCompressors(kernels, config, shapes, 'layer');
       const optimizer = new MomentumSgd(
         shapes.map((s) => s.length),
         0.9,
@@ -74,14 +85,15 @@ for (const modelName of MODELS) {
         const t0 = performance.now();
         let results: CompressResult[] = [];
         let t1: number;
-        if (path === 'device') {
-          const computed = (await model.lossAndGradientsOnDevice(batch))!;
+        if (path !== 'host') {
+          const computed = (await model.lossAndGradientsOnDevice(batch, onDevice))!;
           t1 = performance.now();
           try {
             for (const [i, c] of compressors.entries()) {
-              const v = kernels.wrap!(computed.buffers[i]!, c.length);
+              const buffer = computed.buffers[i];
+              const v = buffer ? c.kernels.wrap!(buffer, c.length) : c.kernels.upload(computed.host[i]!);
               results.push(await c.compress(v, { step: it }));
-              kernels.release(v);
+              c.kernels.release(v);
             }
           } finally {
             computed.release();
@@ -115,12 +127,17 @@ for (const modelName of MODELS) {
         parameters: shapes.reduce((n, s) => n + s.length, 0),
         method,
         path,
+        onDevice: onDevice.filter((d) => d).length,
         computeMs: median(times.compute),
         compressMs: median(times.compress),
         updateMs: median(times.update),
       };
       const total = row.computeMs + row.compressMs + row.updateMs;
       rows.push({ ...row, overhead: (row.compressMs + row.updateMs) / total });
+      writeFileSync(
+        process.env.RESULTS ?? 'training-step.json',
+        JSON.stringify({ device: gpu.deviceName, rows }, null, 2),
+      );
       console.log(
         `${modelName.padEnd(9)} ${method.padEnd(10)} ${path.padEnd(7)} compute ${row.computeMs.toFixed(2)} ms  ` +
           `compress ${row.compressMs.toFixed(2)} ms  update ${row.updateMs.toFixed(2)} ms  ` +

@@ -36,7 +36,8 @@ export class Compressor<V> {
   private readonly memory: ResidualMemory<V> | null;
 
   constructor(
-    private readonly kernels: Kernels<V>,
+    /** Where this compressor's residual lives and its passes run. */
+    readonly kernels: Kernels<V>,
     readonly config: SparsifierConfig,
     readonly tensor: string,
     readonly length: number,

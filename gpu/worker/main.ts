@@ -32,6 +32,8 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   const kernels = device
     ? await (await import('../kernels/webgpu/index')).createWebGpuKernels(device)
     : await createKernels('cpu');
+  // Small tensors are faster on the CPU kernels even where the model is on a GPU (trainRank).
+  const hostKernels = device ? await createKernels('cpu') : undefined;
   const capabilities: WorkerCapabilities = {
     host: os.hostname(),
     pid: process.pid,
@@ -70,6 +72,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
             cancelled: () => job.cancelled,
             ...(options.dumpDir && { dumpGradient: gradientDumper(options.dumpDir, assign.runId) }),
           },
+          hostKernels,
         );
       }),
     );

@@ -9,7 +9,7 @@ import type { EvaluationRecord, HistogramRecord, IterationRecord, LayerStatsReco
 import { learningRateAt } from '../../common/schedule';
 import { sparsifierConfigSchema } from '../../common/sparsifier';
 import type { CompressionStats } from '../../common/stats';
-import { createCompressors, type Compressor, type CompressResult } from '../compression';
+import { Compressor, createCompressors, type CompressResult } from '../compression';
 import { accumulatePacked, packSparse } from '../compression/packing';
 import type { Kernels } from '../kernels/kernels';
 import { randomKey } from '../kernels/random';
@@ -41,11 +41,27 @@ export interface TrainerHooks {
 /** Records are sent in batches of this many iterations to keep messages few. */
 const RECORDS_PER_MESSAGE = 10;
 
+/**
+ * With kernels on the model's GPUDevice, tensors of at least this many coordinates are compressed
+ * there in place; smaller ones are read back and compressed by the CPU kernels, which are faster
+ * below it: each GPU compression costs several read-backs of ~0.2 ms, and on the H200 the WGSL Top_k
+ * overtakes the CPU one between 1M and 4M (bench/results/2026-11-28-h200-*.json).
+ */
+export const DEVICE_COMPRESS_MIN_LENGTH = 1 << 21;
+
+/**
+ * Trains one rank. `kernels` compress; when they are WebGPU kernels on the model's own device
+ * (kernels.wrap) and `hostKernels` are given, each tensor goes to one or the other by its size
+ * (`deviceMinLength`, default DEVICE_COMPRESS_MIN_LENGTH); without `hostKernels` every tensor
+ * stays on the device.
+ */
 export async function trainRank(
   client: HubClient,
   kernels: Kernels,
   job: RankAssignment,
   hooks: TrainerHooks,
+  hostKernels?: Kernels,
+  deviceMinLength = DEVICE_COMPRESS_MIN_LENGTH,
 ): Promise<void> {
   const { runId, rank, worldSize, spec } = job;
   const { experiment, arm, seed } = spec;
@@ -61,7 +77,17 @@ export async function trainRank(
     seed: randomKey(seed, rank),
   });
   const shapes = model.trainable.map((t) => ({ name: t.name, length: t.size }));
-  const compressors = createCompressors(kernels, sparsifier, shapes, experiment.granularity);
+  // Per tensor: compressed on the model's GPU device from its buffer, or on the host from an array.
+  const deviceKernels = kernels.wrap ? kernels : null;
+  const onDevice = shapes.map(
+    (s) =>
+      deviceKernels !== null &&
+      experiment.granularity === 'layer' &&
+      (hostKernels === undefined || s.length >= deviceMinLength),
+  );
+  const compressors = onDevice.some((d) => d)
+    ? shapes.map((s, i) => new Compressor(onDevice[i] ? kernels : hostKernels!, sparsifier, s.name, s.length))
+    : createCompressors(hostKernels ?? kernels, sparsifier, shapes, experiment.granularity);
   const optimizer = new MomentumSgd(
     shapes.map((s) => s.length),
     experiment.optimizer.momentum,
@@ -87,8 +113,6 @@ export async function trainRank(
   const evaluateEvery = Math.max(1, Math.round(experiment.evaluation.everyEpochs * perEpoch));
   const histogramAt = new Set(experiment.statistics.histogramIterations);
   const isDense = arm.method === 'dense';
-  // Gradients stay on the GPU when the kernels run on the model's own device, one compressor per tensor.
-  const onDevice = kernels.wrap !== undefined && compressors.length === shapes.length;
 
   try {
     for (let epoch = Math.floor(iteration / perEpoch); iteration < totalIterations; epoch++) {
@@ -109,7 +133,7 @@ export async function trainRank(
         // Compute ends once the gradients are readable by the compressors: on the host in place in
         // the wasm backend's heap (no copy; their one copy, into the compressors' memory, is part of
         // compress), or with kernels on the model's GPUDevice as GPU buffers (never downloaded).
-        const computed = await gradientsFor(model, kernels, batch, onDevice);
+        const computed = await gradientsFor(model, batch, onDevice);
         const { loss } = computed;
         const t1 = performance.now();
         const density = densityAt(experiment, arm, iteration / perEpoch);
@@ -118,9 +142,13 @@ export async function trainRank(
         let results: CompressResult[];
         try {
           if (histogram && hooks.dumpGradient)
-            await dumpCompensated(compressors, await hostGradients(kernels, computed), iteration, hooks.dumpGradient);
+            await dumpCompensated(
+              compressors,
+              await hostGradients(compressors, computed),
+              iteration,
+              hooks.dumpGradient,
+            );
           results = await compress(
-            kernels,
             compressors,
             computed,
             iteration,
@@ -200,33 +228,37 @@ export async function trainRank(
   }
 }
 
-/** A step's gradients as the compressors read them: host arrays, or buffers on the kernels' GPUDevice. */
-type Gradients =
-  | { loss: number; host: Float32Array[]; release(): void }
-  | { loss: number; device: GPUBuffer[]; lengths: number[]; release(): void };
+/**
+ * A step's gradients as the compressors read them: per tensor a host array (null where the tensor
+ * stays on the GPU) or a buffer on the kernels' GPUDevice (null where it was read back).
+ */
+interface Gradients {
+  loss: number;
+  host: (Float32Array | null)[];
+  device: (GPUBuffer | null)[];
+  release(): void;
+}
 
-async function gradientsFor(
-  model: TrainableModel,
-  kernels: Kernels,
-  batch: Batch,
-  onDevice: boolean,
-): Promise<Gradients> {
-  if (onDevice) {
-    const computed = await model.lossAndGradientsOnDevice(batch);
-    if (!computed)
-      throw new Error(`the compression kernels run on ${kernels.deviceName} but the model is not on WebGPU`);
-    return { ...computed, device: computed.buffers, lengths: model.trainable.map((t) => t.size) };
+async function gradientsFor(model: TrainableModel, batch: Batch, onDevice: readonly boolean[]): Promise<Gradients> {
+  if (onDevice.some((d) => d)) {
+    const computed = await model.lossAndGradientsOnDevice(batch, onDevice);
+    if (!computed) throw new Error('the compression kernels run on the GPU but the model is not on WebGPU');
+    return { loss: computed.loss, host: computed.host, device: computed.buffers, release: computed.release };
   }
   const { loss, gradients, release } = await model.lossAndGradientsBorrowed(batch);
-  return { loss, host: gradients, release };
+  return { loss, host: gradients, device: gradients.map(() => null), release };
 }
 
 /** Host copies of the gradients (the --dump-dir of histogram iterations only). */
-async function hostGradients(kernels: Kernels, gradients: Gradients): Promise<Float32Array[]> {
-  if ('host' in gradients) return gradients.host;
+async function hostGradients(
+  compressors: readonly Compressor<unknown>[],
+  gradients: Gradients,
+): Promise<Float32Array[]> {
   return Promise.all(
-    gradients.device.map(async (buffer, i) => {
-      const vector = kernels.wrap!(buffer, gradients.lengths[i]!);
+    gradients.host.map(async (array, i) => {
+      if (array) return array;
+      const { kernels, length } = compressors[i]!;
+      const vector = kernels.wrap!(gradients.device[i]!, length);
       try {
         return await kernels.download(vector);
       } finally {
@@ -237,7 +269,6 @@ async function hostGradients(kernels: Kernels, gradients: Gradients): Promise<Fl
 }
 
 async function compress(
-  kernels: Kernels,
   compressors: readonly Compressor<unknown>[],
   gradients: Gradients,
   step: number,
@@ -245,13 +276,14 @@ async function compress(
   measure: boolean,
   histogramBins: number,
 ): Promise<CompressResult[]> {
-  const host = 'host' in gradients ? gradients.host : null;
-  const inputs = !host || compressors.length === host.length ? host : [concatenate(host)];
+  const { host, device } = gradients;
+  // Granularity 'model': one compressor over the concatenated host arrays.
+  const inputs = compressors.length === host.length ? host : [concatenate(host as Float32Array[])];
   const results: CompressResult[] = [];
   for (const [i, compressor] of compressors.entries()) {
-    const vector = inputs
-      ? kernels.upload(inputs[i]!)
-      : kernels.wrap!((gradients as { device: GPUBuffer[] }).device[i]!, compressor.length);
+    const { kernels } = compressor;
+    const buffer = compressors.length === host.length ? device[i] : null;
+    const vector = buffer ? kernels.wrap!(buffer, compressor.length) : kernels.upload(inputs[i]!);
     try {
       results.push(
         await compressor.compress(vector, { step, density, statistics: measure ? { histogramBins } : false }),

@@ -33,8 +33,13 @@ export interface BorrowedGradients extends LossAndGradients {
 
 export interface DeviceGradients {
   loss: number;
-  /** One buffer per trainable tensor, in `trainable` order; each holds at least its tensor's values. */
-  buffers: GPUBuffer[];
+  /**
+   * Per trainable tensor, in `trainable` order: a buffer holding at least its values where it stays
+   * on the GPU, else null...
+   */
+  buffers: (GPUBuffer | null)[];
+  /** ...and the values read back where it does not (null where it stays). */
+  host: (Float32Array | null)[];
   /** Disposes the tensors behind the buffers (after the work that reads them has been submitted). */
   release(): void;
 }
@@ -65,7 +70,7 @@ export interface TrainableModel {
    * WebGPU: the loss, and the gradients left on the GPU as GPUBuffers of the backend's device
    * (copies made on the GPU by dataToGPU(), valid until release()); null on other backends.
    */
-  lossAndGradientsOnDevice(batch: Batch): Promise<DeviceGradients | null>;
+  lossAndGradientsOnDevice(batch: Batch, onDevice?: readonly boolean[]): Promise<DeviceGradients | null>;
   /** weight += delta for every trainable tensor. */
   applyUpdate(deltas: readonly Float32Array[]): void;
   /**
@@ -269,20 +274,25 @@ export class LayersTrainableModel implements TrainableModel {
     }
   }
 
-  async lossAndGradientsOnDevice(batch: Batch): Promise<DeviceGradients | null> {
+  async lossAndGradientsOnDevice(batch: Batch, onDevice?: readonly boolean[]): Promise<DeviceGradients | null> {
     if (tf.getBackend() !== 'webgpu') return null;
     const tensors = this.step(batch);
     const refs: tf.Tensor[] = [];
     try {
-      const buffers = tensors.slice(1).map((t) => {
+      const gradients = tensors.slice(1);
+      const buffers = gradients.map((t, i) => {
+        if (onDevice && !onDevice[i]) return null;
         const { tensorRef, buffer } = t.dataToGPU();
         refs.push(tensorRef);
         if (!buffer) throw new Error('dataToGPU() gave no GPUBuffer: is the backend webgpu?');
         return buffer;
       });
-      const [loss] = (await tensors[0]!.data()) as Float32Array;
+      // The loss and the tensors compressed on the host come back together.
+      const read = await Promise.all(
+        tensors.map((t, i) => (i === 0 || buffers[i - 1] === null ? (t.data() as Promise<Float32Array>) : null)),
+      );
       tf.dispose(tensors);
-      return { loss: loss!, buffers, release: () => tf.dispose(refs) };
+      return { loss: read[0]![0]!, buffers, host: read.slice(1), release: () => tf.dispose(refs) };
     } catch (error) {
       tf.dispose(tensors);
       tf.dispose(refs);
