@@ -1,10 +1,10 @@
 import { onBeforeUnmount, onMounted, watch, type Ref } from 'vue';
 import type { ChartConfiguration, ChartType } from 'chart.js';
-import { Chart } from '../../charts/setup';
+import { Chart } from './setup';
 
 /**
  * One Chart.js chart on a canvas, rebuilt from `config` whenever what it reads changes. The config is
- * plain data (no reactive proxies reach Chart.js). Shared by the gradients, kernels and cluster views.
+ * plain data (no reactive proxies reach Chart.js). Shared by the gradients, kernels and cluster views (Compare draws its own, see compare/chart.ts).
  */
 export function useChart<T extends ChartType>(
   canvas: Ref<HTMLCanvasElement | null>,
