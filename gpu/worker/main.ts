@@ -48,10 +48,15 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
 
   // One flag per assignment: a run resumed on this worker after a cancel starts uncancelled.
   const jobs = new Map<string, { cancelled: boolean }>();
+  // Lines about a run go to the local log and to the run's log in the store (the app shows them per rank).
+  const runLog = (level: 'info' | 'warn' | 'error', runId: string, message: string): void => {
+    log(`run ${runId}: ${message}`);
+    void client.log(level, message, runId);
+  };
   client.onCancel(({ runId, reason }) => {
     const job = jobs.get(runId);
     if (job) job.cancelled = true;
-    log(`run ${runId} cancelled: ${reason}`);
+    runLog('info', runId, `cancelled: ${reason}`);
   });
   let queue = Promise.resolve();
   client.onAssign((assign, checkpoint) => {
@@ -59,22 +64,30 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     jobs.set(assign.runId, job);
     // One rank at a time: a second assignment waits for the first to end.
     queue = queue.then(() =>
-      train(client, assign.runId, job, async () => {
-        const spec = parseRunConfig(assign.config);
-        log(
-          `run ${assign.runId}: rank ${assign.rank} of ${assign.worldSize}${assign.resume ? `, resuming at iteration ${assign.resume.iteration}` : ''}`,
-        );
-        await trainRank(
-          client,
-          kernels,
-          { runId: assign.runId, rank: assign.rank, worldSize: assign.worldSize, spec, checkpoint },
-          {
-            cancelled: () => job.cancelled,
-            ...(options.dumpDir && { dumpGradient: gradientDumper(options.dumpDir, assign.runId) }),
-          },
-          hostKernels,
-        );
-      }),
+      train(
+        client,
+        assign.runId,
+        job,
+        (level, message) => runLog(level, assign.runId, message),
+        async () => {
+          const spec = parseRunConfig(assign.config);
+          runLog(
+            'info',
+            assign.runId,
+            `rank ${assign.rank} of ${assign.worldSize} on ${capabilities.host} (worker ${client.workerId}, models on ${modelBackend}, compression on ${kernels.deviceName})${assign.resume ? `, resuming at iteration ${assign.resume.iteration}` : ''}`,
+          );
+          await trainRank(
+            client,
+            kernels,
+            { runId: assign.runId, rank: assign.rank, worldSize: assign.worldSize, spec, checkpoint },
+            {
+              cancelled: () => job.cancelled,
+              ...(options.dumpDir && { dumpGradient: gradientDumper(options.dumpDir, assign.runId) }),
+            },
+            hostKernels,
+          );
+        },
+      ),
     );
   });
 
@@ -94,13 +107,18 @@ async function train(
   client: HubClient,
   runId: string,
   job: { cancelled: boolean },
+  runLog: (level: 'info' | 'error', message: string) => void,
   body: () => Promise<void>,
 ): Promise<void> {
   void client.status(runId, 'started');
   try {
     await body();
-    if (!job.cancelled) void client.status(runId, 'finished');
+    if (job.cancelled) return;
+    runLog('info', 'finished');
+    void client.status(runId, 'finished');
   } catch (error) {
-    if (!job.cancelled) void client.status(runId, 'failed', (error as Error).message);
+    if (job.cancelled) return;
+    runLog('error', `failed: ${(error as Error).stack ?? (error as Error).message}`);
+    void client.status(runId, 'failed', (error as Error).message);
   }
 }

@@ -208,7 +208,10 @@ export async function trainRank(
         if (iteration % evaluateEvery === 0 || iteration === totalIterations) {
           flush(client, pending);
           const record = await evaluate(client, job, model, dataset, iteration, epochNow, performance.now() - started);
-          if (rank === 0) client.sendMetrics({ kind: 'evaluation', records: [record] });
+          if (rank === 0) {
+            client.sendMetrics({ kind: 'evaluation', records: [record] });
+            void client.log('info', `evaluation at epoch ${epochNow.toFixed(2)}: ${describeEvaluation(record)}`, runId);
+          }
         }
         if (iteration % experiment.faults.checkpointEveryIterations === 0 && iteration < totalIterations) {
           flush(client, pending);
@@ -504,4 +507,12 @@ function concatenate(parts: readonly Float32Array[]): Float32Array {
 function splitInto(flat: Float32Array, lengths: readonly number[]): Float32Array[] {
   let at = 0;
   return lengths.map((length) => flat.subarray(at, (at += length)));
+}
+
+function describeEvaluation(record: EvaluationRecord): string {
+  const metric =
+    record.perplexity !== undefined
+      ? `perplexity ${record.perplexity.toFixed(2)}`
+      : `accuracy ${((record.accuracy ?? NaN) * 100).toFixed(2)}%`;
+  return `test loss ${record.testLoss.toFixed(4)}, ${metric}`;
 }

@@ -243,8 +243,14 @@ describe('sparselab serve', () => {
     const estimate = await client.call<{ iterationMs: number | null; basis: string }>('estimate', experiment);
     expect(estimate.iterationMs).toBeGreaterThan(0);
     expect(estimate.basis).toContain('finished synthetic/synthetic runs');
-    const logs = await client.call<{ message: string }[]>('logs', sparseId, { tail: 50 });
-    expect(Array.isArray(logs)).toBe(true);
+    // Each rank logs its start and end into the run's log; rank 0 logs every evaluation.
+    const logs = await client.call<{ message: string; rank: number | null }[]>('logs', sparseId, { tail: 200 });
+    for (const rank of [0, 1]) {
+      const lines = logs.filter((l) => l.rank === rank).map((l) => l.message);
+      expect(lines.some((m) => m.startsWith(`rank ${rank} of 2 on `))).toBe(true);
+      expect(lines).toContain('finished');
+    }
+    expect(logs.some((l) => l.rank === 0 && /^evaluation at epoch .*accuracy/.test(l.message))).toBe(true);
     const exported = JSON.parse(await client.call<string>('exportRun', sparseId, 'json'));
     expect(exported.format).toBe('sparselab-run');
     const workers = await client.call<{ local: boolean }[]>('workers');
