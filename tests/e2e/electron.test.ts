@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { _electron as electron } from 'playwright-core';
@@ -15,6 +15,9 @@ describe('desktop app (Electron)', () => {
       skip(reason);
       return;
     }
+    // better-sqlite3 must be built for Electron's ABI; `npm start` does it once and copies it beside the main bundle.
+    if (!existsSync(join(ROOT, 'out', 'main', 'node_modules', 'better-sqlite3')))
+      throw new Error('better-sqlite3 is not built for Electron yet: run `npm start` once, then the tests');
     const dataDir = mkdtempSync(join(tmpdir(), 'sparselab-e2e-electron-'));
     const app = await electron.launch({
       executablePath: binary.path,
