@@ -88,11 +88,18 @@ export function mergeHistograms(parts: Histogram[], bins: number): Histogram | n
         counts[gridIndex(a)]! += count;
         return;
       }
+      let assigned = 0;
       for (let g = gridIndex(a); g <= gridIndex(b) && g < bins; g++) {
         const lo = Math.max(a, min + g * width);
         const hi = Math.min(b, g === bins - 1 ? max : min + (g + 1) * width);
-        if (hi > lo) counts[g]! += (count * (hi - lo)) / (b - a);
+        if (hi > lo) {
+          const share = (count * (hi - lo)) / (b - a);
+          counts[g]! += share;
+          assigned += share;
+        }
       }
+      // At subnormal widths the overlaps round away; what was not assigned goes where the bin's middle falls.
+      if (assigned < count) counts[gridIndex(a + (b - a) / 2)]! += count - assigned;
     });
   }
   return { min, max, counts };
