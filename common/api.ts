@@ -4,7 +4,7 @@
  * over a WebSocket (browser mode). Every argument crossing the boundary is validated
  * by `checkArgs` (common/apiArgs.ts, kept apart so the sandboxed preload stays free of zod).
  */
-import type { BackendName, BenchResults, SparseMethod } from './bench';
+import type { BackendName, BenchOptions, BenchResults } from './bench';
 import type { MeasuredIteration } from './clusterModel';
 import type { Arm, ExperimentInput } from './experiment';
 import type { EvaluationRecord, HistogramRecord, LayerStatsRecord, RunStatus } from './metrics';
@@ -119,15 +119,8 @@ export interface RunSeries {
   evaluations: EvaluationRecord[];
 }
 
-export interface BenchRequest {
-  sizes: number[];
-  densities: number[];
-  backends: BackendName[];
-  methods: SparseMethod[];
-  repeats: number;
-  /** torch / numpy / tf.js peers (slow at large d). */
-  peers: boolean;
-}
+/** What the app asks the engine benchmark for: the CLI's options less its tf.js size cap and adapter filter. */
+export type BenchRequest = Pick<BenchOptions, 'sizes' | 'densities' | 'backends' | 'methods' | 'repeats' | 'peers'>;
 
 /** A benchmark result with where it came from ("bench/results/2026-11-28-cpu-2core.json", or "this session"). */
 export interface BenchRecord {

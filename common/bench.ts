@@ -45,6 +45,7 @@ export interface BenchOptions {
   backends: BackendName[];
   methods: SparseMethod[];
   repeats: number;
+  /** torch / numpy / tf.js peers, timed on the same data (slow at large d). */
   peers: boolean;
   /** tf.topk is slow and memory-hungry; it runs only up to this d. */
   tfjsMaxSize: number;
