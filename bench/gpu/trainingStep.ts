@@ -20,7 +20,7 @@ import type { Kernels } from '../../gpu/kernels/kernels';
 import { createWebGpuKernels } from '../../gpu/kernels/webgpu';
 import type { ClassificationBatch, DatasetInfo } from '../../gpu/worker/data';
 import { buildModel, initTensorflow, modelGpuDevice } from '../../gpu/worker/models';
-import { MomentumSgd } from '../../gpu/worker/optimizer';
+import { MomentumSgd, splitInto } from '../../gpu/worker/optimizer';
 import { DEVICE_COMPRESS_MIN_LENGTH } from '../../gpu/worker/trainer';
 import { Compressor } from '../../gpu/compression';
 
@@ -73,12 +73,16 @@ for (const modelName of MODELS) {
         path === 'routed'
           ? shapes.map((s, i) => new Compressor((onDevice[i] ? gpu : cpu) as Kernels, config, s.name, s.length))
           : createCompressors(kernels, config, shapes, 'layer');
-      const optimizer = new MomentumSgd(
+      const optimizer = await MomentumSgd.create(
         shapes.map((s) => s.length),
         0.9,
         0,
       );
-      const sums = shapes.map((s) => new Float32Array(s.length));
+      optimizer.setWeights(await model.getWeightsAsync());
+      const sums = splitInto(
+        optimizer.gradientSum,
+        shapes.map((s) => s.length),
+      );
       const times = { compute: [] as number[], compress: [] as number[], update: [] as number[] };
       for (let it = 0; it < WARMUP + ITERATIONS; it++) {
         const batch = batches[it % batches.length]!;
@@ -110,9 +114,8 @@ for (const modelName of MODELS) {
         }
         const t2 = performance.now();
         const packed = packSparse(results.map((r) => r.compressed));
-        sums.forEach((s) => s.fill(0));
         for (let r = 0; r < P; r++) accumulatePacked(packed, sums, `rank ${r}`);
-        model.applyUpdate(optimizer.step(sums, 0.01, undefined, 1 / P));
+        model.setWeights(optimizer.step(0.01, 1 / P));
         const t3 = performance.now();
         if (it >= WARMUP) {
           times.compute.push(t1 - t0);

@@ -30,11 +30,13 @@ function countOf(t: Compressed): number {
  * Adds one rank's packed tensors into dense sums; checks every count and index against the
  * tensor lengths so a corrupted message is an error, not a silent write out of bounds.
  */
-export function accumulatePacked(bytes: Uint8Array, sums: Float32Array[], source: string): void {
+export function accumulatePacked(bytes: Uint8Array, sums: readonly Float32Array[], source: string): void {
   if (bytes.byteLength % 4 !== 0)
     throw new Error(`${source}: ${bytes.byteLength} bytes is not a whole number of words`);
-  const words = new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  const floats = new Float32Array(words.buffer);
+  // Read in place where the bytes are word-aligned; else from a copy (a Node Buffer's slice() would be a view).
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes);
+  const words = new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+  const floats = new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
   let at = 0;
   for (const [t, sum] of sums.entries()) {
     const count = words[at++];

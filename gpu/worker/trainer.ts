@@ -17,7 +17,7 @@ import { encodeRankCheckpoint, unbundleCheckpoint, weightsChecksum } from './che
 import { batches, batchesPerEpoch, loadDataset, type Batch, type Dataset, type Split } from './data';
 import type { HubClient } from './hubClient';
 import { buildModel, type TrainableModel } from './models';
-import { MomentumSgd } from './optimizer';
+import { MomentumSgd, splitInto } from './optimizer';
 
 export interface RankAssignment {
   runId: string;
@@ -88,7 +88,7 @@ export async function trainRank(
   const compressors = onDevice.some((d) => d)
     ? shapes.map((s, i) => new Compressor(onDevice[i] ? kernels : hostKernels!, sparsifier, s.name, s.length))
     : createCompressors(hostKernels ?? kernels, sparsifier, shapes, experiment.granularity);
-  const optimizer = new MomentumSgd(
+  const optimizer = await MomentumSgd.create(
     shapes.map((s) => s.length),
     experiment.optimizer.momentum,
     experiment.optimizer.weightDecay,
@@ -97,16 +97,16 @@ export async function trainRank(
   if (perEpoch < 1)
     throw new Error(`the training set is too small for ${worldSize} ranks of batch ${experiment.batchSize}`);
   const totalIterations = Math.ceil(experiment.epochs * perEpoch);
-  const tensorLengths = shapes.map((s) => s.length);
-  // Reused every iteration: the ranks' selections are summed into it, a view per compressor.
-  const exchange = new ExchangeBuffer(
+  // The ranks' selections are summed straight into the optimizer's gradient buffer, a view per compressor.
+  const sumViews = splitInto(
+    optimizer.gradientSum,
     compressors.map((c) => c.length),
-    tensorLengths,
   );
 
   let iteration = 0;
   if (job.checkpoint) iteration = restore(job.checkpoint, rank, model, optimizer, compressors);
   else await broadcastInitialWeights(client, runId, rank, model);
+  optimizer.setWeights(await model.getWeightsAsync());
 
   const pending: { iterations: IterationRecord[] } = { iterations: [] };
   const started = performance.now();
@@ -161,24 +161,17 @@ export async function trainRank(
         }
         const t2 = performance.now();
         const before = bytesOf(client, runId);
-        // The sum over ranks; the optimizer's pass divides it by P (same bits as dividing first).
-        const summed = isDense
-          ? splitInto(
-              await client.allreduce(runId, concatenate(results.map((r) => r.compressed.values))),
-              tensorLengths,
-            )
-          : await allgatherSum(client, runId, results, exchange);
+        // The sum over ranks, into the optimizer's buffer; its pass divides it by P.
+        if (isDense)
+          optimizer.gradientSum.set(
+            await client.allreduce(runId, concatenate(results.map((r) => r.compressed.values))),
+          );
+        else await allgatherSum(client, runId, results, sumViews);
         const after = bytesOf(client, runId);
         const t3 = performance.now();
         const lr = learningRateAt(experiment, iteration / perEpoch);
-        // Where the weights live in host memory the optimizer reads them in place and its one pass
-        // yields the new weights, written back as they are; else (WebGPU) the deltas are added there.
-        const weights = model.weightViews();
-        if (weights) model.setWeights(optimizer.stepWeights(summed, lr, weights, 1 / worldSize));
-        else {
-          const current = optimizer.needsWeights ? await model.getWeightsAsync() : undefined;
-          model.applyUpdate(optimizer.step(summed, lr, current, 1 / worldSize));
-        }
+        // One pass over the master weights, then the model takes a copy.
+        model.setWeights(optimizer.step(lr, 1 / worldSize));
         const t4 = performance.now();
 
         pending.iterations.push({
@@ -312,35 +305,18 @@ async function dumpCompensated(
   }
 }
 
-/** The dense sum of every rank's selections, reused across iterations (no allocation per iteration). */
-class ExchangeBuffer {
-  readonly flat: Float32Array;
-  /** One view per compressor, in order (one for the whole model with granularity 'model'). */
-  readonly views: Float32Array[];
-  /** One view per model tensor, in order. */
-  readonly tensors: Float32Array[];
-
-  constructor(compressorLengths: readonly number[], tensorLengths: readonly number[]) {
-    this.flat = new Float32Array(tensorLengths.reduce((a, b) => a + b, 0));
-    this.views = splitInto(this.flat, compressorLengths);
-    this.tensors = splitInto(this.flat, tensorLengths);
-  }
-}
-
 /**
- * Allgather of every rank's packed selections, summed in rank order into `exchange` (zeroed
- * first); returns its per-compressor views. The caller divides by P.
+ * Allgather of every rank's packed selections, added in rank order into `sums` (one view per
+ * compressor of the optimizer's gradient buffer, which its previous step left zeroed).
  */
 async function allgatherSum(
   client: HubClient,
   runId: string,
   results: readonly CompressResult[],
-  exchange: ExchangeBuffer,
-): Promise<Float32Array[]> {
+  sums: readonly Float32Array[],
+): Promise<void> {
   const { parts } = await client.allgather(runId, packSparse(results.map((r) => r.compressed)));
-  exchange.flat.fill(0);
-  parts.forEach((part, rank) => accumulatePacked(part, exchange.views, `rank ${rank}`));
-  return exchange.tensors;
+  parts.forEach((part, rank) => accumulatePacked(part, sums, `rank ${rank}`));
 }
 
 async function broadcastInitialWeights(
@@ -502,11 +478,6 @@ function concatenate(parts: readonly Float32Array[]): Float32Array {
     at += p.length;
   }
   return out;
-}
-
-function splitInto(flat: Float32Array, lengths: readonly number[]): Float32Array[] {
-  let at = 0;
-  return lengths.map((length) => flat.subarray(at, (at += length)));
 }
 
 function describeEvaluation(record: EvaluationRecord): string {

@@ -3,7 +3,6 @@ import { experimentSchema, type ExperimentInput } from '../../common/experiment'
 import { learningRateAt } from '../../common/schedule';
 import type { Compressed } from '../../gpu/compression';
 import { accumulatePacked, packSparse } from '../../gpu/compression/packing';
-import { MomentumSgd } from '../../gpu/worker/optimizer';
 
 const sparse = (length: number, indices: number[], values: number[]): Compressed => ({
   kind: 'sparse',
@@ -39,27 +38,6 @@ describe('sparse exchange packing', () => {
     expect(() => accumulatePacked(good.subarray(0, 7), [new Float32Array(4)], 'rank 1')).toThrow(
       /not a whole number of words/,
     );
-  });
-});
-
-describe('SGD with momentum', () => {
-  it('follows PyTorch: v = m v + g + wd w, w -= lr v', () => {
-    const sgd = new MomentumSgd([2], 0.9, 0.1);
-    const w = Float32Array.from([1, -1]);
-    const first = sgd.step([Float32Array.from([0.5, 0.5])], 0.1, [w])[0]!;
-    expect(first[0]).toBeCloseTo(-0.1 * (0.5 + 0.1), 7);
-    const second = sgd.step([Float32Array.from([0.5, 0.5])], 0.1, [w])[0]!;
-    expect(second[1]).toBeCloseTo(-0.1 * (0.9 * 0.4 + 0.5 - 0.1), 7);
-  });
-
-  it('restores its momentum from a checkpoint', () => {
-    const a = new MomentumSgd([3], 0.9, 0);
-    a.step([Float32Array.from([1, 2, 3])], 0.1);
-    const b = new MomentumSgd([3], 0.9, 0);
-    b.restore(a.state());
-    const g = [Float32Array.from([1, 1, 1])];
-    expect(b.step(g, 0.1)).toEqual(a.step(g, 0.1));
-    expect(() => b.restore([])).toThrow(/1 tensors, checkpoint has 0/);
   });
 });
 

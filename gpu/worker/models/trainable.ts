@@ -73,13 +73,12 @@ export interface TrainableModel {
   lossAndGradientsOnDevice(batch: Batch, onDevice?: readonly boolean[]): Promise<DeviceGradients | null>;
   /** weight += delta for every trainable tensor. */
   applyUpdate(deltas: readonly Float32Array[]): void;
-  /**
-   * The trainable tensors' own storage where the backend keeps it in host memory (wasm, cpu), to
-   * read without a copy: valid only until the next TensorFlow.js call; null elsewhere (WebGPU).
-   */
-  weightViews(): Float32Array[] | null;
   getWeights(): Float32Array[];
   getWeightsAsync(): Promise<Float32Array[]>;
+  /**
+   * Gives each variable a new tensor with these values. Never in place: the wasm backend keeps
+   * XNNPACK operators with the weights packed per tensor, which would go on using the old values.
+   */
   setWeights(weights: readonly Float32Array[]): void;
   getState(): Float32Array[];
   getStateAsync(): Promise<Float32Array[]>;
@@ -298,11 +297,6 @@ export class LayersTrainableModel implements TrainableModel {
       tf.dispose(refs);
       throw error;
     }
-  }
-
-  weightViews(): Float32Array[] | null {
-    const views = this.trainableVars.map((v) => hostView(v.read()));
-    return views.every((v) => v !== null) ? (views as Float32Array[]) : null;
   }
 
   applyUpdate(deltas: readonly Float32Array[]): void {

@@ -13,6 +13,16 @@ export interface KernelsWasm {
   lastGreater(): number;
   mix32(x: number): number;
   addInto(target: number, addend: number, n: number): void;
+  sgdMomentum(
+    w: number,
+    v: number,
+    g: number,
+    n: number,
+    lr: number,
+    momentum: number,
+    scale: number,
+    weightDecay: number,
+  ): void;
   moments(p: number, n: number, out: number): void;
   centralMoments(p: number, n: number, mean: number, out: number): void;
   histogram(p: number, n: number, min: number, max: number, bins: number, counts: number): void;
