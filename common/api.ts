@@ -106,6 +106,7 @@ export const SERIES_COLUMNS = [
   'communicateMs',
   'waitMs',
   'updateMs',
+  'cpuWaitMs',
   /** Bytes rank 0 sent from the start of the run to the end of this iteration. */
   'bytesSentTotal',
 ] as const;

@@ -34,7 +34,9 @@ export interface TrainingOverhead {
     compressMs: number | null;
     communicateMs: number | null;
     updateMs: number | null;
-    /** (compress + communicate + update) / iteration. */
+    /** Of compress + communicate + update, waiting for a CPU held by another process (null where not measured). */
+    cpuWaitMs: number | null;
+    /** (compress + communicate - waiting for other ranks + update) / iteration. */
     overhead: number | null;
   }[];
 }

@@ -13,6 +13,11 @@ export interface PhaseTimes {
   /** Of communicateMs, the time this rank's contribution waited at the hub for the other ranks'. */
   waitMs: number;
   updateMs: number;
+  /**
+   * Of compress + communicate + update, the time this rank was ready to run but waiting for a CPU
+   * (more busy processes than cores); absent where the OS does not say (Linux schedstat only).
+   */
+  cpuWaitMs?: number;
 }
 
 /** One rank's iteration; statistics fields are present on the iterations where they were measured. */

@@ -100,6 +100,7 @@ export const iterationRecordSchema = z.object({
   communicateMs: num,
   waitMs: num,
   updateMs: num,
+  cpuWaitMs: num.optional(),
   rho: num.optional(),
   rhoTopk: num.optional(),
   boundGeneral: num.optional(),

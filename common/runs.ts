@@ -224,6 +224,11 @@ export interface RunSummary {
   meanCommunicateMs: number | null;
   /** Of meanCommunicateMs, the time spent waiting for other ranks (load imbalance, not the framework). */
   meanWaitMs: number | null;
+  /**
+   * Of compress + communicate + update, the time a rank was ready to run but waiting for a CPU held
+   * by another process; null where not measured.
+   */
+  meanCpuWaitMs: number | null;
   meanUpdateMs: number | null;
   /** Bytes one rank sent / received per iteration, mean over every (rank, iteration) record. */
   meanBytesSent: number | null;

@@ -13,6 +13,7 @@ import { Compressor, createCompressors, type CompressResult } from '../compressi
 import { accumulatePacked, packSparse } from '../compression/packing';
 import type { Kernels } from '../kernels/kernels';
 import { randomKey } from '../kernels/random';
+import { cpuWaitClock } from './cpuWait';
 import { encodeRankCheckpoint, unbundleCheckpoint, weightsChecksum } from './checkpoint';
 import { batches, batchesPerEpoch, loadDataset, type Batch, type Dataset, type Split } from './data';
 import type { HubClient } from './hubClient';
@@ -113,6 +114,7 @@ export async function trainRank(
   const evaluateEvery = Math.max(1, Math.round(experiment.evaluation.everyEpochs * perEpoch));
   const histogramAt = new Set(experiment.statistics.histogramIterations);
   const isDense = arm.method === 'dense';
+  const cpuWait = cpuWaitClock() ?? undefined;
 
   try {
     for (let epoch = Math.floor(iteration / perEpoch); iteration < totalIterations; epoch++) {
@@ -136,6 +138,7 @@ export async function trainRank(
         const computed = await gradientsFor(model, batch, onDevice);
         const { loss } = computed;
         const t1 = performance.now();
+        const cpuWaitBefore = cpuWait?.();
         const density = densityAt(experiment, arm, iteration / perEpoch);
         const measure = iteration % experiment.statistics.everyIterations === 0;
         const histogram = rank === 0 && histogramAt.has(iteration);
@@ -173,6 +176,7 @@ export async function trainRank(
         // One pass over the master weights, then the model takes a copy.
         model.setWeights(optimizer.step(lr, 1 / worldSize));
         const t4 = performance.now();
+        const cpuWaitAfter = cpuWait?.();
 
         pending.iterations.push({
           runId,
@@ -192,6 +196,7 @@ export async function trainRank(
           communicateMs: t3 - t2,
           waitMs: after.waitMs - before.waitMs,
           updateMs: t4 - t3,
+          ...(cpuWaitAfter !== undefined && { cpuWaitMs: cpuWaitAfter - cpuWaitBefore! }),
           ...(measure && modelStatistics(results)),
         });
         if (measure && rank === 0) sendLayerStatistics(client, runId, iteration, compressors, results, histogram);

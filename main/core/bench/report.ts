@@ -89,7 +89,7 @@ function formatTraining(t: NonNullable<BenchResults['training']>): string {
   return [
     `training ${t.experiment}, ${t.workers} workers, ${t.epochs} epochs: mean ms per iteration and rank`,
     table([
-      ['arm', 'iteration', 'compute', 'compress', 'communicate', 'update', 'overhead'],
+      ['arm', 'iteration', 'compute', 'compress', 'communicate', 'update', 'overhead', 'of it waiting for a CPU'],
       ...t.arms.map((a) => [
         a.arm,
         ms(a.iterationMs),
@@ -98,6 +98,7 @@ function formatTraining(t: NonNullable<BenchResults['training']>): string {
         ms(a.communicateMs),
         ms(a.updateMs),
         a.overhead === null ? '-' : `${(100 * a.overhead).toFixed(0)}%`,
+        a.cpuWaitMs === null || a.iterationMs === null ? '-' : `${((100 * a.cpuWaitMs) / a.iterationMs).toFixed(0)}%`,
       ]),
     ]),
   ].join('\n');

@@ -22,6 +22,7 @@ export async function benchTraining(file: string, epochs: number): Promise<Train
         compressMs: s.meanCompressMs,
         communicateMs: s.meanCommunicateMs,
         updateMs: s.meanUpdateMs,
+        cpuWaitMs: s.meanCpuWaitMs,
         overhead: overheadOf(s),
       })),
     };

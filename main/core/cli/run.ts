@@ -114,6 +114,7 @@ export function formatComparison(rows: ComparisonRow[]): string {
     'compress',
     'comm',
     'update',
+    'cpu wait',
     'overhead',
     'bytes/iter',
   ];
@@ -131,6 +132,7 @@ export function formatComparison(rows: ComparisonRow[]): string {
       ms(s.meanCompressMs),
       ms(s.meanCommunicateMs),
       ms(s.meanUpdateMs),
+      ms(s.meanCpuWaitMs),
       overheadOf(s) === null ? '-' : `${(100 * overheadOf(s)!).toFixed(0)}%`,
       s.meanBytesSent === null ? '-' : formatCount(Math.round(s.meanBytesSent)),
       ...TABLE_PRESETS.map((id) => (speedups[id] ? `${speedups[id]!.toFixed(2)}x` : '-')),

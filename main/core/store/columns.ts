@@ -38,6 +38,7 @@ export const ITERATION_FIELDS = spec([
   ['communicateMs', 'communicate_ms', 'num'],
   ['waitMs', 'wait_ms', 'num'],
   ['updateMs', 'update_ms', 'num'],
+  ['cpuWaitMs', 'cpu_wait_ms', 'opt'],
   ['rho', 'rho', 'opt'],
   ['rhoTopk', 'rho_topk', 'opt'],
   ['boundGeneral', 'bound_general', 'opt'],

@@ -182,6 +182,11 @@ export const MIGRATIONS: readonly Migration[] = [
     description: 'iterations.wait_ms: time a rank waited at the hub for the other ranks',
     up: (db) => db.exec('ALTER TABLE iterations ADD COLUMN wait_ms REAL'),
   },
+  {
+    version: 4,
+    description: 'iterations.cpu_wait_ms: time a rank was ready to run but waited for a CPU',
+    up: (db) => db.exec('ALTER TABLE iterations ADD COLUMN cpu_wait_ms REAL'),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

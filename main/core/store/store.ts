@@ -785,7 +785,7 @@ export class Store {
     const agg = this.stmt(
       `SELECT COUNT(DISTINCT iteration) AS iterations, MAX(iteration) AS last,
         AVG(compute_ms) AS compute, AVG(compress_ms) AS compress, AVG(communicate_ms) AS communicate,
-        AVG(wait_ms) AS wait,
+        AVG(wait_ms) AS wait, AVG(cpu_wait_ms) AS cpuWait,
         AVG(update_ms) AS updt, AVG(compute_ms + compress_ms + communicate_ms + update_ms) AS total,
         AVG(bytes_sent) AS sent, AVG(bytes_received) AS received
        FROM iterations WHERE run_pk = ?`,
@@ -796,6 +796,7 @@ export class Store {
       compress: number | null;
       communicate: number | null;
       wait: number | null;
+      cpuWait: number | null;
       updt: number | null;
       total: number | null;
       sent: number | null;
@@ -850,6 +851,7 @@ export class Store {
       meanCompressMs: agg.compress,
       meanCommunicateMs: agg.communicate,
       meanWaitMs: agg.wait,
+      meanCpuWaitMs: agg.cpuWait,
       meanUpdateMs: agg.updt,
       meanBytesSent: agg.sent,
       meanBytesReceived: agg.received,

@@ -42,6 +42,7 @@ const Y_METRIC_TABLE = {
     columns: ['computeMs', 'compressMs', 'communicateMs', 'updateMs'],
   },
   waitMs: { label: 'Waiting for other ranks (ms)', source: 'iteration', columns: ['waitMs'] },
+  cpuWaitMs: { label: 'Waiting for a CPU (ms)', source: 'iteration', columns: ['cpuWaitMs'] },
 } as const satisfies Record<string, IterationMetric | EvaluationMetric>;
 export type YMetricId = keyof typeof Y_METRIC_TABLE;
 export const Y_METRICS: Record<YMetricId, IterationMetric | EvaluationMetric> = Y_METRIC_TABLE;

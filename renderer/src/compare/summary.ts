@@ -87,6 +87,7 @@ export function summaryRows(
     'communicate_ms',
     'wait_ms',
     'update_ms',
+    'cpu_wait_ms',
     'bytes_sent_per_iteration',
     ...presetIds.map((p) => `speedup_${p}`),
   ];
@@ -108,6 +109,7 @@ export function summaryRows(
     r.meanCommunicateMs,
     r.meanWaitMs,
     r.meanUpdateMs,
+    r.meanCpuWaitMs,
     r.meanBytesSent,
     ...presetIds.map((p) => speedupFor(r, p).value),
   ]);
