@@ -4,7 +4,8 @@ import { startHub } from '../hub';
 import { compareRuns, TABLE_PRESETS, type ComparisonRow } from '../runtime/comparison';
 import { LocalWorkers } from '../runtime/localWorkers';
 import { Orchestrator, type RunProgress } from '../runtime/orchestrator';
-import { openStore, type RunSummary, type Store } from '../store';
+import { WorkerWatch } from '../runtime/workerWatch';
+import { openStore, type RunRow, type RunSummary, type Store } from '../store';
 import { formatCount, formatMs, table } from './format';
 
 export interface RunOptions {
@@ -46,12 +47,15 @@ export async function runLocally(experiment: Experiment, options: LocalRunOption
     log: (level, message) => level !== 'debug' && level !== 'info' && process.stderr.write(`[hub] ${message}\n`),
   });
   const orchestrator = new Orchestrator(store, hub);
+  let runs: RunRow[] = [];
+  const watch = new WorkerWatch(hub, orchestrator, store, () => runs);
   const workers = new LocalWorkers({
     hubUrl: hub.url,
     token: hub.token,
     count: experiment.workers,
     backend: options.backend,
     onLine: options.progress ? (i, line) => process.stderr.write(`[worker ${i}] ${line}\n`) : undefined,
+    onExit: (i, exit) => watch.exited(workers, i, exit),
   });
   if (options.progress) {
     const progress = new ProgressLines(store);
@@ -65,8 +69,9 @@ export async function runLocally(experiment: Experiment, options: LocalRunOption
   };
   process.once('SIGINT', stop);
   try {
-    const runs = orchestrator.submit(experiment, options.sourceFile);
+    runs = orchestrator.submit(experiment, options.sourceFile);
     await orchestrator.waitFor(runs.map((r) => r.id));
+    if (watch.failure) throw new Error(watch.failure);
     return compareRuns(store, runs[0]!.experimentId);
   } finally {
     process.off('SIGINT', stop);

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { startHub } from '../hub';
 import { LocalWorkers } from '../runtime/localWorkers';
 import { Orchestrator } from '../runtime/orchestrator';
+import { WorkerWatch } from '../runtime/workerWatch';
 import { openStore, type CsvTable } from '../store';
 import { formatCount, table } from './format';
 
@@ -108,11 +109,15 @@ export async function resumeRun(
   store.markInterrupted('the app restarted');
   const hub = await startHub();
   const orchestrator = new Orchestrator(store, hub);
+  const run = store.getRun(runId);
+  const watch = new WorkerWatch(hub, orchestrator, store, () => [run]);
   const workers = new LocalWorkers({
     hubUrl: hub.url,
     token: hub.token,
-    count: store.getRun(runId).config.workers,
+    count: run.config.workers,
     backend,
+    onLine: (i, line) => process.stderr.write(`[worker ${i}] ${line}\n`),
+    onExit: (i, exit) => watch.exited(workers, i, exit),
   });
   orchestrator.on('status', (id, status, reason) =>
     process.stderr.write(`${id} ${status}${reason ? `: ${reason}` : ''}\n`),
@@ -120,6 +125,7 @@ export async function resumeRun(
   try {
     orchestrator.resume(runId);
     await orchestrator.waitFor([runId]);
+    if (watch.failure) throw new Error(watch.failure);
     return showRun(dataDir, runId, false);
   } finally {
     orchestrator.close();

@@ -11,11 +11,21 @@ export interface LocalWorkerOptions {
   dumpDir?: string;
   /** Each worker's stderr lines, prefixed with its number. */
   onLine?: (worker: number, line: string) => void;
+  /** A worker exited without stop() asking it to. */
+  onExit?: (worker: number, exit: LocalWorkerExit) => void;
+}
+
+export interface LocalWorkerExit {
+  pid: number;
+  /** "exited with code 1", "was killed by SIGKILL". */
+  how: string;
+  lastLine: string | null;
 }
 
 /** Worker processes on this machine, one per GPU adapter or N on the CPU; the token travels in the environment. */
 export class LocalWorkers {
   private readonly processes: ChildProcess[] = [];
+  private stopping = false;
 
   constructor(private readonly options: LocalWorkerOptions) {
     for (let i = 0; i < options.count; i++) this.spawnOne(i);
@@ -36,6 +46,7 @@ export class LocalWorkers {
   }
 
   stop(): void {
+    this.stopping = true;
     for (const p of this.processes) if (p.exitCode === null) p.kill('SIGTERM');
   }
 
@@ -48,10 +59,20 @@ export class LocalWorkers {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let buffered = '';
+    let lastLine: string | null = null;
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       const lines = (buffered + chunk).split('\n');
       buffered = lines.pop() ?? '';
-      for (const line of lines) if (line) this.options.onLine?.(i, line);
+      for (const line of lines) {
+        if (!line) continue;
+        lastLine = line;
+        this.options.onLine?.(i, line);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      if (this.stopping) return;
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      this.options.onExit?.(i, { pid: child.pid ?? -1, how, lastLine: buffered || lastLine });
     });
     this.processes[i] = child;
   }
