@@ -27,6 +27,11 @@ function fingerprint(arrays: Float32Array[]): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
+/** Plain SGD through setWeights: w -= lr * g. */
+function descend(model: TrainableModel, gradients: readonly Float32Array[], lr: number): void {
+  model.setWeights(model.getWeights().map((w, t) => w.map((x, i) => x - lr * gradients[t]![i]!)));
+}
+
 function imageBatch(info: DatasetInfo, size: number, offset = 0): ClassificationBatch {
   const width = info.inputShape.reduce((a, b) => a * b, 1);
   return {
@@ -248,13 +253,13 @@ describe('TrainableModel', () => {
       const { loss, gradients } = fnn.lossAndGradients(imageBatch(MNIST, 16, i));
       expect(loss).toBeGreaterThan(0);
       expect(gradients.map((g) => g.length)).toEqual(fnn.trainable.map((t) => t.size));
-      fnn.applyUpdate(gradients.map((g) => g.map((v) => -0.01 * v)));
+      descend(fnn, gradients, 0.01);
       fnn.evaluate({ ...imageBatch(MNIST, 20), kind: 'classification', numClasses: 10 }, 15);
     });
     const resnet = buildModel('resnet20', CIFAR, 1);
     expectNoLeak(resnet, (i) => {
       const { gradients } = resnet.lossAndGradients(imageBatch(CIFAR, 2, i));
-      resnet.applyUpdate(gradients.map((g) => g.map((v) => -0.01 * v)));
+      descend(resnet, gradients, 0.01);
     });
     const lstm = buildModel('lstm', PTB_SMALL, 1, SMALL_LSTM);
     const text: TokenSplit = {
@@ -265,23 +270,20 @@ describe('TrainableModel', () => {
     };
     expectNoLeak(lstm, (i) => {
       const { gradients } = lstm.lossAndGradients(tokenBatch(3, 5, i === 2));
-      lstm.applyUpdate(gradients.map((g) => g.map((v) => -0.01 * v)));
+      descend(lstm, gradients, 0.01);
       lstm.evaluate(text, 100);
     });
   });
 
-  it('adds deltas to the weights and reads and writes weights and state', () => {
+  it('reads and writes weights and state', () => {
     const model = buildModel('logreg', MNIST, 4);
     const before = model.getWeights();
-    const deltas = before.map((w, t) => Float32Array.from(w, (_, i) => (t + 1) * 0.001 * ((i % 7) - 3)));
-    model.applyUpdate(deltas);
-    model.getWeights().forEach((w, t) => {
-      const expected = Float32Array.from(before[t]!, (v, i) => Math.fround(v + deltas[t]![i]!));
-      expect(w).toEqual(expected);
-    });
+    const shifted = before.map((w, t) => Float32Array.from(w, (v, i) => v + (t + 1) * 0.001 * ((i % 7) - 3)));
+    model.setWeights(shifted);
+    expect(model.getWeights()).toEqual(shifted);
     model.setWeights(before);
     expect(model.getWeights()).toEqual(before);
-    expect(() => model.applyUpdate([new Float32Array(3)])).toThrow('applyUpdate: 2 tensors expected, got 1');
+    expect(() => model.setWeights([new Float32Array(3)])).toThrow('setWeights: 2 tensors expected, got 1');
     expect(() => model.setWeights([before[0]!, new Float32Array(3)])).toThrow(
       'setWeights: tensor 1 (fc/bias) has 10 values, got 3',
     );
@@ -311,14 +313,14 @@ describe('TrainableModel', () => {
     [a, b].forEach((m) => m.dispose());
   });
 
-  it('learns the synthetic task in a few epochs with SGD through applyUpdate', async () => {
+  it('learns the synthetic task in a few epochs with plain SGD', async () => {
     const data = await loadDataset({ name: 'synthetic' });
     const model = buildModel('synthetic', data.info, 1);
     const start = model.evaluate(data.test);
     for (let epoch = 0; epoch < 3; epoch++) {
       for (const batch of batches(data.train, { rank: 0, worldSize: 1, seed: 1, epoch, batchSize: 64 })) {
         const { gradients } = model.lossAndGradients(batch);
-        model.applyUpdate(gradients.map((g) => g.map((v) => -0.2 * v)));
+        descend(model, gradients, 0.2);
       }
     }
     const end = model.evaluate(data.test);
@@ -348,7 +350,7 @@ describe('TrainableModel', () => {
     for (let epoch = 0; epoch < 6; epoch++) {
       for (const batch of batches(text, { rank: 0, worldSize: 1, seed: 1, epoch, batchSize: 4, bptt: 10 })) {
         const { gradients } = model.lossAndGradients(batch);
-        model.applyUpdate(gradients.map((g) => g.map((v) => -2 * v)));
+        descend(model, gradients, 2);
       }
     }
     const after = model.evaluate(text);

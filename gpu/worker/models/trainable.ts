@@ -71,8 +71,6 @@ export interface TrainableModel {
    * (copies made on the GPU by dataToGPU(), valid until release()); null on other backends.
    */
   lossAndGradientsOnDevice(batch: Batch, onDevice?: readonly boolean[]): Promise<DeviceGradients | null>;
-  /** weight += delta for every trainable tensor. */
-  applyUpdate(deltas: readonly Float32Array[]): void;
   getWeights(): Float32Array[];
   getWeightsAsync(): Promise<Float32Array[]>;
   /**
@@ -297,15 +295,6 @@ export class LayersTrainableModel implements TrainableModel {
       tf.dispose(refs);
       throw error;
     }
-  }
-
-  applyUpdate(deltas: readonly Float32Array[]): void {
-    checkArrays('applyUpdate', this.trainable, deltas);
-    tf.tidy(() => {
-      this.trainableVars.forEach((v, i) => {
-        v.write(tf.add(v.read(), tf.tensor(deltas[i]!, v.shape as number[])));
-      });
-    });
   }
 
   private read(vars: tfl.LayerVariable[]): Float32Array[] {
