@@ -6,6 +6,8 @@ const byTestId = (page: Page, id: string) => page.getByTestId(id);
 /** A malformed experiment file is refused with the line and field named, and the form keeps what it had. */
 export async function openMalformedFile(page: Page): Promise<void> {
   await byTestId(page, 'nav-designer').click();
+  // The saved draft fills the form after the view appears: read the name once it has.
+  await page.locator('[data-testid="view-designer"][data-ready="true"]').waitFor();
   const before = await byTestId(page, 'field-name').inputValue();
   await byTestId(page, 'designer-open-file').setInputFiles({
     name: 'broken.yaml',

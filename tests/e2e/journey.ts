@@ -20,8 +20,8 @@ export async function researcherJourney(page: Page, prefix: string): Promise<str
   const byTestId = (id: string) => page.getByTestId(id);
 
   // Design: start from the default template and turn it into a small TopK vs GaussianK comparison.
-  await byTestId('view-designer').waitFor();
-  await byTestId('field-name').waitFor();
+  // Typing before the template (or a saved draft) has filled the form would be overwritten.
+  await page.locator('[data-testid="view-designer"][data-ready="true"]').waitFor();
   await byTestId('field-name').fill('e2e-topk-vs-gaussiank');
   await byTestId('field-model').selectOption('synthetic');
   await byTestId('field-dataset.name').selectOption('synthetic');
