@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import type { WorkerBackendChoice } from '../../../common/api';
-import { packageRoot } from '../packageRoot';
+import { startWorkerProcess } from '../runtime/workerProcess';
 
 export interface WorkerPoolOptions {
   hubUrl: string;
@@ -83,13 +82,13 @@ export class WorkerPool {
   }
 
   private spawnOne(): void {
-    const cli = join(packageRoot(), 'bin', 'sparselab.js');
-    // Inside Electron, process.execPath is Electron: run it as plain Node.
-    const env: NodeJS.ProcessEnv = { ...process.env, SPARSELAB_TOKEN: this.options.token };
-    if (process.versions.electron) env.ELECTRON_RUN_AS_NODE = '1';
-    const child = spawn(process.execPath, [cli, 'worker', '--hub', this.options.hubUrl, '--backend', this.backend], {
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
+    const index = this.slots.length;
+    const { hubUrl, token, onLine } = this.options;
+    const { child } = startWorkerProcess({
+      hubUrl,
+      token,
+      backend: this.backend,
+      onLine: onLine && ((line) => onLine(index, line)),
     });
     const started = Date.now();
     const slot: Slot = {
@@ -101,13 +100,6 @@ export class WorkerPool {
       }),
     };
     this.slots.push(slot);
-    const index = this.slots.length - 1;
-    let buffered = '';
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      const lines = (buffered + chunk).split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) if (line) this.options.onLine?.(index, line);
-    });
     child.once('error', (error) => this.options.onExit?.(index, `could not start: ${error.message}`));
     child.once('exit', (code, signal) => {
       this.slots.splice(this.slots.indexOf(slot), 1);

@@ -1,12 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { packageRoot } from '../packageRoot';
+import type { ChildProcess } from 'node:child_process';
+import type { WorkerBackendChoice } from '../../../common/api';
+import { startWorkerProcess } from './workerProcess';
 
 export interface LocalWorkerOptions {
   hubUrl: string;
   token: string;
   count: number;
-  backend: 'auto' | 'cpu' | 'webgpu';
+  backend: WorkerBackendChoice;
   /** Passed to each worker's --dump-dir. */
   dumpDir?: string;
   /** Each worker's stderr lines, prefixed with its number. */
@@ -51,28 +51,18 @@ export class LocalWorkers {
   }
 
   private spawnOne(i: number): void {
-    const cli = join(packageRoot(), 'bin', 'sparselab.js');
-    const args = [cli, 'worker', '--hub', this.options.hubUrl, '--backend', this.options.backend];
-    if (this.options.dumpDir) args.push('--dump-dir', this.options.dumpDir);
-    const child = spawn(process.execPath, args, {
-      env: { ...process.env, SPARSELAB_TOKEN: this.options.token },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let buffered = '';
-    let lastLine: string | null = null;
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      const lines = (buffered + chunk).split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        if (!line) continue;
-        lastLine = line;
-        this.options.onLine?.(i, line);
-      }
+    const { hubUrl, token, backend, dumpDir, onLine } = this.options;
+    const { child, lastLine } = startWorkerProcess({
+      hubUrl,
+      token,
+      backend,
+      dumpDir,
+      onLine: onLine && ((line) => onLine(i, line)),
     });
     child.once('exit', (code, signal) => {
       if (this.stopping) return;
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      this.options.onExit?.(i, { pid: child.pid ?? -1, how, lastLine: buffered || lastLine });
+      this.options.onExit?.(i, { pid: child.pid ?? -1, how, lastLine: lastLine() });
     });
     this.processes[i] = child;
   }

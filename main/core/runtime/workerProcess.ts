@@ -1,0 +1,43 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import type { WorkerBackendChoice } from '../../../common/api';
+import { packageRoot } from '../packageRoot';
+
+export interface WorkerProcessOptions {
+  hubUrl: string;
+  token: string;
+  backend: WorkerBackendChoice;
+  /** Passed to the worker's --dump-dir. */
+  dumpDir?: string;
+  /** Each non-empty line the worker writes to stderr. */
+  onLine?: (line: string) => void;
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** The last stderr line, or the unterminated text after it: what a worker that died said last. */
+  lastLine(): string | null;
+}
+
+/** Starts `sparselab worker` on this machine; the token travels in the environment, never on the command line. */
+export function startWorkerProcess(options: WorkerProcessOptions): WorkerProcess {
+  const cli = join(packageRoot(), 'bin', 'sparselab.js');
+  const args = [cli, 'worker', '--hub', options.hubUrl, '--backend', options.backend];
+  if (options.dumpDir) args.push('--dump-dir', options.dumpDir);
+  const env: NodeJS.ProcessEnv = { ...process.env, SPARSELAB_TOKEN: options.token };
+  // Inside Electron, process.execPath is Electron: run it as plain Node.
+  if (process.versions.electron) env.ELECTRON_RUN_AS_NODE = '1';
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let buffered = '';
+  let last: string | null = null;
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (buffered + chunk).split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line) continue;
+      last = line;
+      options.onLine?.(line);
+    }
+  });
+  return { child, lastLine: () => buffered || last };
+}
