@@ -107,6 +107,7 @@ export const SERIES_COLUMNS = [
   'waitMs',
   'updateMs',
   'cpuWaitMs',
+  'computeCpuWaitMs',
   /** Bytes rank 0 sent from the start of the run to the end of this iteration. */
   'bytesSentTotal',
 ] as const;

@@ -18,6 +18,13 @@ export interface PhaseTimes {
    * (more busy processes than cores); absent where the OS does not say (Linux schedstat only).
    */
   cpuWaitMs?: number;
+  /**
+   * Of computeMs, compressMs and updateMs, the time spent waiting for a CPU the same way. The
+   * cluster projections subtract them: a worker with a device of its own would not wait.
+   */
+  computeCpuWaitMs?: number;
+  compressCpuWaitMs?: number;
+  updateCpuWaitMs?: number;
 }
 
 /** One rank's iteration; statistics fields are present on the iterations where they were measured. */

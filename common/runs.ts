@@ -229,6 +229,10 @@ export interface RunSummary {
    * by another process; null where not measured.
    */
   meanCpuWaitMs: number | null;
+  /** Of meanComputeMs, meanCompressMs and meanUpdateMs, the same wait; null where not measured. */
+  meanComputeCpuWaitMs: number | null;
+  meanCompressCpuWaitMs: number | null;
+  meanUpdateCpuWaitMs: number | null;
   meanUpdateMs: number | null;
   /** Bytes one rank sent / received per iteration, mean over every (rank, iteration) record. */
   meanBytesSent: number | null;

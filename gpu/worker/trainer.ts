@@ -132,13 +132,14 @@ export async function trainRank(
         if (iteration >= totalIterations || hooks.cancelled()) break;
         const epochNow = (iteration + 1) / perEpoch;
         const t0 = performance.now();
+        const w0 = cpuWait?.();
         // Compute ends once the gradients are readable by the compressors: on the host in place in
         // the wasm backend's heap (no copy; their one copy, into the compressors' memory, is part of
         // compress), or with kernels on the model's GPUDevice as GPU buffers (never downloaded).
         const computed = await gradientsFor(model, batch, onDevice);
         const { loss } = computed;
         const t1 = performance.now();
-        const cpuWaitBefore = cpuWait?.();
+        const w1 = cpuWait?.();
         const density = densityAt(experiment, arm, iteration / perEpoch);
         const measure = iteration % experiment.statistics.everyIterations === 0;
         const histogram = rank === 0 && histogramAt.has(iteration);
@@ -163,6 +164,7 @@ export async function trainRank(
           computed.release();
         }
         const t2 = performance.now();
+        const w2 = cpuWait?.();
         const before = bytesOf(client, runId);
         // The sum over ranks, into the optimizer's buffer; its pass divides it by P.
         if (isDense)
@@ -172,11 +174,12 @@ export async function trainRank(
         else await allgatherSum(client, runId, results, sumViews);
         const after = bytesOf(client, runId);
         const t3 = performance.now();
+        const w3 = cpuWait?.();
         const lr = learningRateAt(experiment, iteration / perEpoch);
         // One pass over the master weights, then the model takes a copy.
         model.setWeights(optimizer.step(lr, 1 / worldSize));
         const t4 = performance.now();
-        const cpuWaitAfter = cpuWait?.();
+        const w4 = cpuWait?.();
 
         pending.iterations.push({
           runId,
@@ -196,7 +199,7 @@ export async function trainRank(
           communicateMs: t3 - t2,
           waitMs: after.waitMs - before.waitMs,
           updateMs: t4 - t3,
-          ...(cpuWaitAfter !== undefined && { cpuWaitMs: cpuWaitAfter - cpuWaitBefore! }),
+          ...(w0 !== undefined && cpuWaits([w0, w1!, w2!, w3!, w4!], [t0, t1, t2, t3, t4])),
           ...(measure && modelStatistics(results)),
         });
         if (measure && rank === 0) sendLayerStatistics(client, runId, iteration, compressors, results, histogram);
@@ -462,6 +465,24 @@ function sendLayerStatistics(
   });
   client.sendMetrics({ kind: 'layerStats', records: layerStats });
   if (histogramRecords.length > 0) client.sendMetrics({ kind: 'histogram', records: histogramRecords });
+}
+
+/**
+ * Run-queue waits per phase from the CPU-wait clock read just after each phase boundary `t`. A
+ * preemption between reading a boundary's time and its clock lands in the phase before, so each
+ * wait is capped at its phase's length.
+ */
+function cpuWaits(
+  w: readonly number[],
+  t: readonly number[],
+): Pick<IterationRecord, 'cpuWaitMs' | 'computeCpuWaitMs' | 'compressCpuWaitMs' | 'updateCpuWaitMs'> {
+  const between = (from: number, to: number) => Math.min(w[to]! - w[from]!, t[to]! - t[from]!);
+  return {
+    computeCpuWaitMs: between(0, 1),
+    compressCpuWaitMs: between(1, 2),
+    cpuWaitMs: between(1, 4),
+    updateCpuWaitMs: between(3, 4),
+  };
 }
 
 function bytesOf(client: HubClient, runId: string): { bytesSent: number; bytesReceived: number; waitMs: number } {

@@ -88,6 +88,14 @@ describe('distributed training on local workers', () => {
       expect(new Set(parts.map((p) => p.weightsChecksum)).size).toBe(1);
       const ranks = store.iterationSeries(run.id, { ranks: 'all', columns: ['rank'] }).map((p) => p.rank);
       expect(new Set(ranks)).toEqual(new Set([0, 1]));
+      if (process.platform === 'linux') {
+        // Linux says how long compute waited for a CPU; never longer than compute itself.
+        const times = store.iterationSeries(run.id, { ranks: 'all', columns: ['computeMs', 'computeCpuWaitMs'] });
+        for (const t of times) {
+          expect(t.computeCpuWaitMs).toBeGreaterThanOrEqual(0);
+          expect(t.computeCpuWaitMs).toBeLessThanOrEqual(t.computeMs as number);
+        }
+      }
       // Top_k always keeps at least k/d of the energy; the paper's tighter (1 - k/d)^2 needs bell-shaped
       // data, which tiny layers (a 10-value bias) need not have, so it is checked on the whole model.
       for (const s of store.layerStatsSeries(run.id)) expect(s.rhoTopk).toBeLessThanOrEqual(s.boundGeneral);

@@ -26,6 +26,7 @@ import {
   type Store,
   type StoreOptions,
 } from '../../main/core/store';
+import { measuredIteration } from '../../main/core/runtime/comparison';
 
 const config: Experiment = experimentSchema.parse({
   name: 'mnist-topk',
@@ -242,6 +243,9 @@ describe('records', () => {
       boundGaussian: 0.9801,
       overlap: 0.93,
       cpuWaitMs: 1.25,
+      computeCpuWaitMs: 3.5,
+      compressCpuWaitMs: 0.25,
+      updateCpuWaitMs: 0.125,
     });
     const diverged = iteration(run.id, 11, 3, { loss: NaN, lr: Infinity, rho: -Infinity });
     const layer: LayerStatsRecord = {
@@ -494,6 +498,10 @@ describe('summaries', () => {
             updateMs: 1,
             bytesSent: 100 * (i + 1),
             bytesReceived: 50,
+            cpuWaitMs: 1 + rank,
+            computeCpuWaitMs: 4 + rank,
+            compressCpuWaitMs: 0.5,
+            updateCpuWaitMs: 0.25,
           }),
         );
     const ev = (iteration: number, wallMs: number, testLoss: number, accuracy: number): EvaluationRecord => ({
@@ -535,6 +543,10 @@ describe('summaries', () => {
       meanCommunicateMs: 3.5,
       meanUpdateMs: 1,
       meanIterationMs: 18,
+      meanCpuWaitMs: 1.5,
+      meanComputeCpuWaitMs: 4.5,
+      meanCompressCpuWaitMs: 0.5,
+      meanUpdateCpuWaitMs: 0.25,
       meanBytesSent: 250,
       meanBytesReceived: 50,
       durationMs: 4000,
@@ -549,6 +561,50 @@ describe('summaries', () => {
       epoch: null,
     });
     expect(store.summaries(experiment.id)).toEqual([s]);
+  });
+
+  it('projects from the phase times without their CPU waits, or from the wall times where none were measured', () => {
+    const { store, run } = recorded();
+    const layer = (name: string, d: number): LayerStatsRecord => ({
+      runId: run.id,
+      iteration: 0,
+      layer: name,
+      d,
+      k: 1,
+      selected: 1,
+      threshold: 0,
+      rho: 0,
+      rhoTopk: 0,
+      boundGeneral: 0,
+      boundGaussian: 0,
+      overlap: 1,
+      mean: 0,
+      std: 0,
+      skewness: 0,
+      excessKurtosis: 0,
+    });
+    store.appendLayerStats(layer('kernel', 640));
+    store.appendLayerStats(layer('bias', 10));
+    store.flush();
+    expect(measuredIteration(store, store.summary(run.id), false)).toEqual({
+      computeSeconds: 0.007,
+      compressSeconds: 0.0015,
+      updateSeconds: 0.00075,
+      d: 650,
+      k: 79,
+      dense: false,
+    });
+    const unmeasured = {
+      ...store.summary(run.id),
+      meanComputeCpuWaitMs: null,
+      meanCompressCpuWaitMs: null,
+      meanUpdateCpuWaitMs: null,
+    };
+    expect(measuredIteration(store, unmeasured, false)).toMatchObject({
+      computeSeconds: 0.0115,
+      compressSeconds: 0.002,
+      updateSeconds: 0.001,
+    });
   });
 
   it('uses perplexity (lower is better) for language models, and nulls for a run without records', () => {
@@ -592,11 +648,11 @@ describe('export', () => {
     store.flush();
     const lines = store.exportCsv(run.id, 'iterations').trimEnd().split('\n');
     expect(lines[0]).toBe(
-      'iteration,rank,epoch,loss,lr,density,k,selected,bytesSent,bytesReceived,wallMs,computeMs,compressMs,communicateMs,waitMs,updateMs,cpuWaitMs,rho,rhoTopk,boundGeneral,boundGaussian,overlap',
+      'iteration,rank,epoch,loss,lr,density,k,selected,bytesSent,bytesReceived,wallMs,computeMs,compressMs,communicateMs,waitMs,updateMs,cpuWaitMs,computeCpuWaitMs,compressCpuWaitMs,updateCpuWaitMs,rho,rhoTopk,boundGeneral,boundGaussian,overlap',
     );
     expect(lines.slice(1)).toEqual([
-      '0,0,0.01,,0.1,0.01,79,81,648,1944,12.5,8.25,1.5,2,0.5,0.75,,0.5,,,,',
-      '0,1,0.01,2,0.1,0.01,79,81,648,1944,12.5,8.25,1.5,2,0.5,0.75,,,,,,',
+      '0,0,0.01,,0.1,0.01,79,81,648,1944,12.5,8.25,1.5,2,0.5,0.75,,,,,0.5,,,,',
+      '0,1,0.01,2,0.1,0.01,79,81,648,1944,12.5,8.25,1.5,2,0.5,0.75,,,,,,,,,',
     ]);
     expect(store.exportCsv(run.id, 'evaluations')).toBe(
       'iteration,epoch,wallMs,testLoss,accuracy,perplexity\n0,0.01,10,2.25,0.125,\n',

@@ -17,7 +17,11 @@ export interface ComparisonRow {
   speedups: Record<string, number | null>;
 }
 
-/** What one of the run's iterations measured, per rank; null before it has iterations and statistics. */
+/**
+ * What one of the run's iterations measured, per rank; null before it has iterations and statistics.
+ * Phase times leave out the time the rank waited for a CPU (more workers than cores here): on the
+ * cluster each worker has its own device, so that wait is not part of what the projection scales.
+ */
 export function measuredIteration(store: Store, summary: RunSummary, dense: boolean): MeasuredIteration | null {
   const layerStats = store.layerStatsSeries(summary.runId);
   const firstIteration = layerStats[0]?.iteration;
@@ -25,13 +29,18 @@ export function measuredIteration(store: Store, summary: RunSummary, dense: bool
   const ks = store.iterationSeries(summary.runId, { columns: ['k'] }).map((p) => p.k as number);
   if (d === 0 || ks.length === 0 || summary.meanComputeMs === null) return null;
   return {
-    computeSeconds: summary.meanComputeMs / 1000,
-    compressSeconds: (summary.meanCompressMs ?? 0) / 1000,
-    updateSeconds: (summary.meanUpdateMs ?? 0) / 1000,
+    computeSeconds: onCpu(summary.meanComputeMs, summary.meanComputeCpuWaitMs),
+    compressSeconds: onCpu(summary.meanCompressMs, summary.meanCompressCpuWaitMs),
+    updateSeconds: onCpu(summary.meanUpdateMs, summary.meanUpdateCpuWaitMs),
     d,
     k: ks.reduce((a, b) => a + b, 0) / ks.length,
     dense,
   };
+}
+
+/** A phase's mean in seconds without its CPU wait (absent where the OS does not say). */
+function onCpu(meanMs: number | null, cpuWaitMs: number | null): number {
+  return Math.max(0, (meanMs ?? 0) - (cpuWaitMs ?? 0)) / 1000;
 }
 
 /** Every run of an experiment, newest first, each projected against the experiment's Dense arm. */

@@ -187,6 +187,16 @@ export const MIGRATIONS: readonly Migration[] = [
     description: 'iterations.cpu_wait_ms: time a rank was ready to run but waited for a CPU',
     up: (db) => db.exec('ALTER TABLE iterations ADD COLUMN cpu_wait_ms REAL'),
   },
+  {
+    version: 5,
+    description: 'iterations.{compute,compress,update}_cpu_wait_ms: the same wait within those phases',
+    up: (db) =>
+      db.exec(`
+        ALTER TABLE iterations ADD COLUMN compute_cpu_wait_ms REAL;
+        ALTER TABLE iterations ADD COLUMN compress_cpu_wait_ms REAL;
+        ALTER TABLE iterations ADD COLUMN update_cpu_wait_ms REAL;
+      `),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -785,7 +785,8 @@ export class Store {
     const agg = this.stmt(
       `SELECT COUNT(DISTINCT iteration) AS iterations, MAX(iteration) AS last,
         AVG(compute_ms) AS compute, AVG(compress_ms) AS compress, AVG(communicate_ms) AS communicate,
-        AVG(wait_ms) AS wait, AVG(cpu_wait_ms) AS cpuWait,
+        AVG(wait_ms) AS wait, AVG(cpu_wait_ms) AS cpuWait, AVG(compute_cpu_wait_ms) AS computeCpuWait,
+        AVG(compress_cpu_wait_ms) AS compressCpuWait, AVG(update_cpu_wait_ms) AS updateCpuWait,
         AVG(update_ms) AS updt, AVG(compute_ms + compress_ms + communicate_ms + update_ms) AS total,
         AVG(bytes_sent) AS sent, AVG(bytes_received) AS received
        FROM iterations WHERE run_pk = ?`,
@@ -797,6 +798,9 @@ export class Store {
       communicate: number | null;
       wait: number | null;
       cpuWait: number | null;
+      computeCpuWait: number | null;
+      compressCpuWait: number | null;
+      updateCpuWait: number | null;
       updt: number | null;
       total: number | null;
       sent: number | null;
@@ -852,6 +856,9 @@ export class Store {
       meanCommunicateMs: agg.communicate,
       meanWaitMs: agg.wait,
       meanCpuWaitMs: agg.cpuWait,
+      meanComputeCpuWaitMs: agg.computeCpuWait,
+      meanCompressCpuWaitMs: agg.compressCpuWait,
+      meanUpdateCpuWaitMs: agg.updateCpuWait,
       meanUpdateMs: agg.updt,
       meanBytesSent: agg.sent,
       meanBytesReceived: agg.received,

@@ -42,7 +42,16 @@ const Y_METRIC_TABLE = {
     columns: ['computeMs', 'compressMs', 'communicateMs', 'updateMs'],
   },
   waitMs: { label: 'Waiting for other ranks (ms)', source: 'iteration', columns: ['waitMs'] },
-  cpuWaitMs: { label: 'Waiting for a CPU (ms)', source: 'iteration', columns: ['cpuWaitMs'] },
+  cpuWaitMs: {
+    label: 'Waiting for a CPU after compute (ms)',
+    source: 'iteration',
+    columns: ['cpuWaitMs'],
+  },
+  computeCpuWaitMs: {
+    label: 'Waiting for a CPU during compute (ms)',
+    source: 'iteration',
+    columns: ['computeCpuWaitMs'],
+  },
 } as const satisfies Record<string, IterationMetric | EvaluationMetric>;
 export type YMetricId = keyof typeof Y_METRIC_TABLE;
 export const Y_METRICS: Record<YMetricId, IterationMetric | EvaluationMetric> = Y_METRIC_TABLE;

@@ -88,6 +88,9 @@ export function summaryRows(
     'wait_ms',
     'update_ms',
     'cpu_wait_ms',
+    'compute_cpu_wait_ms',
+    'compress_cpu_wait_ms',
+    'update_cpu_wait_ms',
     'bytes_sent_per_iteration',
     ...presetIds.map((p) => `speedup_${p}`),
   ];
@@ -110,6 +113,9 @@ export function summaryRows(
     r.meanWaitMs,
     r.meanUpdateMs,
     r.meanCpuWaitMs,
+    r.meanComputeCpuWaitMs,
+    r.meanCompressCpuWaitMs,
+    r.meanUpdateCpuWaitMs,
     r.meanBytesSent,
     ...presetIds.map((p) => speedupFor(r, p).value),
   ]);
