@@ -383,6 +383,28 @@ export class HubClient {
     }
     const round = run.nextRound++;
     const rank = run.rank;
+    if (run.worldSize === 1) {
+      // A world of one: every collective gives back this rank's own bytes, and nothing crosses the wire.
+      run.bytes.rounds++;
+      const header: CollectiveResultMessage = {
+        type: 'collectiveResult',
+        runId,
+        round,
+        op,
+        sizes: [payload.byteLength],
+        bytesSent: 0,
+        bytesReceived: 0,
+        waitMs: 0,
+      };
+      const own = op === 'allgather' ? [] : [payload];
+      return Promise.resolve({
+        header,
+        payload: own,
+        payloadBytes: op === 'allgather' ? 0 : payload.byteLength,
+        rank,
+        round,
+      });
+    }
     return new Promise((resolve, reject) => {
       run.pending.set(round, {
         op,
