@@ -89,6 +89,28 @@ function iteration(runId: string, it: number, rank = 0, extra: Partial<Iteration
   };
 }
 
+/** A layer's statistics with placeholder values: what the tests read is its name and d. */
+function layerStats(runId: string, iteration: number, layer: string, d: number): LayerStatsRecord {
+  return {
+    runId,
+    iteration,
+    layer,
+    d,
+    k: 1,
+    selected: 1,
+    threshold: 0,
+    rho: 0,
+    rhoTopk: 0,
+    boundGeneral: 0,
+    boundGaussian: 0,
+    overlap: 1,
+    mean: 0,
+    std: 0,
+    skewness: 0,
+    excessKurtosis: 0,
+  };
+}
+
 describe('data folder', () => {
   it('follows SPARSELAB_HOME, then the platform convention', () => {
     expect(defaultDataDir({ SPARSELAB_HOME: '/data/sl' }, 'linux', '/home/a')).toBe('/data/sl');
@@ -565,26 +587,8 @@ describe('summaries', () => {
 
   it('projects from the phase times without their CPU waits, or from the wall times where none were measured', () => {
     const { store, run } = recorded();
-    const layer = (name: string, d: number): LayerStatsRecord => ({
-      runId: run.id,
-      iteration: 0,
-      layer: name,
-      d,
-      k: 1,
-      selected: 1,
-      threshold: 0,
-      rho: 0,
-      rhoTopk: 0,
-      boundGeneral: 0,
-      boundGaussian: 0,
-      overlap: 1,
-      mean: 0,
-      std: 0,
-      skewness: 0,
-      excessKurtosis: 0,
-    });
-    store.appendLayerStats(layer('kernel', 640));
-    store.appendLayerStats(layer('bias', 10));
+    store.appendLayerStats(layerStats(run.id, 0, 'kernel', 640));
+    store.appendLayerStats(layerStats(run.id, 0, 'bias', 10));
     store.flush();
     expect(measuredIteration(store, store.summary(run.id), false)).toEqual({
       computeSeconds: 0.007,
@@ -835,24 +839,7 @@ describe('opening', () => {
     expect(store.schemaVersion()).toBe(SCHEMA_VERSION);
     expect(store.getRun('r-old')).toMatchObject({ status: 'running', iteration: 7, totalIterations: null });
     expect(store.iterationSeries('r-old', { columns: ['loss'] })).toEqual([{ iteration: 7, rank: 0, loss: 0.5 }]);
-    store.appendLayerStats({
-      runId: 'r-old',
-      iteration: 7,
-      layer: 'l',
-      d: 1,
-      k: 1,
-      selected: 1,
-      threshold: 0,
-      rho: 0,
-      rhoTopk: 0,
-      boundGeneral: 0,
-      boundGaussian: 0,
-      overlap: 1,
-      mean: 0,
-      std: 0,
-      skewness: 0,
-      excessKurtosis: 0,
-    });
+    store.appendLayerStats(layerStats('r-old', 7, 'l', 1));
     store.flush();
     expect(store.layerNames('r-old')).toEqual(['l']);
     expect(readdirSync(dir).filter((f) => /^sparselab\.db\.v1-\d+-\d+\.bak$/.test(f)).length).toBe(1);
