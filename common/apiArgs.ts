@@ -2,11 +2,12 @@
 import { z } from 'zod';
 import { ApiError, SERIES_COLUMNS, type ApiMethod, type SparseLabApi } from './api';
 import { SPARSE_METHODS } from './bench';
+import { RUN_STATUSES } from './metrics';
 
 const runId = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'is not a run id');
 const runIds = z.array(runId).max(100, 'at most 100 runs at once');
 const draftKey = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'is not a draft key');
-const runStatus = z.enum(['queued', 'running', 'waiting', 'finished', 'failed', 'cancelled', 'interrupted']);
+const runStatus = z.enum(RUN_STATUSES);
 const runFilter = z
   .object({
     experimentId: z.string().max(128).optional(),

@@ -5,6 +5,13 @@ import type { CompressionStats, Histogram } from './stats';
 export const RUN_STATUSES = ['queued', 'running', 'waiting', 'finished', 'failed', 'cancelled', 'interrupted'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
+/** A run in one of these has ended for good: nothing more will happen to it unless it is resumed. */
+export const ENDED_STATUSES: readonly RunStatus[] = ['finished', 'failed', 'cancelled'];
+
+export function hasEnded(status: RunStatus): boolean {
+  return ENDED_STATUSES.includes(status);
+}
+
 /** Milliseconds one iteration spent in each phase, on one rank. */
 export interface PhaseTimes {
   computeMs: number;

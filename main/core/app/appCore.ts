@@ -27,7 +27,7 @@ import {
 import { checkArgs } from '../../../common/apiArgs';
 import type { BenchResults } from '../../../common/bench';
 import { experimentSchema, type Experiment } from '../../../common/experiment';
-import type { HistogramRecord, LayerStatsRecord } from '../../../common/metrics';
+import { hasEnded, type HistogramRecord, type LayerStatsRecord } from '../../../common/metrics';
 import { startHub, type Hub, type HubLogLevel, type WorkerInfo } from '../hub';
 import { packageRoot } from '../packageRoot';
 import { compareRunIds } from '../runtime/comparison';
@@ -69,7 +69,6 @@ export interface AppCoreOptions {
 
 export type CallReply = { ok: true; result: unknown } | { ok: false; error: string };
 
-const ENDED = new Set(['finished', 'failed', 'cancelled']);
 const RESUMABLE = new Set(['interrupted', 'failed', 'cancelled']);
 const DEFAULT_TEMPLATE = 'mnist-fnn-topk-vs-gaussiank.yaml';
 const PROGRESS_EVERY_MS = 250;
@@ -331,7 +330,7 @@ export class AppCore {
 
   async cancelRun(runId: string): Promise<void> {
     const run = this.store.getRun(runId);
-    if (ENDED.has(run.status)) throw new ApiError(`run ${runId} has already ${run.status}; nothing to cancel`);
+    if (hasEnded(run.status)) throw new ApiError(`run ${runId} has already ${run.status}; nothing to cancel`);
     if (run.status === 'interrupted') {
       this.store.setStatus(runId, 'cancelled', 'cancelled by user');
       this.emit({ type: 'runStatus', runId, status: 'cancelled', reason: 'cancelled by user' });

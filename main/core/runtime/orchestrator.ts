@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Experiment } from '../../../common/experiment';
-import type { RunStatus } from '../../../common/metrics';
+import { hasEnded, type RunStatus } from '../../../common/metrics';
 import type { CheckpointMessage, MetricsBatch, StatusMessage } from '../../../common/protocol';
 import { bundleCheckpoint, decodeRankCheckpoint } from '../../../gpu/worker/checkpoint';
 import type { Hub, WorkerInfo } from '../hub';
@@ -106,7 +106,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
 
   /** Resolves when every listed run has ended (finished, failed or cancelled). */
   waitFor(runIds: readonly string[]): Promise<void> {
-    const ended = (id: string) => ['finished', 'failed', 'cancelled'].includes(this.store.getRun(id).status);
+    const ended = (id: string) => hasEnded(this.store.getRun(id).status);
     return new Promise((resolve) => {
       const check = () => {
         if (!runIds.every(ended)) return;

@@ -1,3 +1,4 @@
+import { hasEnded } from '../../../common/metrics';
 import type { Hub } from '../hub';
 import type { RunRow, Store } from '../store';
 import type { LocalWorkerExit, LocalWorkers } from './localWorkers';
@@ -28,9 +29,7 @@ export class WorkerWatch {
     }
     this.failure ??= `local worker ${i} ${exit.how} before joining the hub${exit.lastLine ? `: ${exit.lastLine}` : ''}`;
     for (const run of this.runs()) {
-      if (!ENDED.includes(this.store.getRun(run.id).status)) this.orchestrator.cancel(run.id, this.failure);
+      if (!hasEnded(this.store.getRun(run.id).status)) this.orchestrator.cancel(run.id, this.failure);
     }
   }
 }
-
-const ENDED: readonly string[] = ['finished', 'failed', 'cancelled'];

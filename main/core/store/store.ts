@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { armName, type Arm, type Experiment } from '../../../common/experiment';
 import {
   RUN_STATUSES,
+  hasEnded,
   type EvaluationRecord,
   type HistogramRecord,
   type IterationRecord,
@@ -77,7 +78,6 @@ export const STATUS_TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]
   finished: [],
 };
 
-const ENDED: readonly RunStatus[] = ['finished', 'failed', 'cancelled'];
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const SQLITE_HEADER = 'SQLite format 3\0';
@@ -373,7 +373,7 @@ export class Store {
     this.flush();
     const now = this.now();
     const started = row.started ?? (to === 'running' ? now : null);
-    const ended = ENDED.includes(to) ? now : to === 'interrupted' || to === 'waiting' ? row.ended : null;
+    const ended = hasEnded(to) ? now : to === 'interrupted' || to === 'waiting' ? row.ended : null;
     const failureReason = to === 'failed' ? (reason ?? 'unknown reason') : null;
     this.durable(() => {
       this.stmt('UPDATE runs SET status = ?, started = ?, ended = ?, failure_reason = ? WHERE pk = ?').run(
