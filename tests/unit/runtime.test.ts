@@ -3,8 +3,8 @@
  * built by `npm test`) training the synthetic task on loopback.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { constants, getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { experimentSchema, type ExperimentInput } from '../../common/experiment';
@@ -175,6 +175,29 @@ describe('distributed training on local workers', () => {
     expect(resumedAt).toBeGreaterThanOrEqual(10);
     expect(resumedAt % 10).toBe(0);
     expect(Math.abs(finalAccuracy(store, run!.id) - finalAccuracy(store, reference!.id))).toBeLessThan(0.02);
+  });
+
+  it('starts local workers below normal priority, every thread of them', async () => {
+    const { hub, workers } = await startRuntime(2);
+    await new Promise<void>((resolve) => {
+      const check = () => hub.workers().length === 2 && (hub.off('workerJoined', check), resolve());
+      hub.on('workerJoined', check);
+      check();
+    });
+    const belowNormal = constants.priority.PRIORITY_BELOW_NORMAL;
+    for (const pid of workers.pids()) {
+      expect(getPriority(pid)).toBeGreaterThanOrEqual(belowNormal);
+      // Linux: the threads Node started (V8's platform, libuv's pool) inherited it too.
+      const tasks = `/proc/${pid}/task`;
+      if (!existsSync(tasks)) continue;
+      const threads = readdirSync(tasks);
+      expect(threads.length).toBeGreaterThan(1);
+      for (const tid of threads) {
+        const stat = readFileSync(`${tasks}/${tid}/stat`, 'utf8');
+        const nice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+        expect(nice, `thread ${tid} of worker ${pid}`).toBeGreaterThanOrEqual(belowNormal);
+      }
+    }
   });
 
   it('lets a worker started by hand join with the token and refuses a wrong one', async () => {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants, setPriority } from 'node:os';
 import { join } from 'node:path';
 import type { WorkerBackendChoice } from '../../../common/api';
 import { packageRoot } from '../packageRoot';
@@ -28,6 +29,7 @@ export function startWorkerProcess(options: WorkerProcessOptions): WorkerProcess
   // Inside Electron, process.execPath is Electron: run it as plain Node.
   if (process.versions.electron) env.ELECTRON_RUN_AS_NODE = '1';
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  lowerPriority(child);
   let buffered = '';
   let last: string | null = null;
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -40,4 +42,19 @@ export function startWorkerProcess(options: WorkerProcessOptions): WorkerProcess
     }
   });
   return { child, lastLine: () => buffered || last };
+}
+
+/**
+ * Local workers are compute-bound and may outnumber the cores; the hub (which every rank waits on
+ * in each exchange) and the app's window are not. Below normal priority, a worker yields the core
+ * to them sooner when they wake. Among themselves the workers stay equal. Set at once after spawn,
+ * while Node is still starting, so the threads it starts inherit it (a test checks every thread).
+ */
+function lowerPriority(child: ChildProcess): void {
+  if (child.pid === undefined) return; // the spawn failed; its 'error' event says why
+  try {
+    setPriority(child.pid, constants.priority.PRIORITY_BELOW_NORMAL);
+  } catch {
+    // Already gone (its exit is reported), or the OS refuses: the worker runs at normal priority.
+  }
 }
