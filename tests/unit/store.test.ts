@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -739,6 +740,17 @@ describe('checkpoints and deletion', () => {
     expect((await store.latestCheckpoint(run.id))?.iteration).toBe(400);
     expect(errors[0]!.message).toMatch(/0000000600\.ckpt of run .* is damaged/);
     expect(store.getRun(run.id).checkpoints.length).toBe(2);
+  });
+
+  it('writes a checkpoint given as chunks as their concatenation, with its size and SHA-256', async () => {
+    const { store, run } = setup();
+    const chunks = [Uint8Array.of(1, 2, 3), new Uint8Array(0), Uint8Array.from({ length: 70_000 }, (_, j) => j & 255)];
+    const whole = Buffer.concat(chunks);
+    const info = await store.writeCheckpoint(run.id, 10, chunks);
+    expect(readFileSync(info.path)).toEqual(whole);
+    expect(info.bytes).toBe(whole.byteLength);
+    expect(info.sha256).toBe(createHash('sha256').update(whole).digest('hex'));
+    expect((await store.latestCheckpoint(run.id))?.bytes).toEqual(new Uint8Array(whole));
   });
 
   it('deletes a run with its records and checkpoints folder', async () => {

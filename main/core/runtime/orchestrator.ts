@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Experiment } from '../../../common/experiment';
 import { hasEnded, type RunStatus } from '../../../common/metrics';
 import type { CheckpointMessage, MetricsBatch, StatusMessage } from '../../../common/protocol';
-import { bundleCheckpoint, decodeRankCheckpoint } from '../../../gpu/worker/checkpoint';
+import { bundleCheckpoint, readCheckpointHeader } from '../../../gpu/worker/checkpoint';
 import type { Hub, WorkerInfo } from '../hub';
 import type { RunRow, Store } from '../store';
 
@@ -217,7 +217,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     const active = this.active.get(message.runId);
     if (!active) return;
     const parts = active.checkpointParts.get(message.iteration) ?? [];
-    parts[message.rank] = new Uint8Array(payload);
+    parts[message.rank] = payload;
     active.checkpointParts.set(message.iteration, parts);
     if (parts.filter(Boolean).length < active.workerIds.length) return;
     active.checkpointParts.delete(message.iteration);
@@ -289,7 +289,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
 
 /** The first rank whose weights checksum differs from rank 0's, or null when all agree. */
 function divergedRank(parts: readonly Uint8Array[]): number | null {
-  const sums = parts.map((p) => decodeRankCheckpoint(p).weightsChecksum);
+  const sums = parts.map((p) => readCheckpointHeader(p).weightsChecksum);
   const rank = sums.findIndex((sum) => sum !== sums[0]);
   return rank < 0 ? null : rank;
 }

@@ -943,9 +943,15 @@ export class Store {
 
   /**
    * Writes a checkpoint file atomically (temporary file, fsync, rename, fsync of the folder), then records it;
-   * keeps the newest `checkpointsKept` of the run. Asynchronous, so a large checkpoint does not block the loop.
+   * keeps the newest `checkpointsKept` of the run. Asynchronous, so a large checkpoint does not block the loop;
+   * the file's content may come as chunks, written in order without being joined first.
    */
-  async writeCheckpoint(runId: string, iteration: number, bytes: Uint8Array): Promise<CheckpointInfo> {
+  async writeCheckpoint(
+    runId: string,
+    iteration: number,
+    content: Uint8Array | readonly Uint8Array[],
+  ): Promise<CheckpointInfo> {
+    const chunks = content instanceof Uint8Array ? [content] : content;
     this.assertOpen();
     const pk = this.runPk(runId);
     if (!Number.isSafeInteger(iteration) || iteration < 0)
@@ -957,7 +963,7 @@ export class Store {
     try {
       const file = await open(tmp, 'w');
       try {
-        await file.writeFile(bytes);
+        for (const chunk of chunks) await file.writeFile(chunk); // at the file's position; loops on short writes
         await file.sync();
       } finally {
         await file.close();
@@ -971,8 +977,8 @@ export class Store {
     const info: CheckpointInfo = {
       iteration,
       path,
-      bytes: bytes.byteLength,
-      sha256: createHash('sha256').update(bytes).digest('hex'),
+      bytes: chunks.reduce((n, chunk) => n + chunk.byteLength, 0),
+      sha256: chunks.reduce((hash, chunk) => hash.update(chunk), createHash('sha256')).digest('hex'),
       created: this.now(),
     };
     this.assertOpen();
