@@ -38,6 +38,8 @@ export interface TrainingOverhead {
     cpuWaitMs: number | null;
     /** (compress + communicate - waiting for other ranks + update) / iteration. */
     overhead: number | null;
+    /** The same with every wait left out (for a CPU, and for slower ranks): what the framework itself adds. */
+    activeOverhead: number | null;
   }[];
 }
 

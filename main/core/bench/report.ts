@@ -89,7 +89,17 @@ function formatTraining(t: NonNullable<BenchResults['training']>): string {
   return [
     `training ${t.experiment}, ${t.workers} workers, ${t.epochs} epochs: mean ms per iteration and rank`,
     table([
-      ['arm', 'iteration', 'compute', 'compress', 'communicate', 'update', 'overhead', 'of it waiting for a CPU'],
+      [
+        'arm',
+        'iteration',
+        'compute',
+        'compress',
+        'communicate',
+        'update',
+        'overhead',
+        'of it waiting for a CPU',
+        'overhead without waits',
+      ],
       ...t.arms.map((a) => [
         a.arm,
         ms(a.iterationMs),
@@ -99,6 +109,7 @@ function formatTraining(t: NonNullable<BenchResults['training']>): string {
         ms(a.updateMs),
         a.overhead === null ? '-' : `${(100 * a.overhead).toFixed(0)}%`,
         a.cpuWaitMs === null || a.iterationMs === null ? '-' : `${((100 * a.cpuWaitMs) / a.iterationMs).toFixed(0)}%`,
+        a.activeOverhead === null ? '-' : `${(100 * a.activeOverhead).toFixed(0)}%`,
       ]),
     ]),
   ].join('\n');

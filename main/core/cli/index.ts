@@ -106,7 +106,11 @@ export function buildProgram(): Command {
       'experiment whose iteration-time breakdown the bench measures',
       'resources/experiments/mnist-fnn-topk-vs-gaussiank.yaml',
     )
-    .option('--training-epochs <n>', 'epochs of that experiment to train', positiveNumber, 0.5)
+    .option(
+      '--training-epochs <n>',
+      "epochs of that experiment to train (default: the experiment's own, warm-up and steady state alike)",
+      positiveNumber,
+    )
     .option('--no-training', 'skip the training measurement')
     .option('-o, --out <file>', 'JSON results file', 'bench/results/latest.json')
     .option('--json', 'print JSON instead of tables', false)
@@ -120,7 +124,7 @@ export function buildProgram(): Command {
         peers: boolean;
         tfjsMaxSize: number;
         training: string | false;
-        trainingEpochs: number;
+        trainingEpochs?: number;
         out: string;
         json: boolean;
       }) => {
@@ -133,7 +137,7 @@ export function buildProgram(): Command {
           onProgress,
         });
         if (opts.training) {
-          onProgress?.(`training ${opts.training} for ${opts.trainingEpochs} epochs`);
+          onProgress?.(`training ${opts.training}${opts.trainingEpochs ? ` for ${opts.trainingEpochs} epochs` : ''}`);
           results.training = await benchTraining(opts.training, opts.trainingEpochs);
         }
         mkdirSync(dirname(opts.out), { recursive: true });

@@ -108,6 +108,7 @@ class ProgressLines {
 export function formatComparison(rows: ComparisonRow[]): string {
   const percent = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
   const ms = (x: number | null) => (x === null ? '-' : formatMs(x));
+  const share = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(0)}%`);
   const header = [
     'run',
     'status',
@@ -121,6 +122,7 @@ export function formatComparison(rows: ComparisonRow[]): string {
     'update',
     'cpu wait',
     'overhead',
+    'w/o waits',
     'bytes/iter',
   ];
   const presets = TABLE_PRESETS.map((id) => `speedup ${id}`);
@@ -138,7 +140,8 @@ export function formatComparison(rows: ComparisonRow[]): string {
       ms(s.meanCommunicateMs),
       ms(s.meanUpdateMs),
       ms(s.meanCpuWaitMs),
-      overheadOf(s) === null ? '-' : `${(100 * overheadOf(s)!).toFixed(0)}%`,
+      share(overheadOf(s)),
+      share(activeOverheadOf(s)),
       s.meanBytesSent === null ? '-' : formatCount(Math.round(s.meanBytesSent)),
       ...TABLE_PRESETS.map((id) => (speedups[id] ? `${speedups[id]!.toFixed(2)}x` : '-')),
     ]),
@@ -153,4 +156,21 @@ export function overheadOf(s: RunSummary): number | null {
   if (s.meanIterationMs === null || s.meanIterationMs === 0) return null;
   const exchange = (s.meanCommunicateMs ?? 0) - (s.meanWaitMs ?? 0);
   return ((s.meanCompressMs ?? 0) + exchange + (s.meanUpdateMs ?? 0)) / s.meanIterationMs;
+}
+
+/**
+ * The same share for a rank that never waits: every phase without its wait for a CPU, and the
+ * exchange also without the wait for slower ranks. What the framework adds where each worker has a
+ * core or a device of its own; null where the OS does not report CPU waits.
+ */
+export function activeOverheadOf(s: RunSummary): number | null {
+  const { meanCpuWaitMs: afterCompute, meanComputeCpuWaitMs: inCompute } = s;
+  if (s.meanComputeMs === null || afterCompute === null || inCompute === null) return null;
+  const compress = (s.meanCompressMs ?? 0) - (s.meanCompressCpuWaitMs ?? 0);
+  const update = (s.meanUpdateMs ?? 0) - (s.meanUpdateCpuWaitMs ?? 0);
+  const exchangeCpuWait = afterCompute - (s.meanCompressCpuWaitMs ?? 0) - (s.meanUpdateCpuWaitMs ?? 0);
+  const exchange = (s.meanCommunicateMs ?? 0) - (s.meanWaitMs ?? 0) - exchangeCpuWait;
+  const framework = compress + exchange + update;
+  const total = s.meanComputeMs - inCompute + framework;
+  return total > 0 ? framework / total : null;
 }
