@@ -180,7 +180,11 @@ describe('distributed training on local workers', () => {
   it('starts local workers below normal priority, every thread of them', async () => {
     const { hub, workers } = await startRuntime(2);
     await new Promise<void>((resolve) => {
-      const check = () => hub.workers().length === 2 && (hub.off('workerJoined', check), resolve());
+      const check = () => {
+        if (hub.workers().length < 2) return;
+        hub.off('workerJoined', check);
+        resolve();
+      };
       hub.on('workerJoined', check);
       check();
     });
@@ -193,7 +197,9 @@ describe('distributed training on local workers', () => {
       const threads = readdirSync(tasks);
       expect(threads.length).toBeGreaterThan(1);
       for (const tid of threads) {
-        const stat = readFileSync(`${tasks}/${tid}/stat`, 'utf8');
+        const statFile = `${tasks}/${tid}/stat`;
+        if (!existsSync(statFile)) continue; // a thread that ended meanwhile
+        const stat = readFileSync(statFile, 'utf8');
         const nice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
         expect(nice, `thread ${tid} of worker ${pid}`).toBeGreaterThanOrEqual(belowNormal);
       }
