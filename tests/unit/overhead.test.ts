@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../common/runs';
-import { activeOverheadOf, overheadOf } from '../../main/core/cli/run';
+import { activeOverheadOf, overheadOf } from '../../main/core/runtime/comparison';
 
 /** The summary fields the overhead reads; the rest of a RunSummary does not enter it. */
 function summary(times: Partial<RunSummary>): RunSummary {

@@ -2,7 +2,8 @@ import type { TrainingOverhead } from '../../../common/bench';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { activeOverheadOf, overheadOf, runLocally } from '../cli/run';
+import { runLocally } from '../cli/run';
+import { activeOverheadOf, overheadOf } from '../runtime/comparison';
 import { loadExperiment } from '../experiments/load';
 
 /** Trains an experiment briefly on local workers in a scratch store and reports where each iteration's time goes. */

@@ -1,11 +1,11 @@
 import type { Experiment } from '../../../common/experiment';
 import { loadExperiment } from '../experiments/load';
 import { startHub } from '../hub';
-import { compareRuns, TABLE_PRESETS, type ComparisonRow } from '../runtime/comparison';
+import { activeOverheadOf, compareRuns, overheadOf, TABLE_PRESETS, type ComparisonRow } from '../runtime/comparison';
 import { LocalWorkers } from '../runtime/localWorkers';
 import { Orchestrator, type RunProgress } from '../runtime/orchestrator';
 import { WorkerWatch } from '../runtime/workerWatch';
-import { openStore, type RunRow, type RunSummary, type Store } from '../store';
+import { openStore, type RunRow, type Store } from '../store';
 import { formatCount, formatMs, table } from './format';
 
 export interface RunOptions {
@@ -146,31 +146,4 @@ export function formatComparison(rows: ComparisonRow[]): string {
       ...TABLE_PRESETS.map((id) => (speedups[id] ? `${speedups[id]!.toFixed(2)}x` : '-')),
     ]),
   ]);
-}
-
-/**
- * What the framework adds to compute, as a fraction of the iteration: compression, the exchange
- * without the time spent waiting for slower ranks (load imbalance), and the update.
- */
-export function overheadOf(s: RunSummary): number | null {
-  if (s.meanIterationMs === null || s.meanIterationMs === 0) return null;
-  const exchange = (s.meanCommunicateMs ?? 0) - (s.meanWaitMs ?? 0);
-  return ((s.meanCompressMs ?? 0) + exchange + (s.meanUpdateMs ?? 0)) / s.meanIterationMs;
-}
-
-/**
- * The same share for a rank that never waits: every phase without its wait for a CPU, and the
- * exchange also without the wait for slower ranks. What the framework adds where each worker has a
- * core or a device of its own; null where the OS does not report CPU waits.
- */
-export function activeOverheadOf(s: RunSummary): number | null {
-  const { meanCpuWaitMs: afterCompute, meanComputeCpuWaitMs: inCompute } = s;
-  if (s.meanComputeMs === null || afterCompute === null || inCompute === null) return null;
-  const compress = (s.meanCompressMs ?? 0) - (s.meanCompressCpuWaitMs ?? 0);
-  const update = (s.meanUpdateMs ?? 0) - (s.meanUpdateCpuWaitMs ?? 0);
-  const exchangeCpuWait = afterCompute - (s.meanCompressCpuWaitMs ?? 0) - (s.meanUpdateCpuWaitMs ?? 0);
-  const exchange = (s.meanCommunicateMs ?? 0) - (s.meanWaitMs ?? 0) - exchangeCpuWait;
-  const framework = compress + exchange + update;
-  const total = s.meanComputeMs - inCompute + framework;
-  return total > 0 ? framework / total : null;
 }

@@ -29,18 +29,45 @@ export function measuredIteration(store: Store, summary: RunSummary, dense: bool
   const ks = store.iterationSeries(summary.runId, { columns: ['k'] }).map((p) => p.k as number);
   if (d === 0 || ks.length === 0 || summary.meanComputeMs === null) return null;
   return {
-    computeSeconds: onCpu(summary.meanComputeMs, summary.meanComputeCpuWaitMs),
-    compressSeconds: onCpu(summary.meanCompressMs, summary.meanCompressCpuWaitMs),
-    updateSeconds: onCpu(summary.meanUpdateMs, summary.meanUpdateCpuWaitMs),
+    computeSeconds: withoutCpuWait(summary.meanComputeMs, summary.meanComputeCpuWaitMs) / 1000,
+    compressSeconds: withoutCpuWait(summary.meanCompressMs, summary.meanCompressCpuWaitMs) / 1000,
+    updateSeconds: withoutCpuWait(summary.meanUpdateMs, summary.meanUpdateCpuWaitMs) / 1000,
     d,
     k: ks.reduce((a, b) => a + b, 0) / ks.length,
     dense,
   };
 }
 
-/** A phase's mean in seconds without its CPU wait (absent where the OS does not say). */
-function onCpu(meanMs: number | null, cpuWaitMs: number | null): number {
-  return Math.max(0, (meanMs ?? 0) - (cpuWaitMs ?? 0)) / 1000;
+/** A phase's mean in ms without its wait for a CPU (absent where the OS does not say). */
+function withoutCpuWait(meanMs: number | null, cpuWaitMs: number | null): number {
+  return Math.max(0, (meanMs ?? 0) - (cpuWaitMs ?? 0));
+}
+
+/**
+ * What the framework adds to compute, as a fraction of the iteration: compression, the exchange
+ * without the time spent waiting for slower ranks (load imbalance), and the update.
+ */
+export function overheadOf(s: RunSummary): number | null {
+  if (s.meanIterationMs === null || s.meanIterationMs === 0) return null;
+  const exchange = (s.meanCommunicateMs ?? 0) - (s.meanWaitMs ?? 0);
+  return ((s.meanCompressMs ?? 0) + exchange + (s.meanUpdateMs ?? 0)) / s.meanIterationMs;
+}
+
+/**
+ * The same share for a rank that never waits: every phase without its wait for a CPU, and the
+ * exchange also without the wait for slower ranks. What the framework adds where each worker has a
+ * core or a device of its own; null where the OS does not report CPU waits.
+ */
+export function activeOverheadOf(s: RunSummary): number | null {
+  const { meanCpuWaitMs: afterCompute, meanComputeCpuWaitMs: inCompute } = s;
+  if (s.meanComputeMs === null || afterCompute === null || inCompute === null) return null;
+  const compress = withoutCpuWait(s.meanCompressMs, s.meanCompressCpuWaitMs);
+  const update = withoutCpuWait(s.meanUpdateMs, s.meanUpdateCpuWaitMs);
+  const exchangeCpuWait = afterCompute - (s.meanCompressCpuWaitMs ?? 0) - (s.meanUpdateCpuWaitMs ?? 0);
+  const exchange = (s.meanCommunicateMs ?? 0) - (s.meanWaitMs ?? 0) - exchangeCpuWait;
+  const framework = compress + exchange + update;
+  const total = withoutCpuWait(s.meanComputeMs, inCompute) + framework;
+  return total > 0 ? framework / total : null;
 }
 
 /** Every run of an experiment, newest first, each projected against the experiment's Dense arm. */
