@@ -127,8 +127,15 @@ export function expectSameIndices(actual: Uint32Array, expected: Uint32Array, wh
   }
 }
 
-/** |actual - expected| <= rel * scale (+ a floor far below float32 subnormals). */
-export function expectClose(actual: number, expected: number, scale: number, rel: number, what: string): void {
+/** |actual - expected| <= rel * scale + floor (by default far below float32 subnormals). */
+export function expectClose(
+  actual: number,
+  expected: number,
+  scale: number,
+  rel: number,
+  what: string,
+  floor = 1e-300,
+): void {
   if (!Number.isFinite(expected) || !Number.isFinite(actual)) {
     expect(
       Object.is(actual, expected) || (Number.isNaN(actual) && Number.isNaN(expected)),
@@ -136,7 +143,7 @@ export function expectClose(actual: number, expected: number, scale: number, rel
     ).toBe(true);
     return;
   }
-  const tolerance = rel * Math.abs(scale) + 1e-300;
+  const tolerance = rel * Math.abs(scale) + floor;
   if (!(Math.abs(actual - expected) <= tolerance)) {
     expect.fail(`${what}: got ${actual}, expected ${expected} (tolerance ${tolerance})`);
   }
