@@ -3,6 +3,7 @@ import type { CompressionStats } from '../../common/stats';
 import type { Kernels, Moments } from '../kernels/kernels';
 import { stepSeed } from '../kernels/random';
 import { SELECTION_OPERATORS } from '../operators';
+import type { Selection } from '../operators/operator';
 import { NonFiniteGradientError } from './errors';
 import { ResidualMemory } from './residualMemory';
 import { measureCompression, type StatisticsOptions } from './statistics';
@@ -47,13 +48,21 @@ export class Compressor<V> {
 
   /** Compresses one gradient. The gradient vector itself is left unchanged. */
   async compress(gradient: V, options: CompressOptions): Promise<CompressResult> {
+    const k = selectionSize(this.length, { density: options.density ?? this.config.density, k: this.config.k });
+    const method = this.config.method;
+    const onDevice =
+      method !== 'dense' &&
+      !options.statistics &&
+      !!this.kernels.selectOnDevice &&
+      this.memory?.keepsResidualUntilUpdate !== false;
+    if (onDevice) return this.compressOnDevice(gradient, method, k, options.step);
+
     const gradientMoments = await this.checkedMoments(gradient, 'gradient');
     const u = this.memory ? this.memory.compensate(gradient) : gradient;
     const moments = this.memory ? await this.checkedMoments(u, 'residual') : gradientMoments;
-    const k = selectionSize(this.length, { density: options.density ?? this.config.density, k: this.config.k });
     const measure = options.statistics ? options.statistics : null;
 
-    if (this.config.method === 'dense') {
+    if (method === 'dense') {
       const statistics = measure
         ? await measureCompression(this.kernels, u, moments, k, { selection: null, threshold: null }, measure)
         : undefined;
@@ -65,14 +74,14 @@ export class Compressor<V> {
       };
     }
 
-    const operator = SELECTION_OPERATORS[this.config.method];
+    const operator = SELECTION_OPERATORS[method];
     const selection = await operator.select(this.kernels, u, {
       k,
       moments,
       seed: stepSeed(this.config.seed, options.step),
       sampleRatio: this.config.sampleRatio,
     });
-    const isExactTopk = this.config.method === 'topk' || this.config.method === 'trimmedk';
+    const isExactTopk = method === 'topk' || method === 'trimmedk';
     const statistics = measure
       ? await measureCompression(
           this.kernels,
@@ -83,6 +92,39 @@ export class Compressor<V> {
           measure,
         )
       : undefined;
+    return this.sent(selection, k, statistics);
+  }
+
+  /**
+   * The selection with u's finiteness check in one submission and one read-back (the backend's
+   * selectOnDevice); a non-finite u is then traced to the gradient or the residual.
+   */
+  private async compressOnDevice(
+    gradient: V,
+    method: Exclude<SparsifierConfig['method'], 'dense'>,
+    k: number,
+    step: number,
+  ): Promise<CompressResult> {
+    const u = this.memory ? this.memory.compensate(gradient) : gradient;
+    const result = await this.kernels.selectOnDevice!(u, method, {
+      k,
+      seed: stepSeed(this.config.seed, step),
+      sampleRatio: this.config.sampleRatio,
+    });
+    if (!result.selection) {
+      if (this.memory) await this.checkedMoments(gradient, 'gradient');
+      const [value] = await this.kernels.gather(u, Uint32Array.of(result.firstNonFinite));
+      throw new NonFiniteGradientError(
+        this.tensor,
+        result.firstNonFinite,
+        value!,
+        this.memory ? 'residual' : 'gradient',
+      );
+    }
+    return this.sent(result.selection, k, undefined);
+  }
+
+  private sent(selection: Selection, k: number, statistics: CompressionStats | undefined): CompressResult {
     this.memory?.update(selection.indices);
     return {
       compressed: { kind: 'sparse', length: this.length, indices: selection.indices, values: selection.values },

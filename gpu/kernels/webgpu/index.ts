@@ -10,12 +10,23 @@
  * runs in call order. compactAbove is the exception: its output size is only known after a first
  * submission, so its scatter runs after that await; do not modify its input vector before it resolves.
  */
-import type { CentralMoments, Kernels, Moments, SparseVector } from '../kernels';
+import type {
+  CentralMoments,
+  DeviceCounters,
+  DeviceSelection,
+  DeviceSelectionRequest,
+  Kernels,
+  Moments,
+  SparseMethod,
+  SparseVector,
+} from '../kernels';
 import { mix32 } from '../random';
 import { acquireGpuDevice, adapterName, isSoftwareAdapter, type GpuAdapterDescription } from '../../webgpu/device';
 import { BufferPool } from '../../webgpu/bufferPool';
 import { PipelineCache, type OverrideConstants } from '../../webgpu/pipelineCache';
 import { histogramPlan } from './histogramEdges';
+import { SELECT_PIPELINES, compactAboveOnDevice, selectOnDevice, topkOnDevice } from './deviceSelection';
+import decideWgsl from './shaders/decide.wgsl';
 import commonWgsl from './shaders/common.wgsl';
 import randomWgsl from './shaders/random.wgsl';
 import selectWgsl from './shaders/select.wgsl';
@@ -33,12 +44,13 @@ const USAGE = {
   STORAGE: 0x0080,
 } as const;
 const MAP_READ = 0x0001;
+const QUERY_RESOLVE = 0x0200;
 
 export const VECTOR_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
 
 /** WGSL sources of the kernel modules, with their shared helpers prepended. */
 export const WGSL_MODULES = {
-  select: [commonWgsl, randomWgsl, selectWgsl].join('\n'),
+  select: [commonWgsl, randomWgsl, selectWgsl, decideWgsl].join('\n'),
   moments: [commonWgsl, momentsWgsl].join('\n'),
   count: [commonWgsl, countWgsl].join('\n'),
   histogram: [commonWgsl, histogramWgsl].join('\n'),
@@ -107,6 +119,8 @@ export interface WebGpuKernelsOptions {
   isSoftware?: boolean;
   /** Destroy the device in destroy() (set when createWebGpuKernels acquired it). */
   ownsDevice?: boolean;
+  /** Time selections with timestamp queries where the device has 'timestamp-query' (counters.gpuNs). */
+  profile?: boolean;
 }
 
 type ModuleName = 'select' | 'moments' | 'count' | 'histogram' | 'elementwise';
@@ -123,13 +137,12 @@ function thresholdBits(t: number): number {
   return scratchU32[0]! & 0x7fffffff;
 }
 
-/** Radix passes over 32-bit keys: digits of 11, 11 and 10 bits from the top (see select.wgsl). */
-const RADIX_PASSES = 3;
+/** Radix bins of the selection's digits (select.wgsl). */
 const RADIX_BINS = 2048;
 const SHARED_HISTOGRAM_BINS = 2048;
 
 /** Buffers taken from the pool for one call, given back together. */
-class Frame {
+export class Frame {
   private readonly buffers: GPUBuffer[] = [];
   constructor(private readonly pool: BufferPool) {}
   take(size: number, usage: GPUBufferUsageFlags, label?: string): GPUBuffer {
@@ -161,6 +174,10 @@ export class WebGpuKernels implements Kernels<GpuVector> {
   private readonly dummies: GPUBuffer[] = [];
   private readonly ownsDevice: boolean;
   private destroyed = false;
+  readonly counters: DeviceCounters = { readbacks: 0, gpuNs: 0, timedSubmissions: 0 };
+  private readonly timestamps: GPUQuerySet | null;
+  /** The resolved timestamps of the submission being encoded, copied into its read-back. */
+  private pendingTiming: GPUBuffer | null = null;
 
   constructor(
     readonly device: GPUDevice,
@@ -190,6 +207,10 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     );
     this.pipelines = new PipelineCache(device);
     this.pool = new BufferPool(device);
+    this.timestamps =
+      options.profile && device.features.has('timestamp-query')
+        ? device.createQuerySet({ type: 'timestamp', count: 4 })
+        : null;
 
     const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
       binding,
@@ -202,7 +223,7 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     const make = (label: string, types: GPUBufferBindingType[]) =>
       device.createBindGroupLayout({ label, entries: types.map((t, i) => entry(i, t)) });
     this.groupLayouts = {
-      select: make('select', [ro, uni, rw, rw, rw, rw, rw]),
+      select: make('select', [ro, uni, rw, rw, rw, rw, rw, rw, ro]),
       moments: make('moments', [ro, uni, rw, rw]),
       count: make('count', [ro, uni, rw]),
       histogram: make('histogram', [ro, uni, ro, rw]),
@@ -228,7 +249,8 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     return { WG: this.workgroupSize };
   }
 
-  private pipeline(module: ModuleName, entryPoint: string, constants: OverrideConstants = {}): GPUComputePipeline {
+  /** @internal */
+  pipeline(module: ModuleName, entryPoint: string, constants: OverrideConstants = {}): GPUComputePipeline {
     return this.pipelines.get({
       code: WGSL_MODULES[module],
       entryPoint,
@@ -243,6 +265,7 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     return [
       ['elementwise', 'addInto', {}],
       ['elementwise', 'addSelf', {}],
+      ['elementwise', 'addTo', {}],
       ['elementwise', 'zeroAt', {}],
       ['elementwise', 'gather', {}],
       ['moments', 'blockMoments', { MODE: 0 }],
@@ -251,12 +274,11 @@ export class WebGpuKernels implements Kernels<GpuVector> {
       ['moments', 'finishMoments', { MODE: 1 }],
       ['count', 'countAbove', {}],
       ['histogram', 'histogram', { SHARED_BINS: SHARED_HISTOGRAM_BINS }],
-      ['select', 'radixHistogram', {}],
-      ['select', 'radixSelect', {}],
-      ['select', 'countBlocks', {}],
-      ['select', 'scanBlocks', {}],
-      ['select', 'locateTie', {}],
-      ['select', 'scatter', {}],
+      ...SELECT_PIPELINES.map(([entryPoint, constants]): [ModuleName, string, OverrideConstants] => [
+        'select',
+        entryPoint,
+        constants,
+      ]),
     ];
   }
 
@@ -274,7 +296,8 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     if (error) throw new Error(`WebGPU kernels failed to compile: ${error.message}`);
   }
 
-  private dispatch(pass: GPUComputePassEncoder, groups: number): void {
+  /** @internal */
+  dispatch(pass: GPUComputePassEncoder, groups: number): void {
     if (groups <= 0) return;
     const perDim = this.maxWorkgroupsPerDimension;
     const x = Math.min(groups, perDim);
@@ -291,17 +314,20 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     return { items, numBlocks: Math.ceil(n / (wg * items)) };
   }
 
-  private uniform(frame: Frame, words: ArrayBufferView): GPUBuffer {
+  /** @internal */
+  uniform(frame: Frame, words: ArrayBufferView): GPUBuffer {
     const buffer = frame.take(Math.max(16, words.byteLength), USAGE.UNIFORM | USAGE.COPY_DST, 'params');
     this.device.queue.writeBuffer(buffer, 0, words.buffer, words.byteOffset, words.byteLength);
     return buffer;
   }
 
-  private storage(frame: Frame, bytes: number, label: string, extraUsage = 0): GPUBuffer {
+  /** @internal */
+  storage(frame: Frame, bytes: number, label: string, extraUsage = 0): GPUBuffer {
     return frame.take(Math.max(16, bytes), USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST | extraUsage, label);
   }
 
-  private bindGroup(layout: ModuleName, resources: (GPUBuffer | GPUBufferBinding)[]): GPUBindGroup {
+  /** @internal */
+  bindGroup(layout: ModuleName, resources: (GPUBuffer | GPUBufferBinding)[]): GPUBindGroup {
     return this.device.createBindGroup({
       layout: this.groupLayouts[layout],
       entries: resources.map((r, binding) => ({
@@ -312,10 +338,81 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     });
   }
 
+  /** @internal A new set of pooled buffers for one call. */
+  frame(): Frame {
+    return new Frame(this.pool);
+  }
+
+  /** @internal A small placeholder buffer for an unused binding (0..3, distinct buffers). */
+  dummy(index: number): GPUBuffer {
+    return this.dummies[index]!;
+  }
+
   /**
-   * Submits the encoder with a copy of `size` bytes of `source` into a fresh readback buffer,
-   * gives the frame's scratch buffers back, and resolves with the bytes.
+   * @internal Timestamp writes for a submission's first and last compute pass where profiling is
+   * on; resolve() encodes their resolution, and the next readBack() reads them with the result.
    */
+  timestampWrites(
+    frame: Frame,
+  ): { writes: GPUComputePassTimestampWrites[]; resolve(encoder: GPUCommandEncoder): void } | null {
+    const querySet = this.timestamps;
+    if (!querySet) return null;
+    const resolved = frame.take(256, QUERY_RESOLVE | USAGE.COPY_SRC, 'timestamps');
+    return {
+      writes: [
+        { querySet, beginningOfPassWriteIndex: 0 },
+        { querySet, endOfPassWriteIndex: 1 },
+      ],
+      resolve: (encoder) => {
+        encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
+        this.pendingTiming = resolved;
+      },
+    };
+  }
+
+  /**
+   * @internal Submits the encoder with copies of each (source, size) into one read-back buffer,
+   * gives the frame's scratch buffers back, and resolves with each copy's bytes: the one
+   * mapAsync of every call, counted in counters.readbacks.
+   */
+  async readBack(
+    encoder: GPUCommandEncoder,
+    copies: { source: GPUBuffer; offset?: number; size: number }[],
+    frame: Frame | null,
+  ): Promise<ArrayBuffer[]> {
+    const timing = this.pendingTiming;
+    this.pendingTiming = null;
+    const all = timing ? [...copies, { source: timing, size: 16 }] : copies;
+    const places: number[] = [];
+    let bytes = 0;
+    for (const copy of all) {
+      places.push(bytes);
+      bytes += Math.max(8, Math.ceil(copy.size / 8) * 8);
+    }
+    const readback = this.pool.acquire(bytes, USAGE.MAP_READ | USAGE.COPY_DST, 'readback');
+    all.forEach((copy, i) =>
+      encoder.copyBufferToBuffer(copy.source, copy.offset ?? 0, readback, places[i]!, Math.ceil(copy.size / 4) * 4),
+    );
+    this.device.queue.submit([encoder.finish()]);
+    frame?.done();
+    this.counters.readbacks++;
+    try {
+      await readback.mapAsync(MAP_READ, 0, bytes);
+      const mapped = readback.getMappedRange(0, bytes);
+      const parts = all.map((copy, i) => mapped.slice(places[i]!, places[i]! + copy.size));
+      readback.unmap();
+      if (timing) {
+        const [begin, end] = new BigUint64Array(parts.pop()!);
+        this.counters.gpuNs += Number(end! - begin!);
+        this.counters.timedSubmissions++;
+      }
+      return parts;
+    } finally {
+      this.pool.release(readback);
+    }
+  }
+
+  /** Submits the encoder with a copy of `size` bytes of `source` at `offset` and reads them back. */
   private async submitAndRead(
     encoder: GPUCommandEncoder,
     source: GPUBuffer,
@@ -323,19 +420,8 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     size: number,
     frame: Frame | null,
   ): Promise<ArrayBuffer> {
-    const bytes = Math.max(4, Math.ceil(size / 4) * 4);
-    const readback = this.pool.acquire(bytes, USAGE.MAP_READ | USAGE.COPY_DST, 'readback');
-    encoder.copyBufferToBuffer(source, offset, readback, 0, bytes);
-    this.device.queue.submit([encoder.finish()]);
-    frame?.done();
-    try {
-      await readback.mapAsync(MAP_READ, 0, bytes);
-      const copy = readback.getMappedRange(0, bytes).slice(0, size);
-      readback.unmap();
-      return copy;
-    } finally {
-      this.pool.release(readback);
-    }
+    const [bytes] = await this.readBack(encoder, [{ source, offset, size: Math.max(4, size) }], frame);
+    return bytes!.slice(0, size);
   }
 
   private checkVector(vector: GpuVector): void {
@@ -415,7 +501,7 @@ export class WebGpuKernels implements Kernels<GpuVector> {
   // Coordinate-wise
 
   private elementwise(
-    entryPoint: 'addInto' | 'addSelf' | 'zeroAt' | 'gather',
+    entryPoint: 'addInto' | 'addSelf' | 'addTo' | 'zeroAt' | 'gather',
     dst: GPUBuffer | GPUBufferBinding,
     n: number,
     count: number,
@@ -453,6 +539,20 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     frame.done();
   }
 
+  addTo(out: GpuVector, a: GpuVector, b: GpuVector): void {
+    for (const v of [out, a, b]) this.checkVector(v);
+    if (a.length !== out.length || b.length !== out.length) {
+      throw new RangeError(`addTo: lengths differ (${out.length}, ${a.length} and ${b.length})`);
+    }
+    if (out.buffer === a.buffer || out.buffer === b.buffer) throw new Error('addTo: out must be a third vector');
+    if (out.length === 0) return;
+    const frame = new Frame(this.pool);
+    const encoder = this.device.createCommandEncoder({ label: 'addTo' });
+    this.elementwise('addTo', out.binding(), out.length, 0, a.binding(), b.binding(), frame, encoder);
+    this.device.queue.submit([encoder.finish()]);
+    frame.done();
+  }
+
   private uploadIndices(frame: Frame, indices: Uint32Array): GPUBuffer {
     const buffer = this.storage(frame, indices.byteLength, 'indices');
     this.device.queue.writeBuffer(buffer, 0, indices.buffer, indices.byteOffset, indices.byteLength);
@@ -486,30 +586,51 @@ export class WebGpuKernels implements Kernels<GpuVector> {
   // ---------------------------------------------------------------------------------------------
   // Reductions
 
-  /** Runs the two-pass power-sum reduction; returns the raw result words. */
-  private powerSums(vector: GpuVector, mode: 0 | 1, meanHi: number, meanLo: number): Promise<ArrayBuffer> {
+  /** @internal Bytes of the moments module's Result (read back whole). */
+  get momentsResultBytes(): number {
+    return 16 + this.workgroupSize * 32;
+  }
+
+  /** @internal A moments Result buffer, initialized for a MODE 0 or 1 reduction. */
+  momentsResultBuffer(frame: Frame): GPUBuffer {
+    const result = this.storage(frame, this.momentsResultBytes, 'moments');
+    this.device.queue.writeBuffer(result, 0, new Uint32Array([0xffffffff, 0, 0, 0]));
+    return result;
+  }
+
+  /** @internal Encodes the two-pass power-sum reduction of `vector` into `pass`; returns its Result buffer. */
+  encodeMoments(
+    pass: GPUComputePassEncoder,
+    frame: Frame,
+    vector: GpuVector,
+    result = this.momentsResultBuffer(frame),
+    mode: 0 | 1 = 0,
+    meanHi = 0,
+    meanLo = 0,
+  ): GPUBuffer {
     const n = vector.length;
     const { items, numBlocks } = this.blocking(n);
-    const wg = this.workgroupSize;
-    const frame = new Frame(this.pool);
     const paramsWords = new ArrayBuffer(32);
     new Uint32Array(paramsWords).set([n, numBlocks, 0, 0, 0, items]);
     new Float32Array(paramsWords, 8, 2).set([meanHi, meanLo]);
     const params = this.uniform(frame, new Uint8Array(paramsWords));
     const partials = this.storage(frame, numBlocks * 32, 'partials');
-    const resultBytes = 16 + wg * 32;
-    const result = this.storage(frame, resultBytes, 'moments');
-    this.device.queue.writeBuffer(result, 0, new Uint32Array([0xffffffff, 0, 0, 0]));
-    const group = this.bindGroup('moments', [vector.binding(), params, partials, result]);
-    const encoder = this.device.createCommandEncoder({ label: mode === 0 ? 'moments' : 'centralMoments' });
-    const pass = encoder.beginComputePass();
-    pass.setBindGroup(0, group);
+    pass.setBindGroup(0, this.bindGroup('moments', [vector.binding(), params, partials, result]));
     pass.setPipeline(this.pipeline('moments', 'blockMoments', { MODE: mode }));
     this.dispatch(pass, numBlocks);
     pass.setPipeline(this.pipeline('moments', 'finishMoments', { MODE: mode }));
     pass.dispatchWorkgroups(1);
+    return result;
+  }
+
+  /** Runs the two-pass power-sum reduction; returns the raw result words. */
+  private powerSums(vector: GpuVector, mode: 0 | 1, meanHi: number, meanLo: number): Promise<ArrayBuffer> {
+    const frame = new Frame(this.pool);
+    const encoder = this.device.createCommandEncoder({ label: mode === 0 ? 'moments' : 'centralMoments' });
+    const pass = encoder.beginComputePass();
+    const result = this.encodeMoments(pass, frame, vector, undefined, mode, meanHi, meanLo);
     pass.end();
-    return this.submitAndRead(encoder, result, 0, resultBytes, frame);
+    return this.submitAndRead(encoder, result, 0, this.momentsResultBytes, frame);
   }
 
   /** Sums over the per-thread results in float64: [sum of s.x 2^(p0 E), s.y 2^(p1 E), s.z 2^(p2 E)]. */
@@ -533,7 +654,11 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     this.checkVector(vector);
     const n = vector.length;
     if (n === 0) return { count: 0, sum: 0, sumSquares: 0, sumAbs: 0, maxAbs: 0, firstNonFinite: -1 };
-    const words = await this.powerSums(vector, 0, 0, 0);
+    return this.momentsFrom(await this.powerSums(vector, 0, 0, 0), n);
+  }
+
+  /** @internal Moments of n coordinates from a MODE 0 Result's words. */
+  momentsFrom(words: ArrayBuffer, n: number): Moments {
     const first = new Uint32Array(words, 0, 1)[0]!;
     if (first !== 0xffffffff) {
       return { count: n, sum: NaN, sumSquares: NaN, sumAbs: NaN, maxAbs: NaN, firstNonFinite: first };
@@ -651,143 +776,12 @@ export class WebGpuKernels implements Kernels<GpuVector> {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Compaction and selection
-
-  private selectParams(
-    frame: Frame,
-    n: number,
-    { items, numBlocks }: { items: number; numBlocks: number },
-    fields: {
-      threshold?: number;
-      mixedSeed?: number;
-      valuesOffset?: number;
-      writeValues?: boolean;
-      keyMode?: 0 | 1;
-      predMode?: 0 | 1;
-    },
-  ): GPUBuffer {
-    const words = new Uint32Array(12);
-    words[0] = n;
-    words[1] = numBlocks;
-    words[2] = (fields.threshold ?? 0) >>> 0;
-    words[3] = fields.mixedSeed ?? 0;
-    words[4] = fields.valuesOffset ?? 0;
-    words[5] = fields.writeValues ? 1 : 0;
-    words[6] = items;
-    words[7] = fields.keyMode ?? 0;
-    words[8] = fields.predMode ?? 0;
-    return this.uniform(frame, words);
-  }
-
-  private sparseFrom(words: ArrayBuffer, count: number): SparseVector {
-    return {
-      indices: new Uint32Array(words, 0, count).slice(),
-      values: new Float32Array(words, count * 4, count).slice(),
-    };
-  }
+  // Compaction and selection (deviceSelection.ts)
 
   async compactAbove(vector: GpuVector, threshold: number): Promise<SparseVector> {
     this.checkVector(vector);
-    const n = vector.length;
-    if (n === 0) return EMPTY_SPARSE();
-    const blocking = this.blocking(n);
-    const { numBlocks } = blocking;
-    const frame = new Frame(this.pool);
-    const tBits = thresholdBits(threshold);
-    const state = this.storage(frame, 32, 'state');
-    const counts = this.storage(frame, numBlocks * 4, 'blockCounts');
-    const offsets = this.storage(frame, (numBlocks + 1) * 4, 'blockOffsets');
-    const data = vector.binding();
-    try {
-      // 1. Per-block counts and their exclusive scan; read back the total.
-      const params1 = this.selectParams(frame, n, blocking, { threshold: tBits });
-      const group1 = this.bindGroup('select', [
-        data,
-        params1,
-        state,
-        this.dummies[0]!,
-        counts,
-        offsets,
-        this.dummies[1]!,
-      ]);
-      let encoder = this.device.createCommandEncoder({ label: 'compactAbove.count' });
-      let pass = encoder.beginComputePass();
-      pass.setBindGroup(0, group1);
-      pass.setPipeline(this.pipeline('select', 'countBlocks'));
-      this.dispatch(pass, numBlocks);
-      pass.setPipeline(this.pipeline('select', 'scanBlocks'));
-      pass.dispatchWorkgroups(1);
-      pass.end();
-      const total = new Uint32Array(await this.submitAndRead(encoder, offsets, numBlocks * 4, 4, null))[0]!;
-      if (total === 0) return EMPTY_SPARSE();
-      // 2. Ordered scatter of exactly `total` entries.
-      const out = this.storage(frame, total * 8, 'compacted');
-      const params2 = this.selectParams(frame, n, blocking, {
-        threshold: tBits,
-        valuesOffset: total,
-        writeValues: true,
-      });
-      const group2 = this.bindGroup('select', [data, params2, state, this.dummies[0]!, counts, offsets, out]);
-      encoder = this.device.createCommandEncoder({ label: 'compactAbove.scatter' });
-      pass = encoder.beginComputePass();
-      pass.setBindGroup(0, group2);
-      pass.setPipeline(this.pipeline('select', 'scatter'));
-      this.dispatch(pass, numBlocks);
-      pass.end();
-      return this.sparseFrom(await this.submitAndRead(encoder, out, 0, total * 8, null), total);
-    } finally {
-      frame.done();
-    }
-  }
-
-  /**
-   * Encodes the radix selection of the k largest keys (keyMode 0: |u| bits, 1: random keys)
-   * and the ordered scatter of their indices (and values) into `out`.
-   */
-  private encodeSelection(
-    encoder: GPUCommandEncoder,
-    frame: Frame,
-    keyMode: 0 | 1,
-    n: number,
-    k: number,
-    data: GPUBufferBinding | GPUBuffer,
-    out: GPUBuffer,
-    fields: { mixedSeed?: number; writeValues: boolean },
-  ): void {
-    const blocking = this.blocking(n);
-    const { numBlocks } = blocking;
-    const state = this.storage(frame, 32, 'state');
-    // prefix 0, kRem k, radix pass 0.
-    this.device.queue.writeBuffer(state, 0, new Uint32Array([0, k, 0, 0, 0, 0, 0, 0]));
-    const hist = this.storage(frame, RADIX_PASSES * RADIX_BINS * 4, 'radixHistograms');
-    const counts = this.storage(frame, numBlocks * 8, 'blockCounts');
-    const offsets = this.storage(frame, (numBlocks + 1) * 4, 'blockOffsets');
-    const params = this.selectParams(frame, n, blocking, {
-      mixedSeed: fields.mixedSeed ?? 0,
-      valuesOffset: k,
-      writeValues: fields.writeValues,
-      keyMode,
-      predMode: 1,
-    });
-    const group = this.bindGroup('select', [data, params, state, hist, counts, offsets, out]);
-    encoder.clearBuffer(hist, 0, RADIX_PASSES * RADIX_BINS * 4);
-    const pass = encoder.beginComputePass({ label: keyMode === 0 ? 'topk' : 'randomSubset' });
-    pass.setBindGroup(0, group);
-    for (let p = 0; p < RADIX_PASSES; p++) {
-      pass.setPipeline(this.pipeline('select', 'radixHistogram'));
-      this.dispatch(pass, numBlocks);
-      pass.setPipeline(this.pipeline('select', 'radixSelect'));
-      pass.dispatchWorkgroups(1);
-    }
-    pass.setPipeline(this.pipeline('select', 'countBlocks'));
-    this.dispatch(pass, numBlocks);
-    pass.setPipeline(this.pipeline('select', 'scanBlocks'));
-    pass.dispatchWorkgroups(1);
-    pass.setPipeline(this.pipeline('select', 'locateTie'));
-    pass.dispatchWorkgroups(1);
-    pass.setPipeline(this.pipeline('select', 'scatter'));
-    this.dispatch(pass, numBlocks);
-    pass.end();
+    if (vector.length === 0) return EMPTY_SPARSE();
+    return compactAboveOnDevice(this, vector, thresholdBits(threshold));
   }
 
   async topk(vector: GpuVector, k: number, _hint?: number): Promise<SparseVector> {
@@ -799,11 +793,7 @@ export class WebGpuKernels implements Kernels<GpuVector> {
       const values = await this.download(vector);
       return { indices: Uint32Array.from({ length: n }, (_, i) => i), values };
     }
-    const frame = new Frame(this.pool);
-    const out = this.storage(frame, k * 8, 'topk');
-    const encoder = this.device.createCommandEncoder({ label: 'topk' });
-    this.encodeSelection(encoder, frame, 0, n, k, vector.binding(), out, { writeValues: true });
-    return this.sparseFrom(await this.submitAndRead(encoder, out, 0, k * 8, frame), k);
+    return (await topkOnDevice(this, vector.binding(), n, k, 0, { writeValues: true })).selection;
   }
 
   async randomSubset(length: number, k: number, seed: number): Promise<Uint32Array> {
@@ -814,14 +804,16 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     k = Math.floor(k);
     if (!(k > 0) || length === 0) return new Uint32Array(0);
     if (k >= length) return Uint32Array.from({ length }, (_, i) => i);
-    const frame = new Frame(this.pool);
-    const out = this.storage(frame, k * 4, 'randomSubset');
-    const encoder = this.device.createCommandEncoder({ label: 'randomSubset' });
-    this.encodeSelection(encoder, frame, 1, length, k, this.dummies[2]!, out, {
+    const { selection } = await topkOnDevice(this, this.dummies[2]!, length, k, 1, {
       mixedSeed: mix32(seed >>> 0),
       writeValues: false,
     });
-    return new Uint32Array(await this.submitAndRead(encoder, out, 0, k * 4, frame));
+    return selection.indices;
+  }
+
+  selectOnDevice(u: GpuVector, method: SparseMethod, request: DeviceSelectionRequest): Promise<DeviceSelection> {
+    this.checkVector(u);
+    return selectOnDevice(this, u, method, request);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -878,7 +870,7 @@ export async function createWebGpuKernels(
       ownsDevice: false,
     });
   } else {
-    const acquired = await acquireGpuDevice();
+    const acquired = await acquireGpuDevice(options.profile ? { optionalFeatures: ['timestamp-query'] } : {});
     kernels = new WebGpuKernels(acquired.device, {
       ...options,
       deviceName: options.deviceName ?? adapterName(acquired.adapterInfo) + (acquired.isSoftware ? ' [software]' : ''),

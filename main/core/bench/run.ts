@@ -1,34 +1,15 @@
 import type { BackendName, BenchOptions, BenchResults } from '../../../common/bench';
 import { selectionSize } from '../../../common/sparsifier';
 import { createKernels } from '../../../gpu/engine';
-import type { Kernels } from '../../../gpu/kernels/kernels';
-import { stepSeed } from '../../../gpu/kernels/random';
-import { SELECTION_OPERATORS } from '../../../gpu/operators';
+import type { DeviceCounters, Kernels } from '../../../gpu/kernels/kernels';
+import { normalData, stepSeed } from '../../../gpu/kernels/random';
+import { runSelection } from '../../../gpu/operators/run';
 import { describeMachine } from './machine';
 import { runPythonPeers } from './peers';
 import { median, timeTfjsTopk } from './tfjsPeer';
 
 export interface BenchRunOptions extends BenchOptions {
   onProgress?: (line: string) => void;
-}
-
-/** Standard normal float32 data from a seeded generator (Box-Muller over a xorshift stream). */
-export function normalData(d: number, seed = 1): Float32Array {
-  const out = new Float32Array(d);
-  let state = (seed * 2654435761) >>> 0 || 1;
-  const uniform = (): number => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return ((state >>> 0) + 1) / 4294967297;
-  };
-  for (let i = 0; i < d; i += 2) {
-    const radius = Math.sqrt(-2 * Math.log(uniform()));
-    const angle = 2 * Math.PI * uniform();
-    out[i] = radius * Math.cos(angle);
-    if (i + 1 < d) out[i + 1] = radius * Math.sin(angle);
-  }
-  return out;
 }
 
 async function timeIt(repeats: number, fn: () => Promise<unknown>): Promise<number> {
@@ -47,6 +28,19 @@ function readPass<V>(kernels: Kernels<V>, u: V): Promise<number[]> {
   return kernels.countAbove(u, [3.4e38]);
 }
 
+/** Read-backs and GPU time per call between two readings of a backend's counters. */
+function perCall(
+  before: DeviceCounters,
+  after: DeviceCounters,
+  calls: number,
+): { readbacks: number; gpuMs: number | null } {
+  const timed = after.timedSubmissions - before.timedSubmissions;
+  return {
+    readbacks: (after.readbacks - before.readbacks) / calls,
+    gpuMs: timed > 0 ? (after.gpuNs - before.gpuNs) / 1e6 / timed : null,
+  };
+}
+
 async function benchBackend<V>(
   kernels: Kernels<V>,
   data: Float32Array,
@@ -62,18 +56,27 @@ async function benchBackend<V>(
       const k = selectionSize(d, { density });
       for (const method of options.methods) {
         let selected = 0;
+        const before = kernels.counters ? { ...kernels.counters } : null;
         const ms = await timeIt(options.repeats, async () => {
-          const moments = await kernels.moments(u);
-          const selection = await SELECTION_OPERATORS[method].select(kernels, u, {
-            k,
-            moments,
-            seed: stepSeed(1, 0),
-            sampleRatio: 0.01,
-          });
-          selected = selection.indices.length;
+          const { selection } = await runSelection(kernels, u, method, { k, seed: stepSeed(1, 0), sampleRatio: 0.01 });
+          selected = selection!.indices.length;
         });
-        results.operators.push({ d, density, backend: kernels.backend, method, ms, readPasses: ms / readMs, selected });
-        options.onProgress?.(`${kernels.backend} d=${d} density=${density} ${method}: ${ms.toFixed(1)} ms`);
+        const counted = before && kernels.counters ? perCall(before, kernels.counters, options.repeats + 1) : null;
+        results.operators.push({
+          d,
+          density,
+          backend: kernels.backend,
+          method,
+          ms,
+          readPasses: ms / readMs,
+          selected,
+          ...(counted ?? {}),
+        });
+        const gpu = counted?.gpuMs ? `, GPU ${counted.gpuMs.toFixed(3)} ms` : '';
+        const trips = counted ? `, ${counted.readbacks} read-backs` : '';
+        options.onProgress?.(
+          `${kernels.backend} d=${d} density=${density} ${method}: ${ms.toFixed(2)} ms${gpu}${trips}`,
+        );
       }
     }
   } finally {
@@ -96,7 +99,7 @@ export async function runBench(options: BenchRunOptions): Promise<BenchResults> 
   const kernelsByBackend = new Map<BackendName, Kernels>();
   for (const backend of options.backends) {
     try {
-      const kernels = await createKernels(backend);
+      const kernels = await createKernels(backend, { profile: true });
       if (options.skipSoftwareAdapters && (kernels as { isSoftware?: boolean }).isSoftware) {
         results.notes.push(
           `${backend}: ${kernels.deviceName} is a software adapter, left out (--backends ${backend} times it)`,

@@ -32,6 +32,23 @@ fn addInto(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   }
 }
 
+// dst = source + data (addTo: the sum in a third vector).
+@compute @workgroup_size(WG)
+fn addTo(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+  let g = groupIndex(wid, nwg);
+  if (g >= params.numBlocks) {
+    return;
+  }
+  let base = g * WG * params.items;
+  for (var j = 0u; j < params.items; j++) {
+    let i = base + j * WG + lid;
+    if (i < params.n) {
+      dst[i] = addBits(source[i], data[i]);
+    }
+  }
+}
+
 // dst += dst (addInto with the same vector twice: a buffer cannot be bound twice).
 @compute @workgroup_size(WG)
 fn addSelf(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
