@@ -2,7 +2,7 @@ import type { SparsifierConfig } from '../../common/sparsifier';
 import type { Kernels } from '../kernels/kernels';
 import { Compressor } from './compressor';
 
-export { Compressor, type Compressed, type CompressOptions, type CompressResult } from './compressor';
+export { Compressor, compressAll, type Compressed, type CompressOptions, type CompressResult } from './compressor';
 export { NonFiniteGradientError } from './errors';
 export { ResidualMemory } from './residualMemory';
 export { measureCompression, type StatisticsOptions } from './statistics';

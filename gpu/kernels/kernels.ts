@@ -51,6 +51,13 @@ export interface DeviceSelectionRequest {
   sampleRatio: number;
 }
 
+/** One tensor's selection in a Kernels.selectOnDevice batch. */
+export interface DeviceSelectionItem<V> {
+  u: V;
+  method: SparseMethod;
+  request: DeviceSelectionRequest;
+}
+
 export interface DeviceSelection {
   /** Index of the first NaN or +-Inf of u, or -1; when >= 0, selection is null. */
   firstNonFinite: number;
@@ -126,11 +133,12 @@ export interface Kernels<V = unknown> {
   randomSubset(length: number, k: number, seed: number): Promise<Uint32Array>;
 
   /**
-   * Optional: `method`'s whole selection of u with u's finiteness check, as the operator in
-   * gpu/operators computes it (same result), in one submission and one read-back where the
-   * backend can (WebGPU). Callers use runSelection() (gpu/operators/run.ts).
+   * Optional: each item's whole selection with u's finiteness check, as the operator in
+   * gpu/operators computes it (same result), for any number of tensors in one submission and
+   * one read-back where the backend can (WebGPU). Callers use runSelection (gpu/operators/run.ts)
+   * for one tensor.
    */
-  selectOnDevice?(u: V, method: SparseMethod, request: DeviceSelectionRequest): Promise<DeviceSelection>;
+  selectOnDevice?(items: DeviceSelectionItem<V>[]): Promise<DeviceSelection[]>;
   /** Optional: read-backs and GPU time so far (WebGPU). */
   readonly counters?: DeviceCounters;
 }

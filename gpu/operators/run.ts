@@ -5,15 +5,15 @@ import { SELECTION_OPERATORS } from './index';
  * `method`'s selection of u with u's finiteness check: on the device in one read-back where the
  * backend offers it (Kernels.selectOnDevice), else moments then the operator, on the host's lead.
  */
-export function runSelection<V>(
+export async function runSelection<V>(
   kernels: Kernels<V>,
   u: V,
   method: SparseMethod,
   request: DeviceSelectionRequest,
 ): Promise<DeviceSelection> {
-  return kernels.selectOnDevice
-    ? kernels.selectOnDevice(u, method, request)
-    : selectOnHost(kernels, u, method, request);
+  if (!kernels.selectOnDevice) return selectOnHost(kernels, u, method, request);
+  const [result] = await kernels.selectOnDevice([{ u, method, request }]);
+  return result!;
 }
 
 /** The moments pass, then the operator composed of the backend's kernels. */

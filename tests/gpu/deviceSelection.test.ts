@@ -6,6 +6,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPARSE_METHODS, type SparseMethod } from '../../common/bench';
+import { sparsifierConfigSchema } from '../../common/sparsifier';
+import { Compressor, compressAll, type CompressResult } from '../../gpu/compression';
 import { createCpuKernels } from '../../gpu/kernels/cpu/index';
 import type { DeviceSelection, Kernels } from '../../gpu/kernels/kernels';
 import { createWebGpuKernels, type WebGpuKernels } from '../../gpu/kernels/webgpu/index';
@@ -38,10 +40,10 @@ async function onDevice(data: Float32Array, method: SparseMethod, k: number, see
   const u = gpu.upload(data);
   try {
     const before = gpu.counters.readbacks;
-    const device = await gpu.selectOnDevice(u, method, { k, seed, sampleRatio: 0.05 });
+    const [device] = await gpu.selectOnDevice([{ u, method, request: { k, seed, sampleRatio: 0.05 } }]);
     const readbacks = gpu.counters.readbacks - before;
     const host = await selectOnHost(gpu, u, method, { k, seed, sampleRatio: 0.05 });
-    return { device, host, readbacks };
+    return { device: device!, host, readbacks };
   } finally {
     gpu.release(u);
   }
@@ -114,5 +116,48 @@ describe('selectOnDevice (WebGPU)', () => {
       expect(plain(device), `k=${k}`).toEqual(plain(host));
       expect(readbacks).toBe(1);
     }
+  });
+
+  it('reads all of d again when the boundary bucket holds more candidates than fit', async () => {
+    // 20,000 equal magnitudes: every coordinate is a candidate, far beyond the 4096 kept.
+    const data = Float32Array.from({ length: 20_000 }, (_, i) => (i % 3 === 0 ? -1.25 : 1.25));
+    data[12_345] = 7;
+    for (const method of ['topk', 'trimmedk', 'dgck'] as const) {
+      const { device, host, readbacks } = await onDevice(data, method, 10, 4);
+      expect(plain(device), method).toEqual(plain(host));
+      expect(plain(device).indices, method).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 12_345]);
+      expect(readbacks).toBe(1);
+    }
+  });
+
+  it("compresses a model's tensors with one read-back per step, as one by one", async () => {
+    const lengths = [3000, 40, 1, 700, 5000];
+    const build = () =>
+      lengths.map((length, i) => {
+        const method = SPARSE_METHODS[i % SPARSE_METHODS.length]!;
+        return new Compressor(gpu, sparsifierConfigSchema.parse({ method, density: 0.05 }), `t${i}`, length);
+      });
+    const batched = build();
+    const single = build();
+    const plainResult = (r: CompressResult) => ({
+      ...r,
+      compressed: JSON.stringify(r.compressed, (_, v) => (ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v)),
+    });
+    for (let step = 0; step < 3; step++) {
+      const gradients = lengths.map((length, i) => gpu.upload(normalData(length, 10 * step + i + 1)));
+      const before = gpu.counters.readbacks;
+      const together = await compressAll(
+        batched.map((compressor, i) => ({ compressor, gradient: gradients[i]! })),
+        { step },
+      );
+      expect(gpu.counters.readbacks - before).toBe(1);
+      const oneByOne: CompressResult[] = [];
+      for (const [i, compressor] of single.entries()) oneByOne.push(await compressor.compress(gradients[i]!, { step }));
+      expect(together.map(plainResult)).toEqual(oneByOne.map(plainResult));
+      gradients.forEach((g) => gpu.release(g));
+    }
+    for (const [i, compressor] of batched.entries())
+      expect(Array.from(await compressor.residual!.read())).toEqual(Array.from(await single[i]!.residual!.read()));
+    [...batched, ...single].forEach((c) => c.release());
   });
 });

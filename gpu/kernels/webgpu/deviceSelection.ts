@@ -1,18 +1,17 @@
 /**
- * Selections decided on the GPU (select.wgsl, decide.wgsl): an operator's whole selection,
- * finiteness check included, in one submission with one read-back of a fixed-size result
- * (state, moments where the operator needs them, then up to `capacity` indices and values).
+ * Selections decided on the GPU (select.wgsl, decide.wgsl): each operator's whole selection,
+ * finiteness check included, encoded into one command buffer for any number of tensors and
+ * read back with one mapAsync of fixed-size results (each selection's state, moments where the
+ * operator needs them, then up to `capacity` indices and values).
  *
- * The exact selection (Top_k, Trimmed_k, DGC_k's dense branch, Rand_k's random keys) is a radix
- * select with candidate filtering: one 11-bit histogram pass over all of d, one ordered
- * compaction of the candidates at or above the boundary bucket, and the remaining digit passes
- * over the candidates only (sized on the GPU, dispatched indirectly). Thresholds that the
- * operators compute in float64 (Gaussian_k's mu + sigma z) are computed on the GPU in
- * float-float and checked on the host against the float64 result after the read-back: on a
- * mismatch, or when a threshold's selection did not fit the capacity, the host completes the
- * selection with the operator's own algorithm (more read-backs, same result).
+ * The exact selection (Top_k, Trimmed_k, DGC_k's Top_k branch, Rand_k's random keys) is a radix
+ * select with candidate filtering (selectEncoding.ts). Thresholds that the operators compute in
+ * float64 (Gaussian_k's mu + sigma z) are computed on the GPU in float-float and checked on the
+ * host against the float64 result after the read-back: on a mismatch, or when a threshold's
+ * selection did not fit its capacity, the host completes that selection with the operator's own
+ * algorithm (more read-backs, same result).
  */
-import type { DeviceSelection, DeviceSelectionRequest, Moments, SparseMethod, SparseVector } from '../kernels';
+import type { DeviceSelection, DeviceSelectionItem, Moments, SparseVector } from '../kernels';
 import { mix32 } from '../random';
 import { gaussianThreshold, gaussiank, reachableThresholds, walkCorrections } from '../../operators/gaussiank';
 import { normalQuantile } from '../../operators/normalQuantile';
@@ -20,248 +19,90 @@ import { selectOnHost } from '../../operators/run';
 import { smallestMagnitude } from '../../operators/topk';
 import { trimmedThresholds } from '../../operators/trimmedk';
 import type { Frame, GpuVector, WebGpuKernels } from './index';
+import {
+  NONE,
+  STATE,
+  STATE_WORDS,
+  candidateCapacityFor,
+  encodeFullRadix,
+  encodeTail,
+  selectionBuffers,
+  sparseFrom,
+  type PassTiming,
+} from './selectEncoding';
 
-const STATE_WORDS = 32;
-/** Word offsets in select.wgsl's State. */
-const STATE = {
-  prefix: 0,
-  kRem: 1,
-  K: 2,
-  total: 6,
-  done: 8,
-  args: 12,
-  firstNonFinite: 15,
-  thresholds: 16,
-  thresholdCounts: 20,
-} as const;
-const NONE = 0xffffffff;
-/** Three radix passes' 2048-bin histograms. */
-const HISTOGRAM_BYTES = 3 * 2048 * 4;
-const ZERO_HISTOGRAMS = new Uint32Array(HISTOGRAM_BYTES / 4);
-const INDIRECT_USAGE = 0x0100;
-
-export interface SelectFields {
-  threshold?: number;
-  mixedSeed?: number;
-  capacity?: number;
-  writeValues?: boolean;
-  keyMode?: 0 | 1;
-  checkFinite?: boolean;
-  earlyStop?: boolean;
-  k?: number;
-  sampleSize?: number;
-  numThresholds?: number;
-  z?: number;
+/** What one encoded selection reads back, and how its bytes become the result. */
+interface Encoded<T> {
+  copies: { source: GPUBuffer; size: number }[];
+  decode(parts: ArrayBuffer[]): T | Promise<T>;
 }
 
-/** select.wgsl's Params. */
-export function selectParams(
+interface Context {
+  kernels: WebGpuKernels;
+  encoder: GPUCommandEncoder;
+  frame: Frame;
+  timing: PassTiming;
+}
+
+/** Encodes every item into one submission, reads all back with one mapAsync, decodes each. */
+async function runBatch<T>(
   kernels: WebGpuKernels,
-  frame: Frame,
-  n: number,
-  { items, numBlocks }: { items: number; numBlocks: number },
-  fields: SelectFields,
-): GPUBuffer {
-  const words = new Uint32Array(20);
-  const floats = new Float32Array(words.buffer);
-  words.set([
-    n,
-    numBlocks,
-    (fields.threshold ?? 0) >>> 0,
-    fields.mixedSeed ?? 0,
-    fields.capacity ?? 0,
-    fields.writeValues ? 1 : 0,
-    items,
-    fields.keyMode ?? 0,
-    fields.checkFinite ? 1 : 0,
-    fields.earlyStop === false ? 0 : 1,
-    kernels.maxWorkgroupsPerDimension,
-    fields.k ?? 0,
-    fields.sampleSize ?? 0,
-    fields.numThresholds ?? 0,
-  ]);
-  const z = fields.z ?? 0;
-  floats[14] = Math.fround(z);
-  floats[15] = Number.isFinite(z) ? Math.fround(z - floats[14]!) : 0;
-  return kernels.uniform(frame, words);
+  label: string,
+  encoders: ((c: Context) => Encoded<T>)[],
+): Promise<T[]> {
+  const frame = kernels.frame();
+  const encoder = kernels.device.createCommandEncoder({ label });
+  const timestamps = kernels.timestampWrites(frame);
+  const last = encoders.length - 1;
+  const encoded = encoders.map((encode, i) =>
+    encode({
+      kernels,
+      encoder,
+      frame,
+      timing: {
+        ...(i === 0 && timestamps && { begin: timestamps.writes[0] }),
+        ...(i === last && timestamps && { end: timestamps.writes[1] }),
+      },
+    }),
+  );
+  timestamps?.resolve(encoder);
+  const copies = encoded.flatMap((e) => e.copies);
+  const parts =
+    copies.length > 0 ? await kernels.readBack(encoder, copies, frame) : submitOnly(kernels, encoder, frame);
+  let at = 0;
+  return Promise.all(
+    encoded.map((e) => {
+      const mine = parts.slice(at, at + e.copies.length);
+      at += e.copies.length;
+      return e.decode(mine);
+    }),
+  );
 }
 
-/** The buffers of one radix selection over n keys. */
-interface SelectionBuffers {
-  state: GPUBuffer;
-  group: GPUBindGroup;
-  blocking: { items: number; numBlocks: number };
+function submitOnly(kernels: WebGpuKernels, encoder: GPUCommandEncoder, frame: Frame): ArrayBuffer[] {
+  kernels.device.queue.submit([encoder.finish()]);
+  frame.done();
+  return [];
 }
 
-/** The bindings of a selection; `cand` defaults to a fresh n-index buffer, `aux` to a placeholder. */
-function selectionBuffers(
-  kernels: WebGpuKernels,
-  frame: Frame,
-  n: number,
-  k: number,
-  data: GPUBuffer | GPUBufferBinding,
-  out: GPUBuffer,
-  fields: SelectFields,
-  { cand, aux }: { cand?: GPUBuffer; aux?: GPUBuffer } = {},
-): SelectionBuffers {
-  const blocking = kernels.blocking(n);
-  const { numBlocks } = blocking;
-  const state = kernels.storage(frame, STATE_WORDS * 4, 'state');
-  const init = new Uint32Array(STATE_WORDS);
-  init[STATE.kRem] = k;
-  init[STATE.firstNonFinite] = NONE;
-  kernels.device.queue.writeBuffer(state, 0, init);
-  const hist = kernels.storage(frame, HISTOGRAM_BYTES, 'radixHistograms');
-  kernels.device.queue.writeBuffer(hist, 0, ZERO_HISTOGRAMS);
-  const counts = kernels.storage(frame, numBlocks * 8, 'blockCounts');
-  const offsets = kernels.storage(frame, (numBlocks + 1) * 4, 'blockOffsets');
-  const params = selectParams(kernels, frame, n, blocking, { ...fields, k });
-  const group = kernels.bindGroup('select', [
-    data,
-    params,
-    state,
-    hist,
-    counts,
-    offsets,
-    out,
-    cand ?? kernels.storage(frame, n * 4, 'candidates'),
-    aux ?? kernels.dummy(2),
-  ]);
-  return { state, group, blocking };
-}
-
-/** Encodes the three radix passes over all n keys (no candidate filtering): sets state.K. */
-function encodeFullRadix(kernels: WebGpuKernels, pass: GPUComputePassEncoder, buffers: SelectionBuffers): void {
-  pass.setBindGroup(0, buffers.group);
-  for (let p = 0; p < 3; p++) {
-    pass.setPipeline(kernels.pipeline('select', 'radixHistogram', { INDIRECT: 0 }));
-    kernels.dispatch(pass, buffers.blocking.numBlocks);
-    pass.setPipeline(kernels.pipeline('select', 'radixSelect'));
-    pass.dispatchWorkgroups(1);
-  }
-}
-
-/**
- * Encodes the selection's tail (see select.wgsl) after `before` (in the same first pass): the
- * first radix pass unless the state is already decided, the candidates' compaction, then (in a
- * second pass, dispatched by the candidate count) the low digits and the ordered output.
- */
-function encodeTail(
-  kernels: WebGpuKernels,
-  encoder: GPUCommandEncoder,
-  frame: Frame,
-  buffers: SelectionBuffers,
-  timing: GPUComputePassTimestampWrites[] | null,
-  before: (pass: GPUComputePassEncoder) => void = () => {},
-): void {
-  const { numBlocks } = buffers.blocking;
-  const args = kernels.storage(frame, 16, 'dispatchArgs', INDIRECT_USAGE);
-  const first = encoder.beginComputePass({ label: 'select', ...(timing && { timestampWrites: timing[0] }) });
-  before(first);
-  first.setBindGroup(0, buffers.group);
-  first.setPipeline(kernels.pipeline('select', 'radixHistogram', { INDIRECT: 0 }));
-  kernels.dispatch(first, numBlocks);
-  first.setPipeline(kernels.pipeline('select', 'radixSelect'));
-  first.dispatchWorkgroups(1);
-  first.setPipeline(kernels.pipeline('select', 'countBlocks', { PRED: 2, INDIRECT: 0 }));
-  kernels.dispatch(first, numBlocks);
-  first.setPipeline(kernels.pipeline('select', 'scanBlocks', { PRED: 2, INDIRECT: 0 }));
-  first.dispatchWorkgroups(1);
-  first.setPipeline(kernels.pipeline('select', 'scatter', { PRED: 2, INDIRECT: 0 }));
-  kernels.dispatch(first, numBlocks);
-  first.setPipeline(kernels.pipeline('select', 'plan'));
-  first.dispatchWorkgroups(1);
-  first.end();
-  encoder.copyBufferToBuffer(buffers.state, STATE.args * 4, args, 0, 12);
-  const second = encoder.beginComputePass({ label: 'candidates', ...(timing && { timestampWrites: timing[1] }) });
-  second.setBindGroup(0, buffers.group);
-  for (let p = 1; p < 3; p++) {
-    second.setPipeline(kernels.pipeline('select', 'radixHistogram', { INDIRECT: 1 }));
-    second.dispatchWorkgroupsIndirect(args, 0);
-    second.setPipeline(kernels.pipeline('select', 'radixSelect'));
-    second.dispatchWorkgroups(1);
-  }
-  second.setPipeline(kernels.pipeline('select', 'countBlocks', { PRED: 1, INDIRECT: 1 }));
-  second.dispatchWorkgroupsIndirect(args, 0);
-  second.setPipeline(kernels.pipeline('select', 'scanBlocks', { PRED: 1, INDIRECT: 1 }));
-  second.dispatchWorkgroups(1);
-  second.setPipeline(kernels.pipeline('select', 'locateTie', { INDIRECT: 1 }));
-  second.dispatchWorkgroups(1);
-  second.setPipeline(kernels.pipeline('select', 'scatter', { PRED: 1, INDIRECT: 1 }));
-  second.dispatchWorkgroupsIndirect(args, 0);
-  second.end();
-}
-
-/** Every select-module pipeline the selections use, for WebGpuKernels.prepare(). */
-export const SELECT_PIPELINES: [string, Record<string, number>][] = [
-  ['radixHistogram', { INDIRECT: 0 }],
-  ['radixHistogram', { INDIRECT: 1 }],
-  ['radixSelect', {}],
-  ['countBlocks', { PRED: 0, INDIRECT: 0 }],
-  ['scanBlocks', { PRED: 0, INDIRECT: 0 }],
-  ['scatter', { PRED: 0, INDIRECT: 0 }],
-  ['countBlocks', { PRED: 2, INDIRECT: 0 }],
-  ['scanBlocks', { PRED: 2, INDIRECT: 0 }],
-  ['scatter', { PRED: 2, INDIRECT: 0 }],
-  ['plan', {}],
-  ['countBlocks', { PRED: 1, INDIRECT: 1 }],
-  ['scanBlocks', { PRED: 1, INDIRECT: 1 }],
-  ['locateTie', { INDIRECT: 1 }],
-  ['scatter', { PRED: 1, INDIRECT: 1 }],
-  ['gaussianStart', {}],
-  ['countThresholds', {}],
-  ['gaussianWalk', {}],
-  ['gatherSample', {}],
-  ['dgcThreshold', {}],
-  ['dgcBranch', {}],
-];
-
-interface ReadResult {
+interface TopkRead {
+  selection: SparseVector;
   state: Uint32Array;
   moments: ArrayBuffer | null;
-  out: ArrayBuffer;
 }
 
-/** Submits with one read-back of the state, the moments' result (if any) and the output. */
-async function finish(
-  kernels: WebGpuKernels,
-  encoder: GPUCommandEncoder,
-  frame: Frame,
-  state: GPUBuffer,
-  moments: GPUBuffer | null,
-  out: GPUBuffer,
-  outBytes: number,
-): Promise<ReadResult> {
-  const copies = [{ source: state, size: STATE_WORDS * 4 }];
-  if (moments) copies.push({ source: moments, size: kernels.momentsResultBytes });
-  copies.push({ source: out, size: outBytes });
-  const parts = await kernels.readBack(encoder, copies, frame);
-  return {
-    state: new Uint32Array(parts[0]!),
-    moments: moments ? parts[1]! : null,
-    out: parts[parts.length - 1]!,
-  };
-}
-
-function sparseFrom(words: ArrayBuffer, count: number, capacity: number): SparseVector {
-  return {
-    indices: new Uint32Array(words, 0, count).slice(),
-    values: new Float32Array(words, capacity * 4, count).slice(),
-  };
-}
-
-/** Exact top-k of a vector's magnitudes, or of random keys (keyMode 1, data a placeholder). */
-export async function topkOnDevice(
-  kernels: WebGpuKernels,
+/** The exact top-k of magnitudes, or of random keys (keyMode 1): the indices (and values). */
+function encodeTopk(
+  { kernels, encoder, frame, timing }: Context,
   data: GPUBuffer | GPUBufferBinding,
   n: number,
   k: number,
   keyMode: 0 | 1,
   options: { mixedSeed?: number; writeValues: boolean; checkFinite?: boolean; moments?: GpuVector },
-): Promise<{ selection: SparseVector; state: Uint32Array; moments: ArrayBuffer | null }> {
-  const frame = kernels.frame();
+): Encoded<TopkRead> {
   const capacity = k;
-  const out = kernels.storage(frame, capacity * (options.writeValues ? 8 : 4), 'selection');
+  const outBytes = capacity * (options.writeValues ? 8 : 4);
+  const out = kernels.storage(frame, outBytes, 'selection');
   const buffers = selectionBuffers(kernels, frame, n, k, data, out, {
     keyMode,
     mixedSeed: options.mixedSeed ?? 0,
@@ -269,85 +110,64 @@ export async function topkOnDevice(
     writeValues: options.writeValues,
     checkFinite: options.checkFinite ?? false,
   });
-  const encoder = kernels.device.createCommandEncoder({ label: keyMode === 0 ? 'topk' : 'randomSubset' });
-  let moments: GPUBuffer | null = null;
-  const timing = kernels.timestampWrites(frame);
-  encodeTail(kernels, encoder, frame, buffers, timing?.writes ?? null, (pass) => {
-    if (options.moments) moments = kernels.encodeMoments(pass, frame, options.moments);
+  const moments = options.moments ? kernels.momentsResultBuffer(frame) : null;
+  encodeTail(kernels, encoder, frame, buffers, timing, (pass) => {
+    if (options.moments) kernels.encodeMoments(pass, frame, options.moments, moments!);
   });
-  timing?.resolve(encoder);
-  const read = await finish(kernels, encoder, frame, buffers.state, moments, out, out.size);
-  const count = Math.min(read.state[STATE.total]!, capacity);
-  const selection = options.writeValues
-    ? sparseFrom(read.out, count, capacity)
-    : { indices: new Uint32Array(read.out, 0, count).slice(), values: new Float32Array(0) };
-  return { selection, state: read.state, moments: read.moments };
+  const copies = [{ source: buffers.state, size: STATE_WORDS * 4 }];
+  if (moments) copies.push({ source: moments, size: kernels.momentsResultBytes });
+  copies.push({ source: out, size: outBytes });
+  return {
+    copies,
+    decode(parts) {
+      const state = new Uint32Array(parts[0]!);
+      const words = parts[parts.length - 1]!;
+      const count = Math.min(state[STATE.total]!, capacity);
+      const selection = options.writeValues
+        ? sparseFrom(words, count, capacity)
+        : { indices: new Uint32Array(words, 0, count).slice(), values: new Float32Array(0) };
+      return { selection, state, moments: moments ? parts[1]! : null };
+    },
+  };
 }
 
-/**
- * Every |u_i| > threshold (magnitude bits, -1 for all), in index order: counts, then (after a
- * read-back of the total) the scatter of exactly that many. Operators on the GPU decide their
- * thresholds there instead; this serves the host-decided fallbacks and the statistics.
- */
-export async function compactAboveOnDevice(
+/** The standalone Kernels.topk / randomSubset: one selection, one read-back. */
+export async function topkOnDevice(
   kernels: WebGpuKernels,
-  vector: GpuVector,
-  thresholdBits: number,
+  data: GPUBuffer | GPUBufferBinding,
+  n: number,
+  k: number,
+  keyMode: 0 | 1,
+  options: { mixedSeed?: number; writeValues: boolean },
 ): Promise<SparseVector> {
-  const n = vector.length;
-  const blocking = kernels.blocking(n);
-  const { numBlocks } = blocking;
-  const frame = kernels.frame();
-  const state = kernels.storage(frame, STATE_WORDS * 4, 'state');
-  const counts = kernels.storage(frame, numBlocks * 4, 'blockCounts');
-  const offsets = kernels.storage(frame, (numBlocks + 1) * 4, 'blockOffsets');
-  const group = (out: GPUBuffer, capacity: number) =>
-    kernels.bindGroup('select', [
-      vector.binding(),
-      selectParams(kernels, frame, n, blocking, { threshold: thresholdBits, capacity, writeValues: true }),
-      state,
-      kernels.dummy(0),
-      counts,
-      offsets,
-      out,
-      kernels.dummy(1),
-      kernels.dummy(2),
-    ]);
-  const constants = { PRED: 0, INDIRECT: 0 };
-  try {
-    let encoder = kernels.device.createCommandEncoder({ label: 'compactAbove.count' });
-    let pass = encoder.beginComputePass();
-    pass.setBindGroup(0, group(kernels.dummy(3), 0));
-    pass.setPipeline(kernels.pipeline('select', 'countBlocks', constants));
-    kernels.dispatch(pass, numBlocks);
-    pass.setPipeline(kernels.pipeline('select', 'scanBlocks', constants));
-    pass.dispatchWorkgroups(1);
-    pass.end();
-    const [totalWords] = await kernels.readBack(encoder, [{ source: offsets, offset: numBlocks * 4, size: 4 }], null);
-    const total = new Uint32Array(totalWords!)[0]!;
-    if (total === 0) return { indices: new Uint32Array(0), values: new Float32Array(0) };
-    const out = kernels.storage(frame, total * 8, 'compacted');
-    encoder = kernels.device.createCommandEncoder({ label: 'compactAbove.scatter' });
-    pass = encoder.beginComputePass();
-    pass.setBindGroup(0, group(out, total));
-    pass.setPipeline(kernels.pipeline('select', 'scatter', constants));
-    kernels.dispatch(pass, numBlocks);
-    pass.end();
-    const [words] = await kernels.readBack(encoder, [{ source: out, size: total * 8 }], null);
-    return sparseFrom(words!, total, total);
-  } finally {
-    frame.done();
-  }
+  const label = keyMode === 0 ? 'topk' : 'randomSubset';
+  const [read] = await runBatch(kernels, label, [(c) => encodeTopk(c, data, n, k, keyMode, options)]);
+  return read!.selection;
 }
 
-/** Everything |u_i| > a threshold decided on the GPU (Gaussian_k, DGC_k): overflow-checked. */
+function firstNonFiniteOf(state: Uint32Array): number {
+  const first = state[STATE.firstNonFinite]!;
+  return first === NONE ? -1 : first;
+}
+
+const scratch = new Float32Array(1);
+const scratchBits = new Uint32Array(scratch.buffer);
+function floatOfBits(bits: number): number {
+  scratchBits[0] = bits;
+  return scratch[0]!;
+}
+
+/** Gaussian_k's selection (|u_i| > threshold) before the walk's last step may grow it this much. */
 function thresholdCapacity(k: number, n: number): number {
   return Math.min(n, Math.max(2 * k, k + 1024));
 }
 
-async function gaussiankOnDevice(kernels: WebGpuKernels, u: GpuVector, k: number): Promise<DeviceSelection> {
+function encodeGaussiank(
+  { kernels, encoder, frame, timing }: Context,
+  u: GpuVector,
+  k: number,
+): Encoded<DeviceSelection> {
   const n = u.length;
-  const frame = kernels.frame();
   const capacity = thresholdCapacity(k, n);
   const out = kernels.storage(frame, capacity * 8, 'selection');
   const moments = kernels.momentsResultBuffer(frame);
@@ -361,9 +181,7 @@ async function gaussiankOnDevice(kernels: WebGpuKernels, u: GpuVector, k: number
     { capacity, writeValues: true, numThresholds: 3, z: normalQuantile(1 - k / n / 2) },
     { aux: moments },
   );
-  const encoder = kernels.device.createCommandEncoder({ label: 'gaussiank' });
-  const timing = kernels.timestampWrites(frame);
-  encodeTail(kernels, encoder, frame, buffers, timing?.writes ?? null, (pass) => {
+  encodeTail(kernels, encoder, frame, buffers, timing, (pass) => {
     kernels.encodeMoments(pass, frame, u, moments);
     pass.setBindGroup(0, buffers.group);
     pass.setPipeline(kernels.pipeline('select', 'gaussianStart'));
@@ -373,54 +191,62 @@ async function gaussiankOnDevice(kernels: WebGpuKernels, u: GpuVector, k: number
     pass.setPipeline(kernels.pipeline('select', 'gaussianWalk'));
     pass.dispatchWorkgroups(1);
   });
-  timing?.resolve(encoder);
-  const read = await finish(kernels, encoder, frame, buffers.state, moments, out, out.size);
-  const stats = kernels.momentsFrom(read.moments!, n);
-  if (stats.firstNonFinite >= 0) return { firstNonFinite: stats.firstNonFinite, moments: stats, selection: null };
-  // The host's float64 decision, from the GPU's counts where it asked for the same thresholds.
-  const gpuThresholds = [0, 1, 2, 3].map((i) => floatOfBits(read.state[STATE.thresholds + i]!));
-  const start = gaussianThreshold(stats, k / n);
+  return {
+    copies: [
+      { source: buffers.state, size: STATE_WORDS * 4 },
+      { source: moments, size: kernels.momentsResultBytes },
+      { source: out, size: capacity * 8 },
+    ],
+    decode: ([stateWords, momentWords, words]) =>
+      decideGaussiank(kernels, u, k, new Uint32Array(stateWords!), kernels.momentsFrom(momentWords!, n), (total) =>
+        sparseFrom(words!, total, capacity),
+      ),
+  };
+}
+
+/**
+ * Gaussian_k's result: the GPU's selection where the host's float64 walk, run on the GPU's
+ * counts, reaches the same thresholds and the selection fit; else the operator on the host.
+ */
+async function decideGaussiank(
+  kernels: WebGpuKernels,
+  u: GpuVector,
+  k: number,
+  state: Uint32Array,
+  moments: Moments,
+  selected: (total: number) => SparseVector,
+): Promise<DeviceSelection> {
+  if (moments.firstNonFinite >= 0) return { firstNonFinite: moments.firstNonFinite, moments, selection: null };
+  const gpuThresholds = [0, 1, 2, 3].map((i) => floatOfBits(state[STATE.thresholds + i]!));
+  const start = gaussianThreshold(moments, k / moments.count);
   const counted = new Map<number, number>();
-  gpuThresholds.slice(0, 3).forEach((t, i) => counted.set(t, read.state[STATE.thresholdCounts + i]!));
-  const agrees = reachableThresholds(start).every((t) => counted.has(t));
-  if (!agrees) {
-    const selection = await gaussiank.select(kernels, u, { k, moments: stats, seed: 0, sampleRatio: 0 });
-    return { firstNonFinite: -1, moments: stats, selection };
+  gpuThresholds.slice(0, 3).forEach((t, i) => counted.set(t, state[STATE.thresholdCounts + i]!));
+  if (!reachableThresholds(start).every((t) => counted.has(t))) {
+    const selection = await gaussiank.select(kernels, u, { k, moments, seed: 0, sampleRatio: 0 });
+    return { firstNonFinite: -1, moments, selection };
   }
   const threshold = walkCorrections(start, k, (t) => counted.get(t)!);
-  const total = read.state[STATE.total]!;
-  if (!Object.is(threshold, gpuThresholds[3]) || total > capacity) {
-    return {
-      firstNonFinite: -1,
-      moments: stats,
-      selection: { ...(await kernels.compactAbove(u, threshold)), threshold },
-    };
-  }
-  return { firstNonFinite: -1, moments: stats, selection: { ...sparseFrom(read.out, total, capacity), threshold } };
+  const total = state[STATE.total]!;
+  const fits = Object.is(threshold, gpuThresholds[3]) && total <= thresholdCapacity(k, moments.count);
+  const sparse = fits ? selected(total) : await kernels.compactAbove(u, threshold);
+  return { firstNonFinite: -1, moments, selection: { ...sparse, threshold } };
 }
 
-const scratch = new Float32Array(1);
-const scratchBits = new Uint32Array(scratch.buffer);
-function floatOfBits(bits: number): number {
-  scratchBits[0] = bits;
-  return scratch[0]!;
-}
-
-async function dgckOnDevice(
-  kernels: WebGpuKernels,
+function encodeDgck(
+  { kernels, encoder, frame, timing }: Context,
   u: GpuVector,
   k: number,
   seed: number,
   sampleRatio: number,
-): Promise<DeviceSelection> {
+): Encoded<DeviceSelection> {
   const n = u.length;
   const sampleSize = Math.min(n, Math.max(1, Math.ceil(sampleRatio * n)));
   const rank = Math.max(1, Math.ceil((k * sampleSize) / n));
-  const frame = kernels.frame();
+  // Above the threshold it selects when there are at most 4k/3; else exact Top_k.
   const capacity = Math.min(n, Math.max(k, Math.floor((4 * k) / 3) + 1));
   const out = kernels.storage(frame, capacity * 8, 'selection');
-  // The sample (gathered into the main selection's candidate buffer) and its rank-th key.
-  const cand = kernels.storage(frame, n * 4, 'candidates');
+  // The sample, gathered into the candidate buffer, and its rank-th largest key.
+  const cand = kernels.storage(frame, Math.max(sampleSize, candidateCapacityFor(n, k)) * 4, 'candidates');
   const sample = selectionBuffers(
     kernels,
     frame,
@@ -443,9 +269,7 @@ async function dgckOnDevice(
     { capacity, writeValues: true, mixedSeed: mix32(seed >>> 0), sampleSize, numThresholds: 1, checkFinite: true },
     { cand, aux: sample.state },
   );
-  const encoder = kernels.device.createCommandEncoder({ label: 'dgck' });
-  const timing = kernels.timestampWrites(frame);
-  encodeTail(kernels, encoder, frame, main, timing?.writes ?? null, (pass) => {
+  encodeTail(kernels, encoder, frame, main, timing, (pass) => {
     pass.setBindGroup(0, main.group);
     pass.setPipeline(kernels.pipeline('select', 'gatherSample'));
     kernels.dispatch(pass, kernels.blocking(sampleSize).numBlocks);
@@ -458,65 +282,92 @@ async function dgckOnDevice(
     pass.setPipeline(kernels.pipeline('select', 'dgcBranch'));
     pass.dispatchWorkgroups(1);
   });
-  timing?.resolve(encoder);
-  const read = await finish(kernels, encoder, frame, main.state, null, out, out.size);
-  const firstNonFinite = read.state[STATE.firstNonFinite]!;
-  if (firstNonFinite !== NONE) return { firstNonFinite, moments: null, selection: null };
-  const thresholdBits = read.state[STATE.thresholds]!;
-  const threshold = thresholdBits === 0xbf800000 ? -1 : floatOfBits(thresholdBits);
-  const total = read.state[STATE.total]!;
-  return { firstNonFinite: -1, moments: null, selection: { ...sparseFrom(read.out, total, capacity), threshold } };
+  return {
+    copies: [
+      { source: main.state, size: STATE_WORDS * 4 },
+      { source: out, size: capacity * 8 },
+    ],
+    decode([stateWords, words]) {
+      const state = new Uint32Array(stateWords!);
+      const firstNonFinite = firstNonFiniteOf(state);
+      if (firstNonFinite >= 0) return { firstNonFinite, moments: null, selection: null };
+      const bits = state[STATE.thresholds]!;
+      // dgcThreshold writes -1 (admit all) where the sampled magnitude is 0.
+      const threshold = floatOfBits(bits) < 0 ? -1 : floatOfBits(bits);
+      const total = state[STATE.total]!;
+      return { firstNonFinite: -1, moments: null, selection: { ...sparseFrom(words!, total, capacity), threshold } };
+    },
+  };
 }
 
-/** WebGpuKernels.selectOnDevice: see Kernels.selectOnDevice. */
-export async function selectOnDevice(
-  kernels: WebGpuKernels,
-  u: GpuVector,
-  method: SparseMethod,
-  { k, seed, sampleRatio }: DeviceSelectionRequest,
-): Promise<DeviceSelection> {
-  const n = u.length;
-  if (n === 0) return selectOnHost(kernels, u, method, { k, seed, sampleRatio });
-  switch (method) {
-    case 'topk':
-    case 'trimmedk': {
-      const wantsMoments = method === 'trimmedk';
-      const { selection, state, moments } = await topkOnDevice(kernels, u.binding(), n, k, 0, {
-        writeValues: true,
-        checkFinite: !wantsMoments,
-        ...(wantsMoments && { moments: u }),
-      });
-      const stats = moments ? kernels.momentsFrom(moments, n) : null;
-      const firstNonFinite = stats
-        ? stats.firstNonFinite
-        : state[STATE.firstNonFinite] === NONE
-          ? -1
-          : state[STATE.firstNonFinite]!;
-      if (firstNonFinite >= 0) return { firstNonFinite, moments: stats, selection: null };
-      const kth = smallestMagnitude(selection.values);
-      const threshold = stats ? trimmedThresholdOf(stats, kth) : kth;
-      return { firstNonFinite: -1, moments: stats, selection: { ...selection, threshold } };
-    }
-    case 'randk': {
-      const { selection, state } = await topkOnDevice(kernels, u.binding(), n, k, 1, {
-        mixedSeed: mix32(seed >>> 0),
-        writeValues: true,
-        checkFinite: true,
-      });
-      const first = state[STATE.firstNonFinite]!;
-      if (first !== NONE) return { firstNonFinite: first, moments: null, selection: null };
-      return { firstNonFinite: -1, moments: null, selection: { ...selection, threshold: null } };
-    }
-    case 'gaussiank':
-      return gaussiankOnDevice(kernels, u, k);
-    case 'dgck':
-      return dgckOnDevice(kernels, u, k, seed, sampleRatio);
-  }
-}
-
-/** Trimmed_k's threshold: the first of its thresholds that at least k magnitudes exceed, i.e. that the k-th exceeds. */
+/** Trimmed_k's threshold: the first of its thresholds that the k-th magnitude exceeds (that k coordinates exceed). */
 function trimmedThresholdOf(moments: Moments, kth: number | null): number | null {
   const thresholds = trimmedThresholds(moments);
   const first = thresholds.findIndex((t) => kth !== null && kth > t);
   return first >= 0 ? thresholds[first]! : null;
+}
+
+function encodeItem<V extends GpuVector>(
+  c: Context,
+  { u, method, request }: DeviceSelectionItem<V>,
+): Encoded<DeviceSelection> {
+  const n = u.length;
+  const { k, seed, sampleRatio } = request;
+  if (n === 0) return { copies: [], decode: () => selectOnHost(c.kernels, u, method, request) };
+  switch (method) {
+    case 'topk':
+    case 'trimmedk': {
+      // Trimmed_k selects exactly Top_k; its threshold follows from the moments and the k-th magnitude.
+      const trimmed = method === 'trimmedk';
+      const read = encodeTopk(c, u.binding(), n, k, 0, {
+        writeValues: true,
+        checkFinite: !trimmed,
+        ...(trimmed && { moments: u }),
+      });
+      return {
+        copies: read.copies,
+        async decode(parts) {
+          const { selection, state, moments: words } = await read.decode(parts);
+          const moments = words ? c.kernels.momentsFrom(words, n) : null;
+          const firstNonFinite = moments ? moments.firstNonFinite : firstNonFiniteOf(state);
+          if (firstNonFinite >= 0) return { firstNonFinite, moments, selection: null };
+          const kth = smallestMagnitude(selection.values);
+          const threshold = moments ? trimmedThresholdOf(moments, kth) : kth;
+          return { firstNonFinite: -1, moments, selection: { ...selection, threshold } };
+        },
+      };
+    }
+    case 'randk': {
+      const read = encodeTopk(c, u.binding(), n, k, 1, {
+        mixedSeed: mix32(seed >>> 0),
+        writeValues: true,
+        checkFinite: true,
+      });
+      return {
+        copies: read.copies,
+        async decode(parts) {
+          const { selection, state } = await read.decode(parts);
+          const firstNonFinite = firstNonFiniteOf(state);
+          if (firstNonFinite >= 0) return { firstNonFinite, moments: null, selection: null };
+          return { firstNonFinite: -1, moments: null, selection: { ...selection, threshold: null } };
+        },
+      };
+    }
+    case 'gaussiank':
+      return encodeGaussiank(c, u, k);
+    case 'dgck':
+      return encodeDgck(c, u, k, seed, sampleRatio);
+  }
+}
+
+/** WebGpuKernels.selectOnDevice: see Kernels.selectOnDevice. */
+export function selectOnDevice(
+  kernels: WebGpuKernels,
+  items: DeviceSelectionItem<GpuVector>[],
+): Promise<DeviceSelection[]> {
+  return runBatch(
+    kernels,
+    'selections',
+    items.map((item) => (c: Context) => encodeItem(c, item)),
+  );
 }

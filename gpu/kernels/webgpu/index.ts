@@ -14,10 +14,9 @@ import type {
   CentralMoments,
   DeviceCounters,
   DeviceSelection,
-  DeviceSelectionRequest,
+  DeviceSelectionItem,
   Kernels,
   Moments,
-  SparseMethod,
   SparseVector,
 } from '../kernels';
 import { mix32 } from '../random';
@@ -25,7 +24,8 @@ import { acquireGpuDevice, adapterName, isSoftwareAdapter, type GpuAdapterDescri
 import { BufferPool } from '../../webgpu/bufferPool';
 import { PipelineCache, type OverrideConstants } from '../../webgpu/pipelineCache';
 import { histogramPlan } from './histogramEdges';
-import { SELECT_PIPELINES, compactAboveOnDevice, selectOnDevice, topkOnDevice } from './deviceSelection';
+import { selectOnDevice, topkOnDevice } from './deviceSelection';
+import { SELECT_PIPELINES, compactAboveOnDevice } from './selectEncoding';
 import decideWgsl from './shaders/decide.wgsl';
 import commonWgsl from './shaders/common.wgsl';
 import randomWgsl from './shaders/random.wgsl';
@@ -793,7 +793,7 @@ export class WebGpuKernels implements Kernels<GpuVector> {
       const values = await this.download(vector);
       return { indices: Uint32Array.from({ length: n }, (_, i) => i), values };
     }
-    return (await topkOnDevice(this, vector.binding(), n, k, 0, { writeValues: true })).selection;
+    return topkOnDevice(this, vector.binding(), n, k, 0, { writeValues: true });
   }
 
   async randomSubset(length: number, k: number, seed: number): Promise<Uint32Array> {
@@ -804,16 +804,16 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     k = Math.floor(k);
     if (!(k > 0) || length === 0) return new Uint32Array(0);
     if (k >= length) return Uint32Array.from({ length }, (_, i) => i);
-    const { selection } = await topkOnDevice(this, this.dummies[2]!, length, k, 1, {
+    const { indices } = await topkOnDevice(this, this.dummies[2]!, length, k, 1, {
       mixedSeed: mix32(seed >>> 0),
       writeValues: false,
     });
-    return selection.indices;
+    return indices;
   }
 
-  selectOnDevice(u: GpuVector, method: SparseMethod, request: DeviceSelectionRequest): Promise<DeviceSelection> {
-    this.checkVector(u);
-    return selectOnDevice(this, u, method, request);
+  selectOnDevice(items: DeviceSelectionItem<GpuVector>[]): Promise<DeviceSelection[]> {
+    for (const { u } of items) this.checkVector(u);
+    return selectOnDevice(this, items);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -59,7 +59,8 @@ struct Params {
   numThresholds: u32,
   zHi: f32,
   zLo: f32,
-  pad0: u32,
+  // Most candidates cand holds; when there are more, the candidate passes run over all of d.
+  candidateCapacity: u32,
   pad1: u32,
   pad2: u32,
   pad3: u32,
@@ -92,7 +93,9 @@ struct State {
   // decide.wgsl: thresholds (float bits) and their counts.
   thresholds: array<u32, 4>,
   thresholdCounts: array<atomic<u32>, 4>,
-  pad: array<u32, 8>,
+  // 1: the candidates did not fit cand, so the INDIRECT kernels run over 0..params.n.
+  allOfD: u32,
+  pad: array<u32, 7>,
 }
 
 @group(0) @binding(0) var<storage, read> data: array<u32>;
@@ -141,7 +144,7 @@ fn blockCount() -> u32 {
 
 // The coordinate of element j of the kernel's range.
 fn indexAt(j: u32) -> u32 {
-  if (INDIRECT == 1u) {
+  if (INDIRECT == 1u && state.allOfD == 0u) {
     return cand[j];
   }
   return j;
@@ -498,7 +501,9 @@ fn scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
       let i = indexAt(e);
       if (selected(i, K, tieEnd)) {
         if (PRED == 2u) {
-          cand[o] = i;
+          if (o < params.candidateCapacity) {
+            cand[o] = i;
+          }
         } else if (o < capacity) {
           out[o] = i;
           if (writeValues) {
@@ -511,10 +516,15 @@ fn scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   }
 }
 
-// One thread: the candidate passes' size and indirect dispatch arguments (after PRED 2's scan).
+// One thread: the candidate passes' size and indirect dispatch arguments (after PRED 2's scan);
+// all of d when the candidates did not fit.
 @compute @workgroup_size(1)
 fn plan() {
-  let candidates = state.total;
+  var candidates = state.total;
+  if (candidates > params.candidateCapacity) {
+    candidates = params.n;
+    state.allOfD = 1u;
+  }
   let blocks = (candidates + WG * params.items - 1u) / (WG * params.items);
   let x = min(blocks, params.maxWorkgroupsPerDimension);
   state.candidates = candidates;
