@@ -414,7 +414,7 @@ describe('batching', () => {
     for (let i = 0; i < 1500; i++) store.appendIteration(iteration(run.id, 2000 + (i >> 2), i & 3));
     expect(store.pending).toBe(1500);
     expect(store.iterationSeries(run.id, { ranks: 'all' }).length).toBe(5000);
-    const db = (store as unknown as { db: Database.Database }).db;
+    const db = (store as unknown as { db: { sqlite: Database.Database } }).db.sqlite;
     const transaction = vi.spyOn(db, 'transaction');
     expect(store.flush()).toBe(1500);
     expect(transaction).toHaveBeenCalledTimes(1);

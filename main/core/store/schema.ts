@@ -1,4 +1,6 @@
 import type Database from 'better-sqlite3';
+import { TABLE_FIELDS, type FieldSpec } from './columns';
+import { RECORDS, RECORD_KINDS } from '../../../common/records';
 
 /**
  * The database schema, as numbered migrations. A migration, once released, never changes: a new version adds one.
@@ -21,7 +23,8 @@ export const APPLICATION_ID = 0x53504c42;
 
 const STATUSES = "'queued', 'running', 'waiting', 'finished', 'failed', 'cancelled', 'interrupted'";
 
-export const MIGRATIONS: readonly Migration[] = [
+/** Written by hand: tables, and changes a record field's `since` cannot express (renames). Append new ones. */
+const HAND_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'experiments, runs, status history, iterations, evaluations, logs, checkpoints',
@@ -198,6 +201,37 @@ export const MIGRATIONS: readonly Migration[] = [
       `),
   },
 ];
+
+/**
+ * One migration per version named by a record field's `since` (common/records.ts): it adds those fields' columns,
+ * so a new field is declared once. A version may not be both written by hand and generated.
+ */
+function recordColumnMigrations(hand: readonly Migration[]): Migration[] {
+  const added = new Map<number, { table: string; field: FieldSpec }[]>();
+  for (const kind of RECORD_KINDS)
+    for (const field of TABLE_FIELDS[kind])
+      if (field.since !== undefined)
+        added.set(field.since, [...(added.get(field.since) ?? []), { table: RECORDS[kind].table, field }]);
+  return [...added].map(([version, columns]) => {
+    if (hand.some((m) => m.version === version))
+      throw new Error(`schema version ${version} is both a hand-written migration and a record field's since`);
+    return {
+      version,
+      description: columns.map((c) => `${c.table}.${c.field.column}`).join(', '),
+      up: (db) => {
+        for (const { table, field } of columns) db.exec(`ALTER TABLE ${table} ADD COLUMN ${field.column} ${field.sql}`);
+      },
+    };
+  });
+}
+
+export const MIGRATIONS: readonly Migration[] = [...HAND_MIGRATIONS, ...recordColumnMigrations(HAND_MIGRATIONS)].sort(
+  (a, b) => a.version - b.version,
+);
+MIGRATIONS.forEach((m, i) => {
+  if (m.version !== i + 1)
+    throw new Error(`schema migrations must be numbered 1, 2, ...; found ${m.version} at ${i + 1}`);
+});
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
