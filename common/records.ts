@@ -35,7 +35,7 @@ export interface FieldMeta {
   phase?: true;
   /**
    * The schema version whose migration adds this field's column (generated from this field);
-   * absent for the columns of the frozen migrations 1-6 (main/core/store/schema.ts).
+   * absent for the columns of the hand-written migrations (main/core/store/schema.ts).
    */
   since?: number;
 }
@@ -116,10 +116,16 @@ export const ITERATION_FIELDS = {
   wallMs: ms({ label: 'Wall time', description: 'since the run started', series: true }),
   computeMs: ms({ label: 'Compute', series: true, aggregate: 'mean', phase: true }),
   compressMs: ms({ label: 'Compress', series: true, aggregate: 'mean', phase: true }),
-  communicateMs: ms({ label: 'Communicate', series: true, aggregate: 'mean', phase: true }),
+  exchangeMs: ms({
+    label: 'Exchange',
+    description: 'the allgather (sparse) or allreduce (Dense) of the compressed gradients through the hub',
+    series: true,
+    aggregate: 'mean',
+    phase: true,
+  }),
   waitMs: ms({
     label: 'Waiting for other ranks (ms)',
-    description: "of communicateMs, the time this rank's contribution waited at the hub for the other ranks'",
+    description: "of exchangeMs, the time this rank's contribution waited at the hub for the other ranks'",
     chart: true,
     aggregate: 'mean',
   }),
@@ -127,7 +133,7 @@ export const ITERATION_FIELDS = {
   cpuWaitMs: optionalMs({
     label: 'Waiting for a CPU after compute (ms)',
     description:
-      'of compress + communicate + update, the time this rank was ready to run but waiting for a CPU (Linux schedstat only)',
+      'of compress + exchange + update, the time this rank was ready to run but waiting for a CPU (Linux schedstat only)',
     chart: true,
     aggregate: 'mean',
   }),

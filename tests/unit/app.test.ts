@@ -105,7 +105,7 @@ describe('series', () => {
           wallMs: iteration * 10,
           computeMs: 1,
           compressMs: 1,
-          communicateMs: 1,
+          exchangeMs: 1,
           waitMs: 0,
           updateMs: 1,
           ...(iteration % 10 === 0 && { rho: 0.5 }),

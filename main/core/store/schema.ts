@@ -200,6 +200,11 @@ const HAND_MIGRATIONS: readonly Migration[] = [
         ALTER TABLE iterations ADD COLUMN update_cpu_wait_ms REAL;
       `),
   },
+  {
+    version: 6,
+    description: 'iterations.communicate_ms renamed exchange_ms: one name for the exchange phase',
+    up: (db) => db.exec('ALTER TABLE iterations RENAME COLUMN communicate_ms TO exchange_ms'),
+  },
 ];
 
 /**
