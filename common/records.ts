@@ -163,6 +163,13 @@ export const ITERATION_FIELDS = {
   boundGeneral: field(opt, { label: 'Bound 1 - k/d', sql: 'REAL', series: true }),
   boundGaussian: field(opt, { label: 'Bound (1 - k/d)^2', sql: 'REAL', series: true }),
   overlap: field(opt, { label: 'Overlap with exact Top_k', unit: 'fraction', sql: 'REAL', chart: true }),
+  uNorm: field(opt, {
+    label: 'Norm of u = g + e',
+    description: 'L2 norm over the whole model of u, the gradient plus the residual: what was compressed',
+    sql: 'REAL',
+    chart: true,
+    since: 7,
+  }),
 } satisfies Fields;
 
 /** A test-set evaluation (rank 0, after the ranks' sums are reduced). */

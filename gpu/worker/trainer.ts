@@ -439,6 +439,7 @@ function modelStatistics(results: readonly CompressResult[]): Partial<IterationR
     boundGeneral: 1 - k / d,
     boundGaussian: (1 - k / d) ** 2,
     overlap: stats.reduce((n, s) => n + s.overlap * s.k, 0) / k,
+    uNorm: Math.sqrt(energy.reduce((a, b) => a + b, 0)),
   };
 }
 

@@ -72,6 +72,12 @@ describe('the records, defined once in common/records.ts', () => {
     fresh.close();
   });
 
+  it('a field declared with `since` gets a migration of that version adding its column', () => {
+    const declared = RECORD_KINDS.flatMap((kind) => TABLE_FIELDS[kind].filter((f) => f.since !== undefined));
+    expect(declared.length).toBeGreaterThan(0);
+    for (const f of declared) expect(MIGRATIONS.find((m) => m.version === f.since)?.description).toContain(f.column);
+  });
+
   it('series columns, Compare y metrics and the API argument check follow the field metadata', () => {
     const chart = Object.entries(ITERATION_FIELDS as Record<string, FieldDef>).filter(([, f]) => f.chart);
     for (const [name, f] of chart) {

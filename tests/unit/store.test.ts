@@ -653,11 +653,11 @@ describe('export', () => {
     store.flush();
     const lines = store.exportCsv(run.id, 'iterations').trimEnd().split('\n');
     expect(lines[0]).toBe(
-      'iteration,rank,epoch,loss,lr,density,k,selected,bytesSent,bytesReceived,wallMs,computeMs,compressMs,exchangeMs,waitMs,updateMs,cpuWaitMs,computeCpuWaitMs,compressCpuWaitMs,updateCpuWaitMs,rho,rhoTopk,boundGeneral,boundGaussian,overlap',
+      'iteration,rank,epoch,loss,lr,density,k,selected,bytesSent,bytesReceived,wallMs,computeMs,compressMs,exchangeMs,waitMs,updateMs,cpuWaitMs,computeCpuWaitMs,compressCpuWaitMs,updateCpuWaitMs,rho,rhoTopk,boundGeneral,boundGaussian,overlap,uNorm',
     );
     expect(lines.slice(1)).toEqual([
-      '0,0,0.01,,0.1,0.01,79,81,648,1944,12.5,8.25,1.5,2,0.5,0.75,,,,,0.5,,,,',
-      '0,1,0.01,2,0.1,0.01,79,81,648,1944,12.5,8.25,1.5,2,0.5,0.75,,,,,,,,,',
+      '0,0,0.01,,0.1,0.01,79,81,648,1944,12.5,8.25,1.5,2,0.5,0.75,,,,,0.5,,,,,',
+      '0,1,0.01,2,0.1,0.01,79,81,648,1944,12.5,8.25,1.5,2,0.5,0.75,,,,,,,,,,',
     ]);
     expect(store.exportCsv(run.id, 'evaluations')).toBe(
       'iteration,epoch,wallMs,testLoss,accuracy,perplexity\n0,0.01,10,2.25,0.125,\n',
