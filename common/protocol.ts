@@ -15,17 +15,10 @@
  */
 import { z } from 'zod';
 import { armSchema, experimentSchema, type RunSpec } from './experiment';
-import {
-  evaluationRecordSchema,
-  histogramRecordSchema,
-  iterationRecordSchema,
-  layerStatsRecordSchema,
-  nonNegativeInt,
-  recordId,
-  type MetricsBatch,
-} from './records';
+import { RECORD_SCHEMAS as records, nonNegativeInt as nonNegInt, recordId as id } from './records';
 
-export type { MetricsBatch };
+/** A batch of records of one kind, as `metrics` carries it. */
+export type { MetricsBatch } from './records';
 
 /** Bumped on any incompatible change; a hello with another version is refused (close code 4426). */
 export const PROTOCOL_VERSION = 1;
@@ -82,8 +75,6 @@ export class ProtocolError extends Error {
 // Schemas
 
 const int = z.number().int();
-const nonNegInt = nonNegativeInt;
-const id = recordId;
 
 export const capabilitiesSchema = z.object({
   host: z.string().max(256),
@@ -133,10 +124,10 @@ const assignSchema = z.object({
 const cancelSchema = z.object({ type: z.literal('cancel'), runId: id, reason: z.string() });
 
 const metricsSchema = z.discriminatedUnion('kind', [
-  z.object({ type: z.literal('metrics'), kind: z.literal('iteration'), records: z.array(iterationRecordSchema) }),
-  z.object({ type: z.literal('metrics'), kind: z.literal('evaluation'), records: z.array(evaluationRecordSchema) }),
-  z.object({ type: z.literal('metrics'), kind: z.literal('layerStats'), records: z.array(layerStatsRecordSchema) }),
-  z.object({ type: z.literal('metrics'), kind: z.literal('histogram'), records: z.array(histogramRecordSchema) }),
+  z.object({ type: z.literal('metrics'), kind: z.literal('iteration'), records: z.array(records.iteration) }),
+  z.object({ type: z.literal('metrics'), kind: z.literal('evaluation'), records: z.array(records.evaluation) }),
+  z.object({ type: z.literal('metrics'), kind: z.literal('layerStats'), records: z.array(records.layerStats) }),
+  z.object({ type: z.literal('metrics'), kind: z.literal('histogram'), records: z.array(records.histogram) }),
 ]);
 const logSchema = z.object({
   type: z.literal('log'),
