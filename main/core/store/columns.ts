@@ -55,11 +55,6 @@ export const TABLE_FIELDS: Readonly<Record<RecordKind, readonly FieldSpec[]>> = 
   histogram: specs('histogram'),
 };
 
-export const ITERATION_FIELDS = TABLE_FIELDS.iteration;
-export const EVALUATION_FIELDS = TABLE_FIELDS.evaluation;
-export const LAYER_STATS_FIELDS = TABLE_FIELDS.layerStats;
-export const HISTOGRAM_FIELDS = TABLE_FIELDS.histogram;
-
 /** The bound values of one record, after run_pk, in the order of `fields`; throws on a value SQLite would refuse. */
 export function recordParams(kind: string, fields: readonly FieldSpec[], record: object, runPk: number): unknown[] {
   const values = record as Record<string, unknown>;

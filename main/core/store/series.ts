@@ -1,5 +1,11 @@
 /** Reading a run's records back: iteration series (decimated here, once), evaluations, statistics, histograms, logs. */
-import type { EvaluationRecord, HistogramRecord, LayerStatsRecord } from '../../../common/records';
+import {
+  RECORDS,
+  type EvaluationRecord,
+  type HistogramRecord,
+  type LayerStatsRecord,
+  type RecordKind,
+} from '../../../common/records';
 import type {
   HistogramOptions,
   IterationColumn,
@@ -9,15 +15,7 @@ import type {
   LogEntry,
   LogOptions,
 } from '../../../common/runs';
-import {
-  EVALUATION_FIELDS,
-  HISTOGRAM_FIELDS,
-  ITERATION_FIELDS,
-  LAYER_STATS_FIELDS,
-  columnList,
-  recordsFromRaw,
-  type FieldSpec,
-} from './columns';
+import { TABLE_FIELDS, columnList, recordsFromRaw, type FieldSpec } from './columns';
 import type { Db } from './database';
 import { StoreError } from './errors';
 import { LOG_LEVELS } from './writer';
@@ -50,8 +48,12 @@ export function iterationSeries<F extends IterationColumn>(
   options: IterationSeriesOptions<F> = {},
 ): IterationPoint<F>[] {
   const pk = db.runPk(runId);
-  const byField = new Map([...ITERATION_FIELDS, BYTES_SENT_TOTAL].map((f) => [f.field, f]));
-  const wanted = new Set<string>(['iteration', 'rank', ...(options.columns ?? ITERATION_FIELDS.map((f) => f.field))]);
+  const byField = new Map([...TABLE_FIELDS.iteration, BYTES_SENT_TOTAL].map((f) => [f.field, f]));
+  const wanted = new Set<string>([
+    'iteration',
+    'rank',
+    ...(options.columns ?? TABLE_FIELDS.iteration.map((f) => f.field)),
+  ]);
   const fields = [...wanted].map((name) => {
     const f = byField.get(name);
     if (!f)
@@ -91,25 +93,25 @@ export function iterationSeries<F extends IterationColumn>(
   return recordsFromRaw(fields, rows) as IterationPoint<F>[];
 }
 
-/** Rows of a per-run table with the record's stored fields, as records of the run. */
+/** A run's records of one kind, from its table. */
 function records(
   db: Db,
   runId: string,
-  table: string,
-  fields: readonly FieldSpec[],
+  kind: RecordKind,
   conditions: readonly Condition[],
   orderBy: string,
 ): Record<string, unknown>[] {
+  const fields = TABLE_FIELDS[kind];
   const { where, params } = whereOf([['run_pk = ?', db.runPk(runId)], ...conditions]);
   const rows = db
-    .stmt(`SELECT ${columnList(fields)} FROM ${table} WHERE ${where} ORDER BY ${orderBy}`, true)
+    .stmt(`SELECT ${columnList(fields)} FROM ${RECORDS[kind].table} WHERE ${where} ORDER BY ${orderBy}`, true)
     .all(...params) as unknown[][];
   return recordsFromRaw(fields, rows, runId);
 }
 
 /** Every evaluation of a run, by iteration. */
 export function evaluationSeries(db: Db, runId: string): EvaluationRecord[] {
-  return records(db, runId, 'evaluations', EVALUATION_FIELDS, [], 'iteration') as EvaluationRecord[];
+  return records(db, runId, 'evaluation', [], 'iteration') as EvaluationRecord[];
 }
 
 /** Per-layer statistics by iteration, then layer; optionally one layer and an inclusive iteration range. */
@@ -118,7 +120,7 @@ export function layerStatsSeries(db: Db, runId: string, options: LayerStatsOptio
     options.layer !== undefined && ['layer = ?', options.layer],
     ...range(options.from, options.to),
   ];
-  return records(db, runId, 'layer_stats', LAYER_STATS_FIELDS, conditions, 'iteration, layer') as LayerStatsRecord[];
+  return records(db, runId, 'layerStats', conditions, 'iteration, layer') as LayerStatsRecord[];
 }
 
 /** Histograms by iteration, then layer; optionally of one layer and/or one iteration. */
@@ -127,7 +129,7 @@ export function histograms(db: Db, runId: string, options: HistogramOptions = {}
     options.layer !== undefined && ['layer = ?', options.layer],
     options.iteration !== undefined && ['iteration = ?', options.iteration],
   ];
-  return records(db, runId, 'histograms', HISTOGRAM_FIELDS, conditions, 'iteration, layer') as HistogramRecord[];
+  return records(db, runId, 'histogram', conditions, 'iteration, layer') as HistogramRecord[];
 }
 
 /** Layers a run has statistics or histograms for, sorted. */

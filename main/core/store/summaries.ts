@@ -1,10 +1,17 @@
 /** A run in numbers (the store aggregates; common/runSummary.ts reads the evaluations) and its export. */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Experiment } from '../../../common/experiment';
-import { AVERAGED_FIELDS, PHASE_FIELDS, meanKey, type FieldMeans } from '../../../common/records';
+import {
+  AVERAGED_FIELDS,
+  PHASE_FIELDS,
+  RECORDS,
+  meanKey,
+  type FieldMeans,
+  type RecordKind,
+} from '../../../common/records';
 import { evaluationOutcome } from '../../../common/runSummary';
 import type { CsvTable, RunSummary } from '../../../common/runs';
-import { EVALUATION_FIELDS, ITERATION_FIELDS, LAYER_STATS_FIELDS, columnList, columnName } from './columns';
+import { TABLE_FIELDS, columnList, columnName } from './columns';
 import { csvLine } from './csv';
 import type { Db } from './database';
 import { StoreError } from './errors';
@@ -47,11 +54,11 @@ export function summary(db: Db, runId: string, options: { target?: number } = {}
   };
 }
 
-const CSV_TABLES = {
-  iterations: { fields: ITERATION_FIELDS, table: 'iterations', orderBy: 'iteration, rank' },
-  evaluations: { fields: EVALUATION_FIELDS, table: 'evaluations', orderBy: 'iteration' },
-  layerStats: { fields: LAYER_STATS_FIELDS, table: 'layer_stats', orderBy: 'iteration, layer' },
-} as const;
+const CSV_TABLES: Record<CsvTable, { kind: RecordKind; orderBy: string }> = {
+  iterations: { kind: 'iteration', orderBy: 'iteration, rank' },
+  evaluations: { kind: 'evaluation', orderBy: 'iteration' },
+  layerStats: { kind: 'layerStats', orderBy: 'iteration, layer' },
+};
 
 /**
  * A table of a run as CSV lines, the header first: iterations (every rank, by iteration then rank), evaluations
@@ -61,10 +68,11 @@ export function* csvLines(db: Db, runId: string, table: CsvTable): Generator<str
   const pk = db.runPk(runId);
   if (!Object.hasOwn(CSV_TABLES, table))
     throw new StoreError(`unknown table "${String(table)}"; use iterations, evaluations or layerStats`, 'BAD_ARGUMENT');
-  const { fields, table: name, orderBy } = CSV_TABLES[table];
+  const { kind, orderBy } = CSV_TABLES[table];
+  const fields = TABLE_FIELDS[kind];
   yield csvLine(fields.map((f) => f.field));
   // raw(): values in column order, no object per row. NULL is exported empty (NaN was stored as NULL).
-  const sql = `SELECT ${columnList(fields)} FROM ${name} WHERE run_pk = ? ORDER BY ${orderBy}`;
+  const sql = `SELECT ${columnList(fields)} FROM ${RECORDS[kind].table} WHERE run_pk = ? ORDER BY ${orderBy}`;
   for (const row of db.stmt(sql, true).iterate(pk) as IterableIterator<unknown[]>) yield csvLine(row);
 }
 
