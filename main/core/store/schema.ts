@@ -235,7 +235,10 @@ export const MIGRATIONS: readonly Migration[] = [...HAND_MIGRATIONS, ...recordCo
 );
 MIGRATIONS.forEach((m, i) => {
   if (m.version !== i + 1)
-    throw new Error(`schema migrations must be numbered 1, 2, ...; found ${m.version} at ${i + 1}`);
+    throw new Error(
+      `schema migrations must be numbered 1, 2, ... without gaps or repeats; found version ${m.version} in place ${i + 1} ` +
+        "(two changes took the same number: renumber the later one, or the record field's since)",
+    );
 });
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
