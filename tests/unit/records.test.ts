@@ -16,6 +16,7 @@ import {
   type FieldDef,
 } from '../../common/records';
 import { MIGRATIONS, migrate, openStore } from '../../main/core/store';
+import { composeMigrations } from '../../main/core/store/schema';
 import { TABLE_FIELDS } from '../../main/core/store/columns';
 import { Y_METRICS } from '../../renderer/src/compare/model';
 
@@ -23,6 +24,8 @@ const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
+
+const declared = () => RECORD_KINDS.flatMap((kind) => TABLE_FIELDS[kind].filter((f) => f.since !== undefined));
 
 function columnsOf(db: Database.Database, table: string): [string, string][] {
   return (db.pragma(`table_info(${table})`) as { name: string; type: string }[])
@@ -73,9 +76,24 @@ describe('the records, defined once in common/records.ts', () => {
   });
 
   it('a field declared with `since` gets a migration of that version adding its column', () => {
-    const declared = RECORD_KINDS.flatMap((kind) => TABLE_FIELDS[kind].filter((f) => f.since !== undefined));
-    expect(declared.length).toBeGreaterThan(0);
-    for (const f of declared) expect(MIGRATIONS.find((m) => m.version === f.since)?.description).toContain(f.column);
+    expect(declared().length).toBeGreaterThan(0);
+    for (const f of declared()) expect(MIGRATIONS.find((m) => m.version === f.since)?.description).toContain(f.column);
+  });
+
+  it('refuses a schema version taken twice or skipped, by hand or by a field', () => {
+    const hand = MIGRATIONS.filter((m) => !declared().some((f) => f.since === m.version));
+    const field = { field: 'x', column: 'x', kind: 'opt', sql: 'REAL' } as const;
+    const next = hand.length + 1;
+    expect(composeMigrations(hand, [{ table: 'iterations', field: { ...field, since: next } }]).at(-1)).toMatchObject({
+      version: next,
+      description: 'iterations.x',
+    });
+    expect(() => composeMigrations(hand, [{ table: 'iterations', field: { ...field, since: next - 1 } }])).toThrow(
+      `found version ${next - 1} in place ${next}`,
+    );
+    expect(() => composeMigrations(hand, [{ table: 'iterations', field: { ...field, since: next + 1 } }])).toThrow(
+      `found version ${next + 1} in place ${next}`,
+    );
   });
 
   it('series columns, Compare y metrics and the API argument check follow the field metadata', () => {

@@ -207,39 +207,48 @@ const HAND_MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-/**
- * One migration per version named by a record field's `since` (common/records.ts): it adds those fields' columns,
- * so a new field is declared once. A version may not be both written by hand and generated.
- */
-function recordColumnMigrations(hand: readonly Migration[]): Migration[] {
-  const added = new Map<number, { table: string; field: FieldSpec }[]>();
-  for (const kind of RECORD_KINDS)
-    for (const field of TABLE_FIELDS[kind])
-      if (field.since !== undefined)
-        added.set(field.since, [...(added.get(field.since) ?? []), { table: RECORDS[kind].table, field }]);
-  return [...added].map(([version, columns]) => {
-    if (hand.some((m) => m.version === version))
-      throw new Error(`schema version ${version} is both a hand-written migration and a record field's since`);
-    return {
-      version,
-      description: columns.map((c) => `${c.table}.${c.field.column}`).join(', '),
-      up: (db) => {
-        for (const { table, field } of columns) db.exec(`ALTER TABLE ${table} ADD COLUMN ${field.column} ${field.sql}`);
-      },
-    };
-  });
+/** A stored record field and its table, as a generated migration adds it. */
+export interface AddedColumn {
+  table: string;
+  field: FieldSpec;
 }
 
-export const MIGRATIONS: readonly Migration[] = [...HAND_MIGRATIONS, ...recordColumnMigrations(HAND_MIGRATIONS)].sort(
-  (a, b) => a.version - b.version,
-);
-MIGRATIONS.forEach((m, i) => {
-  if (m.version !== i + 1)
-    throw new Error(
-      `schema migrations must be numbered 1, 2, ... without gaps or repeats; found version ${m.version} in place ${i + 1} ` +
-        "(two changes took the same number: renumber the later one, or the record field's since)",
-    );
-});
+/** The columns of the record fields declared with a `since` (common/records.ts). */
+function declaredColumns(): AddedColumn[] {
+  return RECORD_KINDS.flatMap((kind) =>
+    TABLE_FIELDS[kind].filter((f) => f.since !== undefined).map((field) => ({ table: RECORDS[kind].table, field })),
+  );
+}
+
+/**
+ * The hand-written migrations and, per version named by a field's `since`, one that adds those fields' columns (so
+ * a new field is declared once), in order. Throws where a version is taken twice or missing.
+ */
+export function composeMigrations(
+  hand: readonly Migration[],
+  added: readonly AddedColumn[] = declaredColumns(),
+): Migration[] {
+  const byVersion = new Map<number, AddedColumn[]>();
+  for (const c of added) byVersion.set(c.field.since!, [...(byVersion.get(c.field.since!) ?? []), c]);
+  const generated = [...byVersion].map(([version, columns]): Migration => ({
+    version,
+    description: columns.map((c) => `${c.table}.${c.field.column}`).join(', '),
+    up: (db) => {
+      for (const { table, field } of columns) db.exec(`ALTER TABLE ${table} ADD COLUMN ${field.column} ${field.sql}`);
+    },
+  }));
+  const all = [...hand, ...generated].sort((a, b) => a.version - b.version);
+  all.forEach((m, i) => {
+    if (m.version !== i + 1)
+      throw new Error(
+        `schema migrations must be numbered 1, 2, ... without gaps or repeats; found version ${m.version} in place ${i + 1} ` +
+          "(two changes took the same number, by hand or as a record field's since: renumber the later one)",
+      );
+  });
+  return all;
+}
+
+export const MIGRATIONS: readonly Migration[] = composeMigrations(HAND_MIGRATIONS);
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
