@@ -16,7 +16,7 @@ import { z } from 'zod';
 export type SqlType = 'INTEGER' | 'REAL' | 'TEXT' | 'BLOB' | null;
 
 export interface FieldMeta {
-  /** What people see: chart axes, tables, the JSON Schema's title. */
+  /** What people see (tables, the JSON Schema's title); axisLabel adds the unit a chart axis shows. */
   label: string;
   unit?: 'ms' | 'bytes' | 'coordinates' | 'epochs' | 'fraction';
   description?: string;
@@ -45,6 +45,12 @@ export interface FieldDef<S extends z.ZodType = z.ZodType> extends FieldMeta {
 }
 
 type Fields = Record<string, FieldDef>;
+
+/** The label with the unit a chart axis shows: (ms), or (%) for a fraction shown times 100. */
+export function axisLabel(meta: FieldMeta): string {
+  if (meta.unit === 'fraction' && meta.scale === 100) return `${meta.label} (%)`;
+  return meta.unit === 'ms' ? `${meta.label} (ms)` : meta.label;
+}
 
 function field<S extends z.ZodType, const M extends FieldMeta>(schema: S, meta: M): M & { schema: S } {
   return { ...meta, schema };
@@ -124,21 +130,21 @@ export const ITERATION_FIELDS = {
     phase: true,
   }),
   waitMs: ms({
-    label: 'Waiting for other ranks (ms)',
+    label: 'Waiting for other ranks',
     description: "of exchangeMs, the time this rank's contribution waited at the hub for the other ranks'",
     chart: true,
     aggregate: 'mean',
   }),
   updateMs: ms({ label: 'Update', series: true, aggregate: 'mean', phase: true }),
   cpuWaitMs: optionalMs({
-    label: 'Waiting for a CPU after compute (ms)',
+    label: 'Waiting for a CPU after compute',
     description:
       'of compress + exchange + update, the time this rank was ready to run but waiting for a CPU (Linux schedstat only)',
     chart: true,
     aggregate: 'mean',
   }),
   computeCpuWaitMs: optionalMs({
-    label: 'Waiting for a CPU during compute (ms)',
+    label: 'Waiting for a CPU during compute',
     description: 'of computeMs, the time spent waiting for a CPU; the cluster projections subtract it',
     chart: true,
     aggregate: 'mean',
@@ -180,7 +186,7 @@ export const EVALUATION_FIELDS = {
   wallMs: ms({ label: 'Wall time', description: 'since the run started' }),
   testLoss: field(num, { label: 'Test loss', sql: 'REAL', chart: true }),
   accuracy: field(opt, {
-    label: 'Test accuracy (%)',
+    label: 'Test accuracy',
     unit: 'fraction',
     description: 'classification models',
     sql: 'REAL',

@@ -12,6 +12,7 @@ import {
   RECORDS,
   RECORD_KINDS,
   SERIES_COLUMNS,
+  axisLabel,
   recordsJsonSchema,
   type FieldDef,
 } from '../../common/records';
@@ -100,11 +101,15 @@ describe('the records, defined once in common/records.ts', () => {
     const chart = Object.entries(ITERATION_FIELDS as Record<string, FieldDef>).filter(([, f]) => f.chart);
     for (const [name, f] of chart) {
       expect(SERIES_COLUMNS).toContain(name);
-      expect(Y_METRICS[name as keyof typeof Y_METRICS]).toMatchObject({ label: f.label, source: 'iteration' });
+      expect(Y_METRICS[name as keyof typeof Y_METRICS]).toMatchObject({ label: axisLabel(f), source: 'iteration' });
     }
     for (const [name, f] of Object.entries(EVALUATION_FIELDS as Record<string, FieldDef>).filter(([, f]) => f.chart))
-      expect(Y_METRICS[name as keyof typeof Y_METRICS]).toMatchObject({ label: f.label, source: 'evaluation' });
+      expect(Y_METRICS[name as keyof typeof Y_METRICS]).toMatchObject({ label: axisLabel(f), source: 'evaluation' });
     expect(Y_METRICS.iterationMs).toMatchObject({ columns: PHASE_FIELDS });
+    expect([Y_METRICS.accuracy.label, Y_METRICS.waitMs.label]).toEqual([
+      'Test accuracy (%)',
+      'Waiting for other ranks (ms)',
+    ]);
     expect(PHASE_FIELDS.length).toBeGreaterThan(1);
     const series = apiArgs.series;
     expect(series.safeParse([['r1'], { columns: [...SERIES_COLUMNS] }]).success).toBe(true);

@@ -10,6 +10,7 @@ import {
   ITERATION_CHART_FIELDS,
   ITERATION_FIELDS,
   PHASE_FIELDS,
+  axisLabel,
   type EvaluationChartField,
   type FieldMeta,
   type IterationChartField,
@@ -36,13 +37,14 @@ type EvaluationMetric = {
 
 /** The y metrics: the record fields marked `chart` (common/records.ts), and the iteration time, the phases' sum. */
 export type YMetricId = IterationChartField | EvaluationChartField | 'iterationMs';
+const scaleOf = ({ scale }: FieldMeta) => (scale === undefined ? {} : { scale });
 const iterationMetric = (id: IterationChartField): [YMetricId, IterationMetric] => {
-  const { label, scale } = ITERATION_FIELDS[id] as FieldMeta;
-  return [id, { label, source: 'iteration', columns: [id], ...(scale !== undefined && { scale }) }];
+  const meta: FieldMeta = ITERATION_FIELDS[id];
+  return [id, { label: axisLabel(meta), source: 'iteration', columns: [id], ...scaleOf(meta) }];
 };
 const evaluationMetric = (id: EvaluationChartField): [YMetricId, EvaluationMetric] => {
-  const { label, scale } = EVALUATION_FIELDS[id] as FieldMeta;
-  return [id, { label, source: 'evaluation', field: id, ...(scale !== undefined && { scale }) }];
+  const meta: FieldMeta = EVALUATION_FIELDS[id];
+  return [id, { label: axisLabel(meta), source: 'evaluation', field: id, ...scaleOf(meta) }];
 };
 /** In the menu: the train loss, the evaluation metrics, the other iteration fields, the iteration time. */
 export const Y_METRICS = Object.fromEntries([
