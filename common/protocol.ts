@@ -18,7 +18,7 @@ import { armSchema, experimentSchema, type RunSpec } from './experiment';
 import type { EvaluationRecord, HistogramRecord, IterationRecord, LayerStatsRecord } from './metrics';
 
 /** Bumped on any incompatible change; a hello with another version is refused (close code 4426). */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Largest header accepted, in bytes (headers are small JSON; payloads carry the bulk). */
 export const MAX_HEADER_BYTES = 16 * 1024 * 1024;
@@ -253,10 +253,6 @@ const collectiveResultSchema = z.object({
   op: z.enum(COLLECTIVE_OPS),
   /** Payload bytes each rank contributed, in rank order. */
   sizes: z.array(nonNegInt),
-  /** Payload bytes the receiving rank sent to the hub this round. */
-  bytesSent: nonNegInt,
-  /** Payload bytes the receiving rank gets from the hub this round (this frame's payload). */
-  bytesReceived: nonNegInt,
   /** Milliseconds the receiving rank's contribution waited at the hub for the round's last one. */
   waitMs: z.number().nonnegative(),
 });
@@ -502,20 +498,18 @@ function fastCollective(rest: Record<string, unknown>, from: keyof typeof SCHEMA
       return { type: 'collective', runId, op, round, rank };
     }
   } else if (rest.type === 'collectiveResult' && from !== 'worker') {
-    const { runId, round, op, sizes, bytesSent, bytesReceived, waitMs } = rest;
+    const { runId, round, op, sizes, waitMs } = rest;
     if (
       isId(runId) &&
       isCount(round) &&
       isOp(op) &&
       Array.isArray(sizes) &&
       sizes.every(isCount) &&
-      isCount(bytesSent) &&
-      isCount(bytesReceived) &&
       typeof waitMs === 'number' &&
       Number.isFinite(waitMs) &&
       waitMs >= 0
     ) {
-      return { type: 'collectiveResult', runId, round, op, sizes: sizes as number[], bytesSent, bytesReceived, waitMs };
+      return { type: 'collectiveResult', runId, round, op, sizes: sizes as number[], waitMs };
     }
   }
   return null;

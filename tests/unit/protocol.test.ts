@@ -135,8 +135,6 @@ const samples: [Message, Uint8Array | null][] = [
       op: 'allreduce',
       sizes: [8, 8],
       waitMs: 0.5,
-      bytesSent: 8,
-      bytesReceived: 8,
     },
     new Uint8Array(new Float32Array([1.5, -2]).buffer),
   ],

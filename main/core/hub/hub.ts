@@ -30,7 +30,7 @@ import {
   type WorkerCapabilities,
   type WorkerMessage,
 } from '../../../common/protocol';
-import { Group, type ContributeOutcome, type RoundFailure, type RunBytes } from './group';
+import { Group, type ContributeOutcome, type RoundFailure } from './group';
 import { Peer } from './peer';
 
 export type HubLogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -121,8 +121,6 @@ interface Resolved {
   log: (level: HubLogLevel, message: string) => void;
 }
 
-const MAX_FINISHED_RUNS = 10_000;
-
 function defaultLog(level: HubLogLevel, message: string): void {
   if (level === 'warn' || level === 'error') console.error(`[hub] ${message}`);
 }
@@ -197,7 +195,6 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly peers = new Set<Peer>();
   private readonly byId = new Map<string, Peer>();
   private readonly groups = new Map<string, Group>();
-  private readonly finishedBytes = new Map<string, RunBytes>();
   private readonly tokenDigest: Buffer;
   private readonly timers: NodeJS.Timeout[] = [];
   private nextWorker = 1;
@@ -282,7 +279,6 @@ export class Hub extends EventEmitter<HubEvents> {
       maxPendingRounds: this.o.maxPendingRounds,
     });
     this.groups.set(runId, group);
-    this.finishedBytes.delete(runId);
     for (const id of workerIds) this.byId.get(id)!.runId = runId;
     this.o.log('info', `run ${runId}: group of ${workerIds.length} (${workerIds.join(', ')})`);
     return this.groupInfo(group);
@@ -339,17 +335,13 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /**
    * Ends a run's group: its workers become idle, open rounds fail with `reason`, later collectives for the run
-   * fail. The run's byte counts stay readable with bytes(runId).
+   * fail.
    */
   endGroup(runId: string, reason = `the group for run ${runId} ended`): void {
     const group = this.groups.get(runId);
     if (!group) return;
     this.notifyFailures(group, group.fail(reason).notify, reason);
     this.groups.delete(runId);
-    this.finishedBytes.set(runId, group.bytesSnapshot());
-    if (this.finishedBytes.size > MAX_FINISHED_RUNS) {
-      this.finishedBytes.delete(this.finishedBytes.keys().next().value!);
-    }
     for (const id of group.workerIds) {
       const peer = this.byId.get(id);
       if (peer && peer.runId === runId) {
@@ -357,11 +349,6 @@ export class Hub extends EventEmitter<HubEvents> {
         peer.resume('group');
       }
     }
-  }
-
-  /** Payload bytes each rank of a run sent and received through collectives (live, or as the group ended). */
-  bytes(runId: string): RunBytes | undefined {
-    return this.groups.get(runId)?.bytesSnapshot() ?? this.finishedBytes.get(runId);
   }
 
   private failGroup(group: Group, reason: string): void {
@@ -480,8 +467,7 @@ export class Hub extends EventEmitter<HubEvents> {
 
   private onMessage(peer: Peer, bytes: readonly Uint8Array[], isBinary: boolean): void {
     if (peer.state === 'closed') return;
-    peer.lastSeen = Date.now();
-    peer.framesReceived++;
+    peer.heard();
     if (!isBinary) {
       this.disconnect(peer, CLOSE_CODES.protocolError, 'sent a text frame; the protocol is binary frames only');
       return;

@@ -8,4 +8,3 @@ export {
   type HubOptions,
   type WorkerInfo,
 } from './hub';
-export type { RankBytes, RunBytes } from './group';
