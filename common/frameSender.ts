@@ -4,7 +4,8 @@
  * waiting while the socket holds more than a high-water mark. Environment-free: it sees the ws
  * WebSocket and the TCP socket under it only through the few members it uses.
  */
-import { encodeFrameParts, type Message } from './protocol';
+import { encodeFrameParts } from './frame';
+import type { Message } from './protocol';
 
 /**
  * Payload parts go out in WebSocket fragments of at most this much, so a slow socket's progress shows at this

@@ -7,13 +7,13 @@
  * collective or a send must not be modified until the returned promise settles.
  */
 import type { Socket } from 'node:net';
-import WebSocket, { type RawData } from 'ws';
+import WebSocket from 'ws';
+import { cutParts, decodeFrame, joinParts, messageParts } from '../../common/frame';
 import { FrameSender } from '../../common/frameSender';
 import { Liveness } from '../../common/liveness';
+import { CollectiveError, HubConnectionError, HubRefusedError } from './hubErrors';
 import {
   CLOSE_CODES,
-  decodeFrame,
-  joinParts,
   PROTOCOL_VERSION,
   ProtocolError,
   type AssignMessage,
@@ -26,6 +26,8 @@ import {
   type WorkerCapabilities,
   type WorkerMessage,
 } from '../../common/protocol';
+
+export { CollectiveError, HubConnectionError, HubRefusedError } from './hubErrors';
 
 /** Room left for a collective's header (the run id is at most 256 characters) when checking a frame's size. */
 const MAX_COLLECTIVE_HEADER_BYTES = 2048;
@@ -45,36 +47,6 @@ export interface HubClientOptions {
    * hub). Masking defends HTTP intermediaries against scripts in browsers; a worker is not one.
    */
   maskFrames?: boolean;
-}
-
-/** The hub refused this worker (wrong token, protocol version, a bad frame, silence). */
-export class HubRefusedError extends Error {
-  override readonly name = 'HubRefusedError';
-  constructor(
-    readonly reason: string,
-    /** The close code (CLOSE_CODES) the hub gave. */
-    readonly code: number,
-  ) {
-    super(`hub refused the connection: ${reason}`);
-  }
-}
-
-/** The connection to the hub is gone (or never came up). */
-export class HubConnectionError extends Error {
-  override readonly name = 'HubConnectionError';
-}
-
-/** A collective that will not complete: the hub failed it (a rank lost, a rule broken) or the connection went. */
-export class CollectiveError extends Error {
-  override readonly name = 'CollectiveError';
-  constructor(
-    message: string,
-    readonly runId: string,
-    readonly op: CollectiveOp,
-    readonly round: number,
-  ) {
-    super(message);
-  }
 }
 
 export interface AllgatherResult {
@@ -114,45 +86,6 @@ interface RunState {
   nextRound: number;
   pending: Map<number, Pending>;
   bytes: ClientRunBytes;
-}
-
-/** A message's bytes as ws hands them over (binaryType 'fragments': one buffer per WebSocket fragment). */
-function asParts(data: RawData): readonly Uint8Array[] {
-  if (Array.isArray(data)) return data;
-  if (data instanceof ArrayBuffer) return [new Uint8Array(data)];
-  return [data];
-}
-
-/** Cuts consecutive pieces of the given sizes out of a list of parts: views where a piece lies in one part. */
-function cut(parts: readonly Uint8Array[], sizes: readonly number[]): Uint8Array[] {
-  let index = 0;
-  let offset = 0;
-  return sizes.map((size) => {
-    while (index < parts.length && offset === parts[index]!.byteLength) {
-      index++;
-      offset = 0;
-    }
-    const part = parts[index];
-    if (size === 0 || (part && part.byteLength - offset >= size)) {
-      const view = part ? part.subarray(offset, offset + size) : new Uint8Array(0);
-      offset += size;
-      return view;
-    }
-    const out = new Uint8Array(size);
-    let filled = 0;
-    while (filled < size) {
-      const p = parts[index]!;
-      const take = Math.min(p.byteLength - offset, size - filled);
-      out.set(p.subarray(offset, offset + take), filled);
-      filled += take;
-      offset += take;
-      if (offset === p.byteLength) {
-        index++;
-        offset = 0;
-      }
-    }
-    return out;
-  });
 }
 
 export class HubClient {
@@ -217,7 +150,7 @@ export class HubClient {
     ws.on('open', () => {
       this.sendFrame({ type: 'hello', token, protocolVersion: PROTOCOL_VERSION, capabilities }).catch(() => undefined);
     });
-    ws.on('message', (data, isBinary) => this.onMessage(asParts(data), isBinary));
+    ws.on('message', (data, isBinary) => this.onMessage(messageParts(data), isBinary));
     ws.on('error', (err) => {
       const what = this.welcome
         ? `hub connection error: ${err.message}`
@@ -339,7 +272,7 @@ export class HubClient {
           `its ${payloadBytes}-byte payload and this rank's ${payload.byteLength} bytes`,
       );
     }
-    const pieces = cut(
+    const pieces = cutParts(
       others,
       sizes.filter((_, r) => r !== rank),
     );

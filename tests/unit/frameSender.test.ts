@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FRAGMENT_BYTES, FrameSender, type MessageSocket } from '../../common/frameSender';
 import { Liveness } from '../../common/liveness';
-import { decodeFrame } from '../../common/protocol';
+import { decodeFrame } from '../../common/frame';
 
 /** A socket that holds what it is sent until drain() is called, as a slow peer's would. */
 class SlowSocket implements MessageSocket {

@@ -1,9 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { decodeFrame, encodeFrame } from '../../common/frame';
 import {
   CLOSE_CODES,
-  decodeFrame,
-  encodeFrame,
   PROTOCOL_VERSION,
   type HubMessage,
   type Message,

@@ -2,19 +2,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { experimentSchema } from '../../common/experiment';
 import type { IterationRecord } from '../../common/metrics';
+import { decodeFrame, encodeFrame, encodeFrameParts, joinParts } from '../../common/frame';
 import {
-  decodeFrame,
-  decodeUtf8,
-  encodeFrame,
-  encodeFrameParts,
-  encodeUtf8,
-  joinParts,
   MAX_HEADER_BYTES,
   parseRunConfig,
   ProtocolError,
   type Message,
   type ProtocolErrorCode,
 } from '../../common/protocol';
+import { decodeUtf8, encodeUtf8 } from '../../common/utf8';
 
 const caps = { host: 'node-1', pid: 42, backend: 'webgpu' as const, cores: 8 };
 

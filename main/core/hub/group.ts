@@ -2,7 +2,8 @@
  * A run's group of ranks and the state of its collectives: pending rounds, their contributions, and which ranks the hub should stop reading while the group holds more than its bound. No I/O: the hub acts
  * on what these methods return.
  */
-import { joinParts, type CollectiveOp, type CollectiveResultMessage } from '../../../common/protocol';
+import { joinParts } from '../../../common/frame';
+import type { CollectiveOp, CollectiveResultMessage } from '../../../common/protocol';
 
 export interface RankResult {
   rank: number;

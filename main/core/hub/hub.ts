@@ -9,16 +9,15 @@
  * maxPendingConnections may be waiting to, and no frame may exceed maxPayload. The hub listens on 127.0.0.1
  * unless told otherwise.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { decodeFrame, joinParts, messageParts } from '../../../common/frame';
 import type { LogRecord } from '../../../common/metrics';
 import {
   CLOSE_CODES,
-  decodeFrame,
-  joinParts,
   PROTOCOL_VERSION,
   ProtocolError,
   type CheckpointMessage,
@@ -31,36 +30,8 @@ import {
   type WorkerMessage,
 } from '../../../common/protocol';
 import { Group, type ContributeOutcome, type RoundFailure } from './group';
+import { resolveOptions, type HubOptions, type ResolvedHubOptions } from './options';
 import { Peer } from './peer';
-
-export type HubLogLevel = 'debug' | 'info' | 'warn' | 'error';
-
-export interface HubOptions {
-  /** Interface to listen on; default 127.0.0.1 (this machine only). Use '0.0.0.0' for workers on other machines. */
-  host?: string;
-  /** Port; default 0 (an ephemeral one: read hub.port). */
-  port?: number;
-  /** Shared secret workers present in hello; default 32 random bytes as hex. */
-  token?: string;
-  /** Largest frame accepted from a worker (ws maxPayload), bytes; default 512 MiB, at most 2^31 - 1. */
-  maxPayload?: number;
-  /** How often hub and workers send heartbeats; default 2000 ms. */
-  heartbeatMs?: number;
-  /** A worker not heard from for longer than this is declared lost; default 10000 ms. */
-  silenceMs?: number;
-  /** A connection must say hello within this; default 5000 ms. */
-  helloTimeoutMs?: number;
-  /** Connections allowed to be waiting for their hello at once; default 64. */
-  maxPendingConnections?: number;
-  /** Bytes a socket may hold unsent before the hub waits for it to drain; default 16 MiB. */
-  highWaterMark?: number;
-  /** Contribution bytes a group may hold before the hub stops reading ranks that are ahead; default 1 GiB. */
-  maxGroupBufferBytes?: number;
-  /** Rounds a group may have open before the same; default 64. */
-  maxPendingRounds?: number;
-  /** Where the hub's own log lines go (refusals, losses, failures); default: warnings and errors to stderr. */
-  log?: (level: HubLogLevel, message: string) => void;
-}
 
 /** A worker as the registry knows it (a snapshot). */
 export interface WorkerInfo {
@@ -106,64 +77,6 @@ export interface HubEvents {
   groupFailed: [runId: string, reason: string];
 }
 
-interface Resolved {
-  host: string;
-  port: number;
-  token: string;
-  maxPayload: number;
-  heartbeatMs: number;
-  silenceMs: number;
-  helloTimeoutMs: number;
-  maxPendingConnections: number;
-  highWaterMark: number;
-  maxGroupBufferBytes: number;
-  maxPendingRounds: number;
-  log: (level: HubLogLevel, message: string) => void;
-}
-
-function defaultLog(level: HubLogLevel, message: string): void {
-  if (level === 'warn' || level === 'error') console.error(`[hub] ${message}`);
-}
-
-function resolveOptions(o: HubOptions): Resolved {
-  const r: Resolved = {
-    host: o.host ?? '127.0.0.1',
-    port: o.port ?? 0,
-    token: o.token ?? randomBytes(32).toString('hex'),
-    maxPayload: o.maxPayload ?? 512 * 1024 * 1024,
-    heartbeatMs: o.heartbeatMs ?? 2000,
-    silenceMs: o.silenceMs ?? 10_000,
-    helloTimeoutMs: o.helloTimeoutMs ?? 5000,
-    maxPendingConnections: o.maxPendingConnections ?? 64,
-    highWaterMark: o.highWaterMark ?? 16 * 1024 * 1024,
-    maxGroupBufferBytes: o.maxGroupBufferBytes ?? 1024 * 1024 * 1024,
-    maxPendingRounds: o.maxPendingRounds ?? 64,
-    log: o.log ?? defaultLog,
-  };
-  const positiveInts: (keyof Resolved)[] = [
-    'maxPayload',
-    'heartbeatMs',
-    'silenceMs',
-    'helloTimeoutMs',
-    'maxPendingConnections',
-    'highWaterMark',
-    'maxGroupBufferBytes',
-    'maxPendingRounds',
-  ];
-  for (const key of positiveInts) {
-    const v = r[key];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
-      throw new RangeError(`hub option ${key} must be a positive integer, got ${String(v)}`);
-    }
-  }
-  if (r.maxPayload > 2 ** 31 - 1) throw new RangeError(`hub option maxPayload must be at most 2^31 - 1 bytes`);
-  if (r.heartbeatMs >= r.silenceMs) {
-    throw new RangeError(`hub option heartbeatMs (${r.heartbeatMs}) must be less than silenceMs (${r.silenceMs})`);
-  }
-  if (r.token.length === 0) throw new RangeError('hub option token must not be empty');
-  return r;
-}
-
 function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
@@ -177,13 +90,6 @@ function closeReason(reason: string): string {
 
 function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/** A message's bytes as ws hands them over (binaryType 'fragments': one buffer per WebSocket fragment). */
-function asParts(data: RawData): readonly Uint8Array[] {
-  if (Array.isArray(data)) return data;
-  if (data instanceof ArrayBuffer) return [new Uint8Array(data)];
-  return [data];
 }
 
 export class Hub extends EventEmitter<HubEvents> {
@@ -204,7 +110,7 @@ export class Hub extends EventEmitter<HubEvents> {
   constructor(
     private readonly server: Server,
     private readonly wss: WebSocketServer,
-    private readonly o: Resolved,
+    private readonly o: ResolvedHubOptions,
   ) {
     super();
     const address = server.address() as AddressInfo;
@@ -446,7 +352,7 @@ export class Hub extends EventEmitter<HubEvents> {
     let errorReason: string | null = null;
     ws.on('message', (data, isBinary) => {
       try {
-        this.onMessage(peer, asParts(data), isBinary);
+        this.onMessage(peer, messageParts(data), isBinary);
       } catch (e) {
         this.o.log('error', `while handling a message from ${peer.label}: ${(e as Error).stack ?? errorMessage(e)}`);
       }
