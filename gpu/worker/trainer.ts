@@ -19,7 +19,7 @@ import {
 import type { Kernels } from '../kernels/kernels';
 import { randomKey } from '../kernels/random';
 import { cpuWaitClock } from './cpuWait';
-import { encodeRankCheckpoint, unbundleCheckpoint, weightsChecksum } from './checkpoint';
+import { encodeRankCheckpoint, unbundleCheckpoint, weightsChecksum } from '../../common/checkpoint';
 import { batches, batchesPerEpoch, loadDataset, type Batch, type Dataset, type Split } from './data';
 import type { HubClient } from './hubClient';
 import { buildModel, type TrainableModel } from './models';
