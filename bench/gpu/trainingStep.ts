@@ -14,7 +14,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { sparsifierConfigSchema, type SparsifierMethod } from '../../common/sparsifier';
-import { compressAll, createCompressors, type CompressResult } from '../../gpu/compression';
+import { ModelCompression, compressAll, type CompressResult } from '../../gpu/compression';
 import { accumulatePacked, packSparse } from '../../gpu/compression/packing';
 import { createCpuKernels } from '../../gpu/kernels/cpu';
 import type { Kernels } from '../../gpu/kernels/kernels';
@@ -23,7 +23,6 @@ import type { ClassificationBatch, DatasetInfo } from '../../gpu/worker/data';
 import { buildModel, initTensorflow, modelGpuDevice } from '../../gpu/worker/models';
 import { MomentumSgd, splitInto } from '../../gpu/worker/optimizer';
 import { DEVICE_COMPRESS_MIN_LENGTH } from '../../gpu/worker/trainer';
-import { Compressor } from '../../gpu/compression';
 
 const P = 4;
 type Path = 'device' | 'batched' | 'host' | 'routed';
@@ -70,10 +69,14 @@ for (const modelName of MODELS) {
       const kernels = (allOnDevice ? gpu : cpu) as Kernels;
       const config = sparsifierConfigSchema.parse({ method, density: 0.001, seed: 5 });
       const onDevice = shapes.map((s) => allOnDevice || (path === 'routed' && s.length >= DEVICE_COMPRESS_MIN_LENGTH));
-      const compressors =
+      const { compressors } = ModelCompression.create(
         path === 'routed'
-          ? shapes.map((s, i) => new Compressor((onDevice[i] ? gpu : cpu) as Kernels, config, s.name, s.length))
-          : createCompressors(kernels, config, shapes, 'layer');
+          ? { host: cpu as Kernels, device: { kernels: gpu as Kernels, tensors: onDevice } }
+          : { host: kernels },
+        config,
+        shapes,
+        'layer',
+      );
       const optimizer = await MomentumSgd.create(
         shapes.map((s) => s.length),
         0.9,

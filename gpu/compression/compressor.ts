@@ -1,8 +1,8 @@
 import { selectionSize, type SparsifierConfig } from '../../common/sparsifier';
 import type { CompressionStats } from '../../common/stats';
-import type { DeviceSelection, DeviceSelectionItem, Kernels, Moments } from '../kernels/kernels';
+import type { DeviceSelection, DeviceSelectionItem, Kernels, Moments, SparseMethod } from '../kernels/kernels';
 import { stepSeed } from '../kernels/random';
-import { SELECTION_OPERATORS } from '../operators';
+import { OPERATORS, type OperatorDeclaration } from '../operators';
 import type { Selection } from '../operators/operator';
 import { NonFiniteGradientError } from './errors';
 import { ResidualMemory } from './residualMemory';
@@ -40,6 +40,7 @@ export interface CompressResult {
  * together. The communicator, which exchanges Compressed values, is a separate piece.
  */
 export class Compressor<V> {
+  private readonly operator: OperatorDeclaration;
   private readonly memory: ResidualMemory<V> | null;
 
   constructor(
@@ -49,13 +50,12 @@ export class Compressor<V> {
     readonly tensor: string,
     readonly length: number,
   ) {
-    this.memory = config.method !== 'dense' && config.errorFeedback ? new ResidualMemory(kernels, length) : null;
+    this.operator = OPERATORS[config.method];
+    this.memory = this.operator.selection && config.errorFeedback ? new ResidualMemory(kernels, length) : null;
   }
 
   /** Compresses one gradient. The gradient vector itself is left unchanged. */
   async compress(gradient: V, options: CompressOptions): Promise<CompressResult> {
-    const k = selectionSize(this.length, { density: options.density ?? this.config.density, k: this.config.k });
-    const method = this.config.method;
     const onDevice = this.prepareOnDevice(gradient, options);
     if (onDevice) {
       const [result] = await this.kernels.selectOnDevice!([onDevice.item]);
@@ -65,9 +65,11 @@ export class Compressor<V> {
     const gradientMoments = await this.checkedMoments(gradient, 'gradient');
     const u = this.memory ? this.memory.compensate(gradient) : gradient;
     const moments = this.memory ? await this.checkedMoments(u, 'residual') : gradientMoments;
+    const k = this.selectionSize(options);
     const measure = options.statistics ? options.statistics : null;
 
-    if (method === 'dense') {
+    const { selection: operator, exactTopk } = this.operator;
+    if (!operator) {
       const statistics = measure
         ? await measureCompression(this.kernels, u, moments, k, { selection: null, threshold: null }, measure)
         : undefined;
@@ -79,21 +81,19 @@ export class Compressor<V> {
       };
     }
 
-    const operator = SELECTION_OPERATORS[method];
     const selection = await operator.select(this.kernels, u, {
       k,
       moments,
       seed: stepSeed(this.config.seed, options.step),
       sampleRatio: this.config.sampleRatio,
     });
-    const isExactTopk = method === 'topk' || method === 'trimmedk';
     const statistics = measure
       ? await measureCompression(
           this.kernels,
           u,
           moments,
           k,
-          { selection, threshold: selection.threshold, ...(isExactTopk && { exactTopk: selection }) },
+          { selection, threshold: selection.threshold, ...(exactTopk && { exactTopk: selection }) },
           measure,
         )
       : undefined;
@@ -106,10 +106,10 @@ export class Compressor<V> {
    * which traces a non-finite u to the gradient or the residual. Null for the host's path.
    */
   prepareOnDevice(gradient: V, options: CompressOptions): DevicePreparation<V> | null {
-    const method = this.config.method;
-    if (method === 'dense' || options.statistics || !this.kernels.selectOnDevice) return null;
+    if (!this.operator.selection || options.statistics || !this.kernels.selectOnDevice) return null;
     if (this.memory && !this.memory.keepsResidualUntilUpdate) return null;
-    const k = selectionSize(this.length, { density: options.density ?? this.config.density, k: this.config.k });
+    const method = this.config.method as SparseMethod;
+    const k = this.selectionSize(options);
     const u = this.memory ? this.memory.compensate(gradient) : gradient;
     const request = { k, seed: stepSeed(this.config.seed, options.step), sampleRatio: this.config.sampleRatio };
     return {
@@ -124,6 +124,10 @@ export class Compressor<V> {
         return this.sent(result.selection, k, undefined);
       },
     };
+  }
+
+  private selectionSize(options: CompressOptions): number {
+    return selectionSize(this.length, { density: options.density ?? this.config.density, k: this.config.k });
   }
 
   private sent(selection: Selection, k: number, statistics: CompressionStats | undefined): CompressResult {

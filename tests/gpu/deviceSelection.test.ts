@@ -13,7 +13,7 @@ import type { DeviceSelection, Kernels } from '../../gpu/kernels/kernels';
 import { createWebGpuKernels, type WebGpuKernels } from '../../gpu/kernels/webgpu/index';
 import { selectOnHost } from '../../gpu/operators/run';
 import { gradientArbitrary } from '../operatorSuite';
-import { normalData } from '../../gpu/kernels/random';
+import { normalData } from '../../common/normalData';
 import { testDevice } from './helpers';
 
 /** Operators whose threshold comes from u's moments, which the CPU backend sums differently. */

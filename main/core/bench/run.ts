@@ -1,8 +1,9 @@
 import type { BackendName, BenchOptions, BenchResults } from '../../../common/bench';
+import { normalData } from '../../../common/normalData';
 import { selectionSize } from '../../../common/sparsifier';
 import { createKernels } from '../../../gpu/engine';
 import type { DeviceCounters, Kernels } from '../../../gpu/kernels/kernels';
-import { normalData, stepSeed } from '../../../gpu/kernels/random';
+import { stepSeed } from '../../../gpu/kernels/random';
 import { runSelection } from '../../../gpu/operators/run';
 import { describeMachine } from './machine';
 import { runPythonPeers } from './peers';
