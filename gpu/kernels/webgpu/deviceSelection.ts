@@ -18,7 +18,9 @@ import { normalQuantile } from '../../operators/normalQuantile';
 import { selectOnHost } from '../../operators/run';
 import { smallestMagnitude } from '../../operators/topk';
 import { trimmedThresholds } from '../../operators/trimmedk';
-import type { Frame, GpuVector, WebGpuKernels } from './index';
+import type { WebGpuKernels } from './index';
+import { encodeMoments, momentsFrom, momentsResultBuffer, momentsResultBytes } from './reductions';
+import type { Frame, GpuVector } from './vector';
 import {
   NONE,
   STATE,
@@ -110,12 +112,12 @@ function encodeTopk(
     writeValues: options.writeValues,
     checkFinite: options.checkFinite ?? false,
   });
-  const moments = options.moments ? kernels.momentsResultBuffer(frame) : null;
+  const moments = options.moments ? momentsResultBuffer(kernels, frame) : null;
   encodeTail(kernels, encoder, frame, buffers, timing, (pass) => {
-    if (options.moments) kernels.encodeMoments(pass, frame, options.moments, moments!);
+    if (options.moments) encodeMoments(kernels, pass, frame, options.moments, moments!);
   });
   const copies = [{ source: buffers.state, size: STATE_WORDS * 4 }];
-  if (moments) copies.push({ source: moments, size: kernels.momentsResultBytes });
+  if (moments) copies.push({ source: moments, size: momentsResultBytes(kernels) });
   copies.push({ source: out, size: outBytes });
   return {
     copies,
@@ -170,7 +172,7 @@ function encodeGaussiank(
   const n = u.length;
   const capacity = thresholdCapacity(k, n);
   const out = kernels.storage(frame, capacity * 8, 'selection');
-  const moments = kernels.momentsResultBuffer(frame);
+  const moments = momentsResultBuffer(kernels, frame);
   const buffers = selectionBuffers(
     kernels,
     frame,
@@ -182,7 +184,7 @@ function encodeGaussiank(
     { aux: moments },
   );
   encodeTail(kernels, encoder, frame, buffers, timing, (pass) => {
-    kernels.encodeMoments(pass, frame, u, moments);
+    encodeMoments(kernels, pass, frame, u, moments);
     pass.setBindGroup(0, buffers.group);
     pass.setPipeline(kernels.pipeline('select', 'gaussianStart'));
     pass.dispatchWorkgroups(1);
@@ -194,11 +196,11 @@ function encodeGaussiank(
   return {
     copies: [
       { source: buffers.state, size: STATE_WORDS * 4 },
-      { source: moments, size: kernels.momentsResultBytes },
+      { source: moments, size: momentsResultBytes(kernels) },
       { source: out, size: capacity * 8 },
     ],
     decode: ([stateWords, momentWords, words]) =>
-      decideGaussiank(kernels, u, k, new Uint32Array(stateWords!), kernels.momentsFrom(momentWords!, n), (total) =>
+      decideGaussiank(kernels, u, k, new Uint32Array(stateWords!), momentsFrom(kernels, momentWords!, n), (total) =>
         sparseFrom(words!, total, capacity),
       ),
   };
@@ -328,7 +330,7 @@ function encodeItem<V extends GpuVector>(
         copies: read.copies,
         async decode(parts) {
           const { selection, state, moments: words } = await read.decode(parts);
-          const moments = words ? c.kernels.momentsFrom(words, n) : null;
+          const moments = words ? momentsFrom(c.kernels, words, n) : null;
           const firstNonFinite = moments ? moments.firstNonFinite : firstNonFiniteOf(state);
           if (firstNonFinite >= 0) return { firstNonFinite, moments, selection: null };
           const kth = smallestMagnitude(selection.values);

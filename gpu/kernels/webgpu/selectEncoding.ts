@@ -4,7 +4,8 @@
  * deviceSelection.ts; plus compactAbove with a host-decided threshold.
  */
 import type { SparseVector } from '../kernels';
-import type { Frame, GpuVector, WebGpuKernels } from './index';
+import type { WebGpuKernels } from './index';
+import { USAGE, type Frame, type GpuVector } from './vector';
 
 export const STATE_WORDS = 32;
 /** Word offsets in select.wgsl's State. */
@@ -23,7 +24,6 @@ export const NONE = 0xffffffff;
 /** Three radix passes' 2048-bin histograms. */
 const HISTOGRAM_BYTES = 3 * 2048 * 4;
 const ZERO_HISTOGRAMS = new Uint32Array(HISTOGRAM_BYTES / 4);
-const INDIRECT_USAGE = 0x0100;
 
 export interface SelectFields {
   threshold?: number;
@@ -157,7 +157,7 @@ export function encodeTail(
   before: (pass: GPUComputePassEncoder) => void = () => {},
 ): void {
   const { numBlocks } = buffers.blocking;
-  const args = kernels.storage(frame, 16, 'dispatchArgs', INDIRECT_USAGE);
+  const args = kernels.storage(frame, 16, 'dispatchArgs', USAGE.INDIRECT);
   const first = encoder.beginComputePass({ label: 'select', ...(timing.begin && { timestampWrites: timing.begin }) });
   before(first);
   first.setBindGroup(0, buffers.group);
