@@ -9,7 +9,6 @@
 
 export { mix32 } from './random';
 export { addInto } from './elementwise';
-export { sgdMomentum } from './optimizer';
 export { moments, centralMoments, histogram } from './moments';
 export { countAbove } from './count';
 export { compactAbove, compactRandom, lastStop } from './compaction';

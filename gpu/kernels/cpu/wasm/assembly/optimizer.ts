@@ -1,3 +1,10 @@
+// The optimizer's own WebAssembly module (an entry of its own, built beside the compression
+// kernels by scripts/build-wasm.js; gpu/worker/optimizer.ts). The host owns linear memory.
+
+export function heapBase(): usize {
+  return __heap_base;
+}
+
 // Optimizer. One pass of SGD with momentum in float32, each operation rounded as PyTorch's
 // in-place ops round it: v = (momentum * v + scale * g) [+ weightDecay * w]; w = w + (-lr) * v.
 // The gradient sum g is consumed: zeroed as it is read, ready for the next step's sum.
