@@ -24,9 +24,9 @@ import {
   referenceBin,
   NO_BIN,
 } from '../../gpu/kernels/webgpu/histogramEdges';
-import { BufferPool } from '../../gpu/webgpu/bufferPool';
-import { DEFAULT_SWIFTSHADER_ICD_PATHS, isSoftwareAdapter } from '../../gpu/webgpu/device';
-import { PipelineCache } from '../../gpu/webgpu/pipelineCache';
+import { BufferPool } from '../../gpu/webgpuDevice/bufferPool';
+import { DEFAULT_SWIFTSHADER_ICD_PATHS, isSoftwareAdapter } from '../../gpu/webgpuDevice/device';
+import { PipelineCache } from '../../gpu/webgpuDevice/pipelineCache';
 import { NaiveKernels } from '../oracle/naiveKernels';
 import { bitsOf, expectSameFloats, expectSameIndices, floatOfBits, testDevice, uncaptured } from './helpers';
 
@@ -69,7 +69,7 @@ describe('acquireGpuDevice', () => {
     await mkdir(dir, { recursive: true });
     const bundle = join(dir, 'device.mjs');
     await build({
-      entryPoints: [join(process.cwd(), 'gpu/webgpu/device.ts')],
+      entryPoints: [join(process.cwd(), 'gpu/webgpuDevice/device.ts')],
       bundle: true,
       format: 'esm',
       platform: 'node',

@@ -1,5 +1,10 @@
 /** Creating the WebGPU kernels on a device the caller has, or on one acquired for them. */
-import { acquireGpuDevice, adapterName, isSoftwareAdapter, type GpuAdapterDescription } from '../../webgpu/device';
+import {
+  acquireGpuDevice,
+  adapterName,
+  isSoftwareAdapter,
+  type GpuAdapterDescription,
+} from '../../webgpuDevice/device';
 import { WebGpuKernels, type WebGpuKernelsOptions } from './index';
 
 function describeDevice(device: GPUDevice): { info: GpuAdapterDescription; isFallbackAdapter: boolean } | null {

@@ -20,8 +20,8 @@ import type {
   SparseVector,
 } from '../kernels';
 import { mix32 } from '../random';
-import { BufferPool } from '../../webgpu/bufferPool';
-import { PipelineCache, type OverrideConstants } from '../../webgpu/pipelineCache';
+import { BufferPool } from '../../webgpuDevice/bufferPool';
+import { PipelineCache, type OverrideConstants } from '../../webgpuDevice/pipelineCache';
 import { selectOnDevice, topkOnDevice } from './deviceSelection';
 import * as elementwise from './elementwise';
 import * as reductions from './reductions';

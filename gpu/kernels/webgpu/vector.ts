@@ -1,5 +1,5 @@
 /** Vectors on the WebGPU backend, and the pooled scratch buffers of one call. */
-import type { BufferPool } from '../../webgpu/bufferPool';
+import type { BufferPool } from '../../webgpuDevice/bufferPool';
 
 /** GPUBufferUsage / GPUMapMode values (spec constants; no dependence on globals being installed). */
 export const USAGE = {

@@ -1,7 +1,7 @@
 /**
  * Chooses and initialises the TensorFlow.js backend of a worker.
  * - 'cpu': the WebAssembly backend (XNNPACK, SIMD; about 4x the plain JavaScript backend), with the
- *   training kernels it lacks added (wasmKernels.ts); the JavaScript 'cpu' backend if wasm fails.
+ *   training kernels it lacks added (tfjsWasmTrainingKernels.ts); the JavaScript 'cpu' backend if wasm fails.
  * - 'webgpu': tfjs-backend-webgpu on navigator.gpu (in Node from the `webgpu` package, Dawn). Any
  *   adapter is accepted, software ones (SwiftShader) included; none is an error.
  * - 'auto': WebGPU when a hardware adapter exists, else as 'cpu'.
@@ -11,7 +11,7 @@ import { dirname, join, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients of every op
 import { registerFastGradients } from './gradients';
-import { registerWasmTrainingKernels } from './wasmKernels';
+import { registerWasmTrainingKernels } from './tfjsWasmTrainingKernels';
 
 export type BackendPreference = 'auto' | 'cpu' | 'webgpu';
 

@@ -6,7 +6,7 @@ import { initialValues } from './init';
 import { LayersTrainableModel, type TrainableModel } from './trainable';
 
 export { initTensorflow, modelGpuDevice, wasmBinariesFolder, BackendError, type BackendPreference } from './backend';
-export { registerWasmTrainingKernels } from './wasmKernels';
+export { registerWasmTrainingKernels } from './tfjsWasmTrainingKernels';
 export { buildArchitecture, type Architecture, type LstmOptions, type ModelOptions } from './architectures';
 export { initialValues, fans, type InitRule } from './init';
 export { ZeroPadShortcut } from './layers';
