@@ -22,6 +22,7 @@ import type {
 import { mix32 } from '../random';
 import { BufferPool } from '../../webgpuDevice/bufferPool';
 import { PipelineCache, type OverrideConstants } from '../../webgpuDevice/pipelineCache';
+import { wgslBindings } from './bindings';
 import { selectOnDevice, topkOnDevice } from './deviceSelection';
 import * as elementwise from './elementwise';
 import * as reductions from './reductions';
@@ -71,7 +72,8 @@ export interface WebGpuKernelsOptions {
   profile?: boolean;
 }
 
-type ModuleName = 'select' | 'moments' | 'count' | 'histogram' | 'elementwise';
+const KERNEL_MODULES = ['select', 'moments', 'count', 'histogram', 'elementwise'] as const;
+type ModuleName = (typeof KERNEL_MODULES)[number];
 
 const EMPTY_SPARSE = (): SparseVector => ({ indices: new Uint32Array(0), values: new Float32Array(0) });
 
@@ -92,6 +94,7 @@ export class WebGpuKernels implements Kernels<GpuVector> {
 
   private readonly layouts: Record<ModuleName, GPUPipelineLayout>;
   private readonly groupLayouts: Record<ModuleName, GPUBindGroupLayout>;
+  private readonly bindingCounts: Record<ModuleName, number>;
   /** Small placeholder buffers for bindings a kernel does not use (one per binding slot kind). */
   private readonly dummies: GPUBuffer[] = [];
   private readonly ownsDevice: boolean;
@@ -134,31 +137,28 @@ export class WebGpuKernels implements Kernels<GpuVector> {
         ? device.createQuerySet({ type: 'timestamp', count: 4 })
         : null;
 
-    const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
-      binding,
-      visibility: 4 /* GPUShaderStage.COMPUTE */,
-      buffer: { type },
-    });
-    const ro = 'read-only-storage' as const;
-    const rw = 'storage' as const;
-    const uni = 'uniform' as const;
-    const make = (label: string, types: GPUBufferBindingType[]) =>
-      device.createBindGroupLayout({ label, entries: types.map((t, i) => entry(i, t)) });
-    this.groupLayouts = {
-      select: make('select', [ro, uni, rw, rw, rw, rw, rw, rw, ro]),
-      moments: make('moments', [ro, uni, rw, rw]),
-      count: make('count', [ro, uni, rw]),
-      histogram: make('histogram', [ro, uni, ro, rw]),
-      elementwise: make('elementwise', [rw, uni, ro, ro]),
-    };
-    const pl = (layout: GPUBindGroupLayout) => device.createPipelineLayout({ bindGroupLayouts: [layout] });
-    this.layouts = {
-      select: pl(this.groupLayouts.select),
-      moments: pl(this.groupLayouts.moments),
-      count: pl(this.groupLayouts.count),
-      histogram: pl(this.groupLayouts.histogram),
-      elementwise: pl(this.groupLayouts.elementwise),
-    };
+    // Each module's layout comes from its own @binding declarations (bindings.ts).
+    const bindings = Object.fromEntries(KERNEL_MODULES.map((m) => [m, wgslBindings(WGSL_MODULES[m], m)]));
+    this.bindingCounts = Object.fromEntries(KERNEL_MODULES.map((m) => [m, bindings[m]!.length])) as Record<
+      ModuleName,
+      number
+    >;
+    const layoutOf = (module: ModuleName) =>
+      device.createBindGroupLayout({
+        label: module,
+        entries: bindings[module]!.map((type, binding) => ({
+          binding,
+          visibility: 4 /* GPUShaderStage.COMPUTE */,
+          buffer: { type },
+        })),
+      });
+    this.groupLayouts = Object.fromEntries(KERNEL_MODULES.map((m) => [m, layoutOf(m)])) as Record<
+      ModuleName,
+      GPUBindGroupLayout
+    >;
+    this.layouts = Object.fromEntries(
+      KERNEL_MODULES.map((m) => [m, device.createPipelineLayout({ bindGroupLayouts: [this.groupLayouts[m]] })]),
+    ) as Record<ModuleName, GPUPipelineLayout>;
     for (let i = 0; i < 4; i++) {
       this.dummies.push(device.createBuffer({ label: `dummy${i}`, size: 16, usage: USAGE.STORAGE }));
     }
@@ -250,6 +250,9 @@ export class WebGpuKernels implements Kernels<GpuVector> {
 
   /** @internal */
   bindGroup(layout: ModuleName, resources: (GPUBuffer | GPUBufferBinding)[]): GPUBindGroup {
+    if (resources.length !== this.bindingCounts[layout]) {
+      throw new Error(`${layout}: ${resources.length} buffers for ${this.bindingCounts[layout]} WGSL bindings`);
+    }
     return this.device.createBindGroup({
       layout: this.groupLayouts[layout],
       entries: resources.map((r, binding) => ({
