@@ -2,9 +2,12 @@
 import type { GpuVector, Frame } from './vector';
 import type { WebGpuKernels } from './index';
 
+/** shaders/elementwise.wgsl's operations, in the order of its OP constant. */
+export const ELEMENTWISE_OPS = ['addInto', 'addSelf', 'addTo', 'zeroAt', 'gather'] as const;
+
 function elementwise(
   kernels: WebGpuKernels,
-  entryPoint: 'addInto' | 'addSelf' | 'addTo' | 'zeroAt' | 'gather',
+  entryPoint: (typeof ELEMENTWISE_OPS)[number],
   dst: GPUBuffer | GPUBufferBinding,
   n: number,
   count: number,
@@ -18,7 +21,7 @@ function elementwise(
   const params = kernels.uniform(frame, new Uint32Array([n, count, numBlocks, perThread]));
   const group = kernels.bindGroup('elementwise', [dst, params, source ?? kernels.dummy(0), data ?? kernels.dummy(1)]);
   const pass = encoder.beginComputePass({ label: entryPoint });
-  pass.setPipeline(kernels.pipeline('elementwise', entryPoint));
+  pass.setPipeline(kernels.pipeline('elementwise', 'elementwise', { OP: ELEMENTWISE_OPS.indexOf(entryPoint) }));
   pass.setBindGroup(0, group);
   kernels.dispatch(pass, numBlocks);
   pass.end();

@@ -25,6 +25,7 @@ import { PipelineCache, type OverrideConstants } from '../../webgpuDevice/pipeli
 import { wgslBindings } from './bindings';
 import { selectOnDevice, topkOnDevice } from './deviceSelection';
 import * as elementwise from './elementwise';
+import { ELEMENTWISE_OPS } from './elementwise';
 import * as reductions from './reductions';
 import { SHARED_HISTOGRAM_BINS } from './reductions';
 import { Frame, GpuVector, USAGE, VECTOR_USAGE, thresholdBits, wrapGpuBuffer } from './vector';
@@ -185,11 +186,11 @@ export class WebGpuKernels implements Kernels<GpuVector> {
   /** Every pipeline the kernels use: [module, entry point, extra override constants]. */
   private pipelineList(): [ModuleName, string, OverrideConstants][] {
     return [
-      ['elementwise', 'addInto', {}],
-      ['elementwise', 'addSelf', {}],
-      ['elementwise', 'addTo', {}],
-      ['elementwise', 'zeroAt', {}],
-      ['elementwise', 'gather', {}],
+      ...ELEMENTWISE_OPS.map((_, op): [ModuleName, string, OverrideConstants] => [
+        'elementwise',
+        'elementwise',
+        { OP: op },
+      ]),
       ['moments', 'blockMoments', { MODE: 0 }],
       ['moments', 'finishMoments', { MODE: 0 }],
       ['moments', 'blockMoments', { MODE: 1 }],
