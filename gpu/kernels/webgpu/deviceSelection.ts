@@ -159,6 +159,26 @@ function floatOfBits(bits: number): number {
   return scratch[0]!;
 }
 
+/**
+ * decide.wgsl's pattern: one thread proposes thresholds (`propose`), a pass over d counts them,
+ * one thread chooses the selection from the counts (`choose`).
+ */
+function encodeThresholdDecision(
+  kernels: WebGpuKernels,
+  pass: GPUComputePassEncoder,
+  buffers: { group: GPUBindGroup; blocking: { numBlocks: number } },
+  propose: string,
+  choose: string,
+): void {
+  pass.setBindGroup(0, buffers.group);
+  pass.setPipeline(kernels.pipeline('select', propose));
+  pass.dispatchWorkgroups(1);
+  pass.setPipeline(kernels.pipeline('select', 'countThresholds'));
+  kernels.dispatch(pass, buffers.blocking.numBlocks);
+  pass.setPipeline(kernels.pipeline('select', choose));
+  pass.dispatchWorkgroups(1);
+}
+
 /** Gaussian_k's selection (|u_i| > threshold) before the walk's last step may grow it this much. */
 function thresholdCapacity(k: number, n: number): number {
   return Math.min(n, Math.max(2 * k, k + 1024));
@@ -185,13 +205,7 @@ function encodeGaussiank(
   );
   encodeTail(kernels, encoder, frame, buffers, timing, (pass) => {
     encodeMoments(kernels, pass, frame, u, moments);
-    pass.setBindGroup(0, buffers.group);
-    pass.setPipeline(kernels.pipeline('select', 'gaussianStart'));
-    pass.dispatchWorkgroups(1);
-    pass.setPipeline(kernels.pipeline('select', 'countThresholds'));
-    kernels.dispatch(pass, buffers.blocking.numBlocks);
-    pass.setPipeline(kernels.pipeline('select', 'gaussianWalk'));
-    pass.dispatchWorkgroups(1);
+    encodeThresholdDecision(kernels, pass, buffers, 'gaussianStart', 'gaussianWalk');
   });
   return {
     copies: [
@@ -276,13 +290,7 @@ function encodeDgck(
     pass.setPipeline(kernels.pipeline('select', 'gatherSample'));
     kernels.dispatch(pass, kernels.blocking(sampleSize).numBlocks);
     encodeFullRadix(kernels, pass, sample);
-    pass.setBindGroup(0, main.group);
-    pass.setPipeline(kernels.pipeline('select', 'dgcThreshold'));
-    pass.dispatchWorkgroups(1);
-    pass.setPipeline(kernels.pipeline('select', 'countThresholds'));
-    kernels.dispatch(pass, main.blocking.numBlocks);
-    pass.setPipeline(kernels.pipeline('select', 'dgcBranch'));
-    pass.dispatchWorkgroups(1);
+    encodeThresholdDecision(kernels, pass, main, 'dgcThreshold', 'dgcBranch');
   });
   return {
     copies: [
