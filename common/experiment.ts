@@ -18,6 +18,12 @@ export const MODEL_DATASETS: Record<ModelName, readonly DatasetName[]> = {
   synthetic: ['synthetic'],
 };
 
+/**
+ * Ranks per run: each is a worker process (launch spawns the missing ones locally) and a
+ * connection the hub serves every iteration, so an experiment cannot ask for an unbounded number.
+ */
+export const MAX_WORKERS = 256;
+
 const positive = z.number().positive('must be greater than 0');
 const positiveInt = z.number().int('must be an integer').positive('must be at least 1');
 
@@ -60,7 +66,7 @@ export const experimentSchema = z
       })
       .strict(),
     /** Data-parallel ranks per run (P). */
-    workers: positiveInt.default(4),
+    workers: positiveInt.max(MAX_WORKERS, `must be at most ${MAX_WORKERS} (each rank is a worker process)`).default(4),
     /** Compute backend of the workers; auto picks WebGPU where an adapter exists. */
     backend: z.enum(['auto', 'cpu', 'webgpu']).default('auto'),
     epochs: positive,
