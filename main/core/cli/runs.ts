@@ -122,6 +122,7 @@ export async function resumeRun(
   orchestrator.on('status', (id, status, reason) =>
     process.stderr.write(`${id} ${status}${reason ? `: ${reason}` : ''}\n`),
   );
+  orchestrator.on('log', (level, message) => process.stderr.write(`[${level}] ${message}\n`));
   try {
     orchestrator.resume(runId);
     await orchestrator.waitFor([runId]);

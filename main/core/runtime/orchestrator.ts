@@ -89,8 +89,17 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
 
   /** Queues an interrupted, failed or cancelled run again; it resumes from its last checkpoint. */
   resume(runId: string): void {
-    this.store.setStatus(runId, 'queued', 'resumed by user');
-    this.emit('status', runId, 'queued', 'resumed by user');
+    let reason = 'resumed by user';
+    if (this.store.listCheckpoints(runId).length === 0) {
+      reason += '; it has no checkpoint, so it restarts from iteration 0';
+      this.emit(
+        'log',
+        'warn',
+        `run ${runId} has no checkpoint: it restarts from iteration 0 and its records are replaced`,
+      );
+    }
+    this.store.setStatus(runId, 'queued', reason);
+    this.emit('status', runId, 'queued', reason);
     this.queue.push({ runId, deadline: null });
     this.schedule();
   }
@@ -144,7 +153,8 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     const workerIds = workers.map((w) => w.id);
     this.active.set(run.id, { run, config, workerIds, finishedRanks: new Set(), checkpointParts: new Map() });
     const checkpoint = await this.store.latestCheckpoint(run.id);
-    if (checkpoint) this.store.discardAfter(run.id, checkpoint.iteration);
+    // Records are append-only: what a restart will record again goes first (everything, without a checkpoint).
+    this.store.discardAfter(run.id, checkpoint?.iteration ?? -1);
     this.store.setEnvironment(run.id, {
       versions: { sparselab: process.env.npm_package_version ?? '0.1.0', node: process.version },
       adapters: workers.map(

@@ -1,0 +1,81 @@
+/**
+ * Scripted workers for hub and core tests: a HubClient that joins like a real worker but does only what a
+ * test tells it (report records for a run, stall, lie), honest or rogue.
+ */
+import type { IterationRecord } from '../common/metrics';
+import type { AssignMessage, WorkerCapabilities } from '../common/protocol';
+import { connectToHub, type HubClient } from '../gpu/worker/hubClient';
+import type { Hub } from '../main/core/hub';
+
+export interface Assignment {
+  message: AssignMessage;
+  checkpoint: Uint8Array | null;
+}
+
+export interface ScriptedWorker {
+  client: HubClient;
+  assignments: Assignment[];
+  /** Resolves with the next assignment (or one already received and not yet taken). */
+  nextAssignment(timeoutMs?: number): Promise<Assignment>;
+}
+
+export function capabilities(host: string): WorkerCapabilities {
+  return { host, pid: 4242, backend: 'cpu', cores: 1 };
+}
+
+export async function scriptedWorker(hub: Hub, host = 'scripted'): Promise<ScriptedWorker> {
+  const client = await connectToHub(hub.url, hub.token, capabilities(host));
+  const assignments: Assignment[] = [];
+  let taken = 0;
+  const waiters: (() => void)[] = [];
+  client.onAssign((message, checkpoint) => {
+    assignments.push({ message, checkpoint });
+    waiters.splice(0).forEach((w) => w());
+  });
+  return {
+    client,
+    assignments,
+    async nextAssignment(timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (assignments.length <= taken) {
+        if (Date.now() > deadline) throw new Error(`${host}: no assignment within ${timeoutMs} ms`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 50);
+        });
+      }
+      return assignments[taken++]!;
+    },
+  };
+}
+
+/** A well-formed iteration record of a run. */
+export function iterationRecord(runId: string, rank: number, iteration: number, loss = 1): IterationRecord {
+  return {
+    runId,
+    rank,
+    iteration,
+    epoch: iteration / 100,
+    loss,
+    lr: 0.05,
+    density: 0.05,
+    k: 10,
+    selected: 10,
+    bytesSent: 80,
+    bytesReceived: 80,
+    wallMs: iteration * 10,
+    computeMs: 1,
+    compressMs: 1,
+    communicateMs: 1,
+    waitMs: 0,
+    updateMs: 1,
+  };
+}
+
+export async function until(condition: () => boolean, timeoutMs = 10_000, what = 'a condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
