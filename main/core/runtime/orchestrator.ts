@@ -5,7 +5,7 @@
  * browser-mode server all drive the same Orchestrator.
  */
 import { EventEmitter } from 'node:events';
-import type { Experiment } from '../../../common/experiment';
+import { stallSecondsOf, type Experiment } from '../../../common/experiment';
 import { hasEnded, type RunStatus } from '../../../common/metrics';
 import type { CheckpointMessage, MetricsBatch, StatusMessage } from '../../../common/protocol';
 import { bundleCheckpoint, readCheckpointHeader } from '../../../gpu/worker/checkpoint';
@@ -34,6 +34,8 @@ interface ActiveRun {
   finishedRanks: Set<number>;
   /** Checkpoint parts by iteration, until every rank's part is in. */
   checkpointParts: Map<number, Uint8Array[]>;
+  /** When each rank last made progress (a record or a checkpoint part), epoch ms; the start counts. */
+  lastProgress: number[];
 }
 
 interface Waiting {
@@ -46,6 +48,8 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
   private readonly queue: Waiting[] = [];
   private readonly active = new Map<string, ActiveRun>();
   private readonly deadlineTimer: NodeJS.Timeout;
+  /** Workers that stalled a run: never given another while they stay connected. */
+  private readonly benched = new Set<string>();
   private readonly detach: () => void;
 
   constructor(
@@ -59,6 +63,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
         this.schedule();
       },
       workerLost: (worker: WorkerInfo, reason: string) => {
+        this.benched.delete(worker.id);
         const runId = [...this.active.values()].find((a) => a.workerIds.includes(worker.id))?.run.id;
         const rank = runId ? this.active.get(runId)!.workerIds.indexOf(worker.id) : -1;
         if (runId)
@@ -66,16 +71,25 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
       },
       groupFailed: (runId: string, reason: string) => this.lost(runId, reason),
       status: (message: StatusMessage, worker: WorkerInfo) => this.onStatus(message, worker),
-      metrics: (batch: MetricsBatch) => this.onMetrics(batch),
+      metrics: (batch: MetricsBatch, worker: WorkerInfo) => {
+        this.progressedWorker(worker);
+        this.onMetrics(batch);
+      },
       log: (record: Parameters<Store['appendLog']>[0]) => this.guard(() => store.appendLog(record)),
-      checkpoint: (message: CheckpointMessage, payload: Uint8Array) => void this.onCheckpoint(message, payload),
+      checkpoint: (message: CheckpointMessage, payload: Uint8Array, worker: WorkerInfo) => {
+        this.progressedWorker(worker);
+        void this.onCheckpoint(message, payload);
+      },
     };
     for (const [event, handler] of Object.entries(handlers)) hub.on(event as keyof typeof handlers, handler as never);
     this.detach = () => {
       for (const [event, handler] of Object.entries(handlers))
         hub.off(event as keyof typeof handlers, handler as never);
     };
-    this.deadlineTimer = setInterval(() => this.expireWaiting(), 1000).unref();
+    this.deadlineTimer = setInterval(() => {
+      this.expireWaiting();
+      this.checkStalls();
+    }, 250).unref();
   }
 
   /** Records the experiment, creates a run per arm and seed, and queues them. */
@@ -136,7 +150,9 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     while (this.queue.length > 0) {
       const next = this.queue[0]!;
       const run = this.store.getRun(next.runId);
-      const idle = this.hub.workers().filter((w) => w.state === 'idle' && !this.isReserved(w.id));
+      const idle = this.hub
+        .workers()
+        .filter((w) => w.state === 'idle' && !this.isReserved(w.id) && !this.benched.has(w.id));
       if (idle.length < run.config.workers) return;
       this.queue.shift();
       void this.start(run, run.config, idle.slice(0, run.config.workers)).catch((error: Error) =>
@@ -151,7 +167,14 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
 
   private async start(run: RunRow, config: Experiment, workers: WorkerInfo[]): Promise<void> {
     const workerIds = workers.map((w) => w.id);
-    this.active.set(run.id, { run, config, workerIds, finishedRanks: new Set(), checkpointParts: new Map() });
+    this.active.set(run.id, {
+      run,
+      config,
+      workerIds,
+      finishedRanks: new Set(),
+      checkpointParts: new Map(),
+      lastProgress: workerIds.map(() => Date.now()),
+    });
     const checkpoint = await this.store.latestCheckpoint(run.id);
     // Records are append-only: what a restart will record again goes first (everything, without a checkpoint).
     this.store.discardAfter(run.id, checkpoint?.iteration ?? -1);
@@ -272,6 +295,35 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     this.schedule();
   }
 
+  /** Progress counts for the run and rank the hub has the worker in, whatever its records claim. */
+  private progressedWorker(worker: WorkerInfo): void {
+    const active = worker.runId !== null ? this.active.get(worker.runId) : undefined;
+    const rank = active ? active.workerIds.indexOf(worker.id) : -1;
+    if (rank >= 0) active!.lastProgress[rank] = Date.now();
+  }
+
+  /**
+   * A rank quiet for longer than the run's faults.stallSeconds is lost like a dead one: the run fails, or
+   * waits for a replacement (the stalled worker is not given it again).
+   */
+  private checkStalls(): void {
+    const now = Date.now();
+    for (const active of [...this.active.values()]) {
+      const limitMs = stallSecondsOf(active.config) * 1000;
+      const rank = stalledRank(active.lastProgress);
+      const quietMs = now - active.lastProgress[rank]!;
+      if (quietMs <= limitMs) continue;
+      const workerId = active.workerIds[rank]!;
+      const host = this.hub.worker(workerId)?.capabilities.host ?? 'a host that left';
+      this.benched.add(workerId);
+      this.lost(
+        active.run.id,
+        `rank ${rank} (worker ${workerId} on ${host}) made no progress for ${Math.round(quietMs / 1000)} s ` +
+          `(faults.stallSeconds ${stallSecondsOf(active.config)})`,
+      );
+    }
+  }
+
   private expireWaiting(): void {
     const now = Date.now();
     for (const waiting of this.queue.filter((w) => w.deadline !== null && w.deadline < now)) {
@@ -295,6 +347,13 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
       this.emit('log', 'error', (error as Error).message);
     }
   }
+}
+
+/** The rank quiet for longest (the lowest of equals): the others may only be waiting for it at the hub. */
+function stalledRank(lastProgress: readonly number[]): number {
+  let rank = 0;
+  for (let r = 1; r < lastProgress.length; r++) if (lastProgress[r]! < lastProgress[rank]!) rank = r;
+  return rank;
 }
 
 /** The first rank whose weights checksum differs from rank 0's, or null when all agree. */
