@@ -2,8 +2,17 @@
  * Scripted workers for hub and core tests: a HubClient that joins like a real worker but does only what a
  * test tells it (report records for a run, stall, lie), honest or rogue.
  */
+import WebSocket from 'ws';
 import type { IterationRecord } from '../common/metrics';
-import type { AssignMessage, WorkerCapabilities } from '../common/protocol';
+import {
+  decodeFrame,
+  encodeFrame,
+  PROTOCOL_VERSION,
+  type AssignMessage,
+  type HubMessage,
+  type WorkerCapabilities,
+  type WorkerMessage,
+} from '../common/protocol';
 import { connectToHub, type HubClient } from '../gpu/worker/hubClient';
 import type { Hub } from '../main/core/hub';
 
@@ -77,5 +86,60 @@ export async function until(condition: () => boolean, timeoutMs = 10_000, what =
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * A worker that speaks the protocol by hand: it joins with the token and heartbeats like any worker, and sends
+ * whatever a test gives it (messages a HubClient would refuse to send, raw bytes).
+ */
+export class RogueWorker {
+  readonly received: HubMessage[] = [];
+  workerId = '';
+  private heartbeat: NodeJS.Timeout | null = null;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('error', () => undefined);
+    ws.on('message', (data) => {
+      try {
+        this.received.push(decodeFrame(data as Buffer, 'hub').header as HubMessage);
+      } catch {
+        // not ours to judge
+      }
+    });
+    ws.on('close', () => this.heartbeat && clearInterval(this.heartbeat));
+  }
+
+  static async join(hub: Hub, host = 'rogue-host', token = hub.token): Promise<RogueWorker> {
+    const ws = new WebSocket(hub.url, { perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const rogue = new RogueWorker(ws);
+    rogue.send({ type: 'hello', token, protocolVersion: PROTOCOL_VERSION, capabilities: capabilities(host) });
+    await until(() => rogue.received.length > 0, 5000, 'the hub to answer hello');
+    const welcome = rogue.received[0]!;
+    if (welcome.type !== 'welcome') throw new Error(`not welcomed: ${JSON.stringify(welcome)}`);
+    rogue.workerId = welcome.workerId;
+    rogue.heartbeat = setInterval(() => rogue.send({ type: 'heartbeat', time: Date.now() }), welcome.heartbeatMs);
+    return rogue;
+  }
+
+  get assignments(): AssignMessage[] {
+    return this.received.filter((m): m is AssignMessage => m.type === 'assign');
+  }
+
+  send(message: WorkerMessage, payload?: Uint8Array): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeFrame(message, payload));
+  }
+
+  sendRaw(bytes: Uint8Array | string): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(bytes);
+  }
+
+  close(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.ws.terminate();
   }
 }

@@ -10,7 +10,7 @@ import { DEFAULT_STALL_SECONDS, experimentSchema, stallSecondsOf, type Experimen
 import { startHub, type Hub } from '../../main/core/hub';
 import { Orchestrator } from '../../main/core/runtime/orchestrator';
 import { openStore, type Store } from '../../main/core/store';
-import { iterationRecord, scriptedWorker, until, type ScriptedWorker } from '../scriptedWorker';
+import { iterationRecord, RogueWorker, scriptedWorker, until, type ScriptedWorker } from '../scriptedWorker';
 
 const base: ExperimentInput = {
   name: 'faults-test',
@@ -33,6 +33,7 @@ interface Core {
 }
 
 const cores: Core[] = [];
+const rogues: RogueWorker[] = [];
 
 async function startCore(): Promise<Core> {
   const store = openStore(mkdtempSync(join(tmpdir(), 'sparselab-faults-')));
@@ -47,6 +48,7 @@ async function startCore(): Promise<Core> {
 }
 
 afterEach(async () => {
+  for (const rogue of rogues.splice(0)) rogue.close();
   for (const { store, hub, orchestrator } of cores.splice(0)) {
     orchestrator.close();
     await hub.close();
@@ -145,5 +147,78 @@ describe('stalled ranks', () => {
     expect(stallSecondsOf(experiment({ faults: { stallSeconds: 7 } }))).toBe(7);
     expect(DEFAULT_STALL_SECONDS.vgg16).toBeGreaterThan(DEFAULT_STALL_SECONDS.fnn);
     expect(() => experiment({ faults: { stallSeconds: 0 } })).toThrow(/stallSeconds/);
+  });
+});
+
+describe('a worker reports only for the run and rank it holds', () => {
+  it('refuses and logs status, records, log lines and checkpoints for another run; the run and its records stay as they were', async () => {
+    const { store, hub, orchestrator, events } = await startCore();
+    const honest = await scriptedWorker(hub, 'honest-host');
+    const [victim] = orchestrator.submit(experiment());
+    const victimId = victim!.id;
+    await honest.nextAssignment();
+    await honest.client.sendMetrics({ kind: 'iteration', records: [0, 1].map((i) => iterationRecord(victimId, 0, i)) });
+    await until(() => store.pending === 0 || (store.flush(), true));
+    // A rogue that holds no run, then one that trains a run of its own, try everything on the victim.
+    const rogue = await RogueWorker.join(hub);
+    rogues.push(rogue);
+    for (const phase of ['idle', 'assigned'] as const) {
+      if (phase === 'assigned') {
+        await until(() => orchestrator.refusals.total >= 6, 5000, 'the idle rogue refused');
+        orchestrator.submit(experiment({ name: 'rogue-own' }));
+        await until(() => rogue.assignments.length === 1, 5000, 'the rogue assigned');
+      }
+      rogue.send({ type: 'metrics', kind: 'iteration', records: [iterationRecord(victimId, 0, 1, 999_999)] });
+      rogue.send({
+        type: 'metrics',
+        kind: 'evaluation',
+        records: [{ runId: victimId, iteration: 5, epoch: 1, wallMs: 1, testLoss: 0, accuracy: 1 }],
+      });
+      rogue.send({ type: 'log', level: 'error', message: 'injected by the rogue', runId: victimId });
+      rogue.send({ type: 'checkpoint', runId: victimId, rank: 0, iteration: 10 }, new Uint8Array(3));
+      rogue.send({ type: 'status', runId: victimId, state: 'finished' });
+      rogue.send({ type: 'status', runId: victimId, state: 'failed', reason: 'forged failure' });
+    }
+    await until(() => orchestrator.refusals.total >= 12, 5000, 'twelve refusals');
+    store.flush();
+    expect(store.getRun(victimId).status).toBe('running');
+    expect(store.iterationSeries(victimId).map((p) => p.loss)).toEqual([1, 1]);
+    expect(store.evaluationSeries(victimId)).toEqual([]);
+    expect(store.logs(victimId).map((l) => l.message)).not.toContain('injected by the rogue');
+    expect(store.listCheckpoints(victimId)).toEqual([]);
+    const refusals = events.filter((e) => e.startsWith(`warn: refused from worker ${rogue.workerId}`));
+    expect(refusals[0]).toMatch(/iteration records for run .*, which is not its run \(it holds no run\)/);
+    // Logged without flooding: one line per worker per interval, the rest counted.
+    expect(refusals).toHaveLength(1);
+    expect(store.logs(null).some((l) => l.message.startsWith(`refused from worker ${rogue.workerId}`))).toBe(true);
+    // The honest rank still reports.
+    await honest.client.sendMetrics({ kind: 'iteration', records: [iterationRecord(victimId, 0, 2)] });
+    await until(() => (store.flush(), store.iterationSeries(victimId).length === 3), 3000, 'the honest record');
+  });
+
+  it('refuses an assigned rank that reports as another rank or repeats an iteration: records are append-only', async () => {
+    const { store, hub, orchestrator } = await startCore();
+    const a = await scriptedWorker(hub, 'host-a');
+    const b = await scriptedWorker(hub, 'host-b');
+    const [run] = orchestrator.submit(experiment({ workers: 2 }));
+    const runId = run!.id;
+    const [first, second] = await Promise.all([a.nextAssignment(), b.nextAssignment()]);
+    const [liar, other] = first.message.rank === 0 ? [a, b] : [b, a];
+    const liarRank = first.message.rank === 0 ? first.message.rank : second.message.rank;
+    await liar.client.sendMetrics({ kind: 'iteration', records: [iterationRecord(runId, liarRank, 0, 0.5)] });
+    await other.client.sendMetrics({ kind: 'iteration', records: [iterationRecord(runId, 1 - liarRank, 0, 0.7)] });
+    await liar.client.sendMetrics({
+      kind: 'iteration',
+      records: [iterationRecord(runId, 1 - liarRank, 1, 99), iterationRecord(runId, liarRank, 0, 99)],
+    });
+    await until(() => orchestrator.refusals.total >= 2, 3000, 'two refusals');
+    store.flush();
+    const rows = store.iterationSeries(runId, { ranks: 'all', columns: ['rank', 'loss'] });
+    expect(rows.map((r) => [r.iteration, r.rank, r.loss]).sort()).toEqual(
+      [
+        [0, liarRank, 0.5],
+        [0, 1 - liarRank, 0.7],
+      ].sort(),
+    );
   });
 });

@@ -6,11 +6,20 @@
  */
 import { EventEmitter } from 'node:events';
 import { stallSecondsOf, type Experiment } from '../../../common/experiment';
-import { hasEnded, type RunStatus } from '../../../common/metrics';
+import {
+  hasEnded,
+  type EvaluationRecord,
+  type HistogramRecord,
+  type IterationRecord,
+  type LayerStatsRecord,
+  type LogRecord,
+  type RunStatus,
+} from '../../../common/metrics';
 import type { CheckpointMessage, MetricsBatch, StatusMessage } from '../../../common/protocol';
 import { bundleCheckpoint, readCheckpointHeader } from '../../../gpu/worker/checkpoint';
 import type { Hub, WorkerInfo } from '../hub';
 import type { RunRow, Store } from '../store';
+import { Refusals } from './refusals';
 
 export interface RunProgress {
   runId: string;
@@ -36,6 +45,8 @@ interface ActiveRun {
   checkpointParts: Map<number, Uint8Array[]>;
   /** When each rank last made progress (a record or a checkpoint part), epoch ms; the start counts. */
   lastProgress: number[];
+  /** Each rank's last iteration recorded: records are append-only, a rank's iterations only go up. */
+  lastIteration: number[];
 }
 
 interface Waiting {
@@ -50,6 +61,15 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
   private readonly deadlineTimer: NodeJS.Timeout;
   /** Workers that stalled a run: never given another while they stay connected. */
   private readonly benched = new Set<string>();
+  /** The run each worker was given last: its reports that arrive after that run ended are dropped quietly. */
+  private readonly lastRunOf = new Map<string, string>();
+  /** Reports a worker may not make (another run, another rank, a malformed checkpoint), refused and logged. */
+  readonly refusals = new Refusals((workerId, message) => {
+    this.emit('log', 'warn', message);
+    this.guard(() =>
+      this.store.appendLog({ runId: null, workerId, rank: null, level: 'warn', message, time: Date.now() }),
+    );
+  });
   private readonly detach: () => void;
 
   constructor(
@@ -64,6 +84,8 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
       },
       workerLost: (worker: WorkerInfo, reason: string) => {
         this.benched.delete(worker.id);
+        this.lastRunOf.delete(worker.id);
+        this.refusals.forget(worker.id);
         const runId = [...this.active.values()].find((a) => a.workerIds.includes(worker.id))?.run.id;
         const rank = runId ? this.active.get(runId)!.workerIds.indexOf(worker.id) : -1;
         if (runId)
@@ -71,15 +93,13 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
       },
       groupFailed: (runId: string, reason: string) => this.lost(runId, reason),
       status: (message: StatusMessage, worker: WorkerInfo) => this.onStatus(message, worker),
-      metrics: (batch: MetricsBatch, worker: WorkerInfo) => {
-        this.progressedWorker(worker);
-        this.onMetrics(batch);
+      metrics: (batch: MetricsBatch, worker: WorkerInfo) => this.onMetrics(batch, worker),
+      log: (record: LogRecord, worker: WorkerInfo) => {
+        if (record.runId === null || this.assigned(worker, record.runId, 'a log line'))
+          this.guard(() => store.appendLog(record));
       },
-      log: (record: Parameters<Store['appendLog']>[0]) => this.guard(() => store.appendLog(record)),
-      checkpoint: (message: CheckpointMessage, payload: Uint8Array, worker: WorkerInfo) => {
-        this.progressedWorker(worker);
-        void this.onCheckpoint(message, payload);
-      },
+      checkpoint: (message: CheckpointMessage, payload: Uint8Array, worker: WorkerInfo) =>
+        void this.onCheckpoint(message, payload, worker),
     };
     for (const [event, handler] of Object.entries(handlers)) hub.on(event as keyof typeof handlers, handler as never);
     this.detach = () => {
@@ -174,8 +194,12 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
       finishedRanks: new Set(),
       checkpointParts: new Map(),
       lastProgress: workerIds.map(() => Date.now()),
+      lastIteration: workerIds.map(() => -1),
     });
+    for (const id of workerIds) this.lastRunOf.set(id, run.id);
     const checkpoint = await this.store.latestCheckpoint(run.id);
+    // A resume records again from the checkpoint's iteration on.
+    if (checkpoint) this.active.get(run.id)?.lastIteration.fill(checkpoint.iteration - 1);
     // Records are append-only: what a restart will record again goes first (everything, without a checkpoint).
     this.store.discardAfter(run.id, checkpoint?.iteration ?? -1);
     this.store.setEnvironment(run.id, {
@@ -198,9 +222,9 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
   }
 
   private onStatus(message: StatusMessage, worker: WorkerInfo): void {
-    const active = this.active.get(message.runId);
-    if (!active) return;
-    const rank = active.workerIds.indexOf(worker.id);
+    const at = this.assigned(worker, message.runId, `status '${message.state}'`);
+    if (!at) return;
+    const { active, rank } = at;
     if (message.state === 'failed') {
       this.fail(message.runId, `rank ${rank}: ${message.reason ?? 'failed'}`);
     } else if (message.state === 'finished') {
@@ -214,41 +238,63 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     }
   }
 
-  private onMetrics(batch: MetricsBatch): void {
+  /** Records count only for the run and rank the worker holds; a rank's iterations only go up. */
+  private onMetrics(batch: MetricsBatch, worker: WorkerInfo): void {
+    let progressed = false;
     this.guard(() => {
-      switch (batch.kind) {
-        case 'iteration':
-          for (const record of batch.records) {
-            this.store.appendIteration(record);
-            if (record.rank !== 0) continue;
-            const active = this.active.get(record.runId);
-            if (!active) continue;
-            this.emit('progress', {
-              runId: record.runId,
-              iteration: record.iteration,
-              epoch: record.epoch,
-              epochs: active.config.epochs,
-              loss: record.loss,
-              wallMs: record.wallMs,
-            });
+      for (const record of batch.records) {
+        const at = this.assigned(worker, record.runId, `${batch.kind} records`);
+        if (!at) continue;
+        const { active, rank } = at;
+        if (batch.kind !== 'iteration') {
+          if (rank !== 0) {
+            this.refusals.refuse(worker.id, `${batch.kind} records for run ${record.runId}: only rank 0 sends them`);
+            continue;
           }
-          break;
-        case 'evaluation':
-          batch.records.forEach((r) => this.store.appendEvaluation(r));
-          break;
-        case 'layerStats':
-          batch.records.forEach((r) => this.store.appendLayerStats(r));
-          break;
-        case 'histogram':
-          batch.records.forEach((r) => this.store.appendHistogram(r));
-          break;
+          if (batch.kind === 'evaluation') this.store.appendEvaluation(record as EvaluationRecord);
+          else if (batch.kind === 'layerStats') this.store.appendLayerStats(record as LayerStatsRecord);
+          else this.store.appendHistogram(record as HistogramRecord);
+          progressed = true;
+          continue;
+        }
+        const iteration = record as IterationRecord;
+        if (iteration.rank !== rank || iteration.iteration <= active.lastIteration[rank]!) {
+          this.refusals.refuse(
+            worker.id,
+            `an iteration record of rank ${iteration.rank} at iteration ${iteration.iteration} for run ${record.runId}` +
+              ` (it is rank ${rank}, last at iteration ${active.lastIteration[rank]}): records are append-only`,
+          );
+          continue;
+        }
+        active.lastIteration[rank] = iteration.iteration;
+        this.store.appendIteration(iteration);
+        progressed = true;
+        if (rank !== 0) continue;
+        this.emit('progress', {
+          runId: iteration.runId,
+          iteration: iteration.iteration,
+          epoch: iteration.epoch,
+          epochs: active.config.epochs,
+          loss: iteration.loss,
+          wallMs: iteration.wallMs,
+        });
       }
     });
+    if (progressed) this.progressedWorker(worker);
   }
 
-  private async onCheckpoint(message: CheckpointMessage, payload: Uint8Array): Promise<void> {
-    const active = this.active.get(message.runId);
-    if (!active) return;
+  private async onCheckpoint(message: CheckpointMessage, payload: Uint8Array, worker: WorkerInfo): Promise<void> {
+    const at = this.assigned(worker, message.runId, `a checkpoint part`);
+    if (!at) return;
+    const { active, rank } = at;
+    if (message.rank !== rank) {
+      this.refusals.refuse(
+        worker.id,
+        `a checkpoint part of rank ${message.rank} for run ${message.runId} (it is rank ${rank})`,
+      );
+      return;
+    }
+    this.progressedWorker(worker);
     const parts = active.checkpointParts.get(message.iteration) ?? [];
     parts[message.rank] = payload;
     active.checkpointParts.set(message.iteration, parts);
@@ -293,6 +339,21 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     if (this.active.delete(runId)) void this.hub.cancel(runId, reason);
     this.setStatus(runId, 'failed', reason);
     this.schedule();
+  }
+
+  /**
+   * The run and rank a worker holds, for a report it made about `runId`; null when the hub has not put it in
+   * that run (another run, none, one that has ended): refused and logged, but for a late report of the run
+   * the worker was given last (an honest worker's records in flight when its run ended), dropped quietly.
+   */
+  private assigned(worker: WorkerInfo, runId: string, what: string): { active: ActiveRun; rank: number } | null {
+    const active = this.active.get(runId);
+    const rank = active && worker.runId === runId ? active.workerIds.indexOf(worker.id) : -1;
+    if (active && rank >= 0) return { active, rank };
+    if (!active && this.lastRunOf.get(worker.id) === runId) return null;
+    const holds = worker.runId !== null ? `it is rank ${worker.rank} of run ${worker.runId}` : 'it holds no run';
+    this.refusals.refuse(worker.id, `${what} for run ${runId}, which is not its run (${holds})`);
+    return null;
   }
 
   /** Progress counts for the run and rank the hub has the worker in, whatever its records claim. */
