@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_STALL_SECONDS, experimentSchema, stallSecondsOf, type ExperimentInput } from '../../common/experiment';
 import { startHub, type Hub } from '../../main/core/hub';
-import { Orchestrator } from '../../main/core/runtime/orchestrator';
+import { MAX_LOG_LINE, Orchestrator } from '../../main/core/runtime/orchestrator';
 import { openStore, type Store } from '../../main/core/store';
 import { iterationRecord, RogueWorker, scriptedWorker, until, type ScriptedWorker } from '../scriptedWorker';
 
@@ -219,6 +219,35 @@ describe('a worker reports only for the run and rank it holds', () => {
         [0, liarRank, 0.5],
         [0, 1 - liarRank, 0.7],
       ].sort(),
+    );
+  });
+});
+
+describe('worker payloads never end the core', () => {
+  it('fails the run of a rank that sends a malformed checkpoint, naming it; the core and the other runs go on', async () => {
+    const { store, hub, orchestrator } = await startCore();
+    const liar = await RogueWorker.join(hub, 'liar-host');
+    rogues.push(liar);
+    const [run] = orchestrator.submit(experiment());
+    await until(() => liar.assignments.length === 1, 5000, 'the liar assigned');
+    const honest = await scriptedWorker(hub, 'honest-host');
+    const [other] = orchestrator.submit(experiment({ name: 'other' }));
+    await honest.nextAssignment();
+    // The 3 bytes that once ended `sparselab run` with an unhandled RangeError.
+    liar.send({ type: 'checkpoint', runId: run!.id, rank: 0, iteration: 0 }, Uint8Array.of(1, 2, 3));
+    await orchestrator.waitFor([run!.id]);
+    expect(store.getRun(run!.id).failureReason).toBe(
+      `rank 0 (worker ${liar.workerId}) sent a bad checkpoint part: malformed checkpoint part (3 bytes): shorter than its 4-byte header length`,
+    );
+    expect(store.listCheckpoints(run!.id)).toEqual([]);
+    await honest.client.sendMetrics({ kind: 'iteration', records: [iterationRecord(other!.id, 0, 0)] });
+    await until(() => (store.flush(), store.iterationSeries(other!.id).length === 1), 3000, 'the other run recording');
+    expect(store.getRun(other!.id).status).toBe('running');
+    // A log line is kept up to a bound, however large the frame carrying it.
+    await honest.client.log('info', 'x'.repeat(5_000_000), other!.id);
+    await until(() => (store.flush(), store.logs(other!.id).length === 1), 3000, 'the long line');
+    expect(store.logs(other!.id)[0]!.message).toBe(
+      `${'x'.repeat(MAX_LOG_LINE)}… (${5_000_000 - MAX_LOG_LINE} characters cut)`,
     );
   });
 });

@@ -16,7 +16,7 @@ import {
   type RunStatus,
 } from '../../../common/metrics';
 import type { CheckpointMessage, MetricsBatch, StatusMessage } from '../../../common/protocol';
-import { bundleCheckpoint, readCheckpointHeader } from '../../../gpu/worker/checkpoint';
+import { bundleCheckpoint, CheckpointFormatError, readCheckpointHeader } from '../../../gpu/worker/checkpoint';
 import type { Hub, WorkerInfo } from '../hub';
 import type { RunRow, Store } from '../store';
 import { Refusals } from './refusals';
@@ -96,7 +96,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
       metrics: (batch: MetricsBatch, worker: WorkerInfo) => this.onMetrics(batch, worker),
       log: (record: LogRecord, worker: WorkerInfo) => {
         if (record.runId === null || this.assigned(worker, record.runId, 'a log line'))
-          this.guard(() => store.appendLog(record));
+          this.guard(() => store.appendLog({ ...record, message: boundedLine(record.message) }));
       },
       checkpoint: (message: CheckpointMessage, payload: Uint8Array, worker: WorkerInfo) =>
         void this.onCheckpoint(message, payload, worker),
@@ -287,11 +287,10 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     const at = this.assigned(worker, message.runId, `a checkpoint part`);
     if (!at) return;
     const { active, rank } = at;
-    if (message.rank !== rank) {
-      this.refusals.refuse(
-        worker.id,
-        `a checkpoint part of rank ${message.rank} for run ${message.runId} (it is rank ${rank})`,
-      );
+    const problem = checkpointProblem(message, payload, rank, active.lastIteration[rank]! + 1);
+    if (problem !== null) {
+      // An assigned rank whose state cannot be saved (or that lies about it): its run cannot go on safely.
+      this.fail(message.runId, `rank ${rank} (worker ${worker.id}) sent a bad checkpoint part: ${problem}`);
       return;
     }
     this.progressedWorker(worker);
@@ -408,6 +407,34 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
       this.emit('log', 'error', (error as Error).message);
     }
   }
+}
+
+/** Longest log line kept from a worker (a frame may carry hundreds of megabytes). */
+export const MAX_LOG_LINE = 8192;
+
+function boundedLine(message: string): string {
+  return message.length <= MAX_LOG_LINE
+    ? message
+    : `${message.slice(0, MAX_LOG_LINE)}… (${message.length - MAX_LOG_LINE} characters cut)`;
+}
+
+/**
+ * What is wrong with a checkpoint part a rank sent, or null: a well-formed part of the sender's own rank, for
+ * the iteration after its last recorded one (records are flushed before every checkpoint).
+ */
+function checkpointProblem(message: CheckpointMessage, payload: Uint8Array, rank: number, next: number): string | null {
+  let header: ReturnType<typeof readCheckpointHeader>;
+  try {
+    header = readCheckpointHeader(payload);
+  } catch (error) {
+    if (error instanceof CheckpointFormatError) return error.message;
+    throw error;
+  }
+  if (message.rank !== rank || header.rank !== rank)
+    return `it is rank ${rank}; the part says rank ${message.rank} (header ${header.rank})`;
+  if (message.iteration !== next || header.iteration !== next)
+    return `a checkpoint after iteration ${next} was due; the part says ${message.iteration} (header ${header.iteration})`;
+  return null;
 }
 
 /** The rank quiet for longest (the lowest of equals): the others may only be waiting for it at the hub. */
