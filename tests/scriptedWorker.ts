@@ -4,9 +4,8 @@
  */
 import WebSocket from 'ws';
 import type { IterationRecord } from '../common/metrics';
+import { decodeFrame, encodeFrame } from '../common/frame';
 import {
-  decodeFrame,
-  encodeFrame,
   PROTOCOL_VERSION,
   type AssignMessage,
   type HubMessage,

@@ -16,7 +16,7 @@ import {
   type RunStatus,
 } from '../../../common/metrics';
 import type { CheckpointMessage, MetricsBatch, StatusMessage } from '../../../common/protocol';
-import { bundleCheckpoint, CheckpointFormatError, readCheckpointHeader } from '../../../gpu/worker/checkpoint';
+import { bundleCheckpoint, CheckpointFormatError, readCheckpointHeader } from '../../../common/checkpoint';
 import type { Hub, WorkerInfo } from '../hub';
 import type { RunRow, Store } from '../store';
 import { Refusals } from './refusals';

@@ -1,0 +1,41 @@
+/**
+ * The rogue soak (tests/soak/rogueSoak.ts): 8 s of rogue in `npm test`; `npm run soak` gives it the full minute.
+ */
+import { describe, expect, it } from 'vitest';
+import { rogueSoak } from '../soak/rogueSoak';
+
+const full = process.env.npm_lifecycle_event === 'soak';
+const MiB = 1024 * 1024;
+
+describe('rogue soak on loopback', () => {
+  it(
+    'two runs reach exactly their accuracies without the rogue, memory stays bounded, records stay, refusals are logged',
+    async () => {
+      const report = await rogueSoak(full ? { rogueSeconds: 60, epochs: 40 } : { rogueSeconds: 8, epochs: 5 });
+      console.log(
+        `soak: ${report.rogueCycles} rogue cycles (${report.cyclesWhileTraining} while training), ` +
+          `peak RSS +${((report.rssPeak - report.rssStart) / MiB).toFixed(1)} MiB, ` +
+          `flood bytes taken ${report.floodBytesAccepted.map((b) => (b / 1024).toFixed(0)).join('/')} KiB, ` +
+          `refusals: hub ${report.hubRefusals}, scheduler ${report.orchestratorRefusals} (${report.storedRefusals} lines stored)`,
+      );
+      for (const [i, run] of report.attacked.entries()) {
+        const reference = report.reference[i]!;
+        expect(run.status).toBe('finished');
+        expect(reference.status).toBe('finished');
+        expect(run.finalAccuracy).toBe(reference.finalAccuracy);
+        expect(run.losses).toBe(reference.losses);
+        expect(run.evaluations).toBe(reference.evaluations);
+      }
+      expect(report.referenceAfter).toEqual(report.referenceBefore);
+      expect(report.cyclesWhileTraining).toBeGreaterThan(0);
+      // Three 200 MiB frames before hello per second would be gigabytes; the hub keeps a few KiB of each.
+      expect(report.rssPeak - report.rssStart).toBeLessThan(128 * MiB);
+      for (const bytes of report.floodBytesAccepted) expect(bytes).toBeLessThan(200 * MiB);
+      expect(report.hubRefusals).toBeGreaterThan(report.rogueCycles);
+      expect(report.orchestratorRefusals).toBeGreaterThan(report.rogueCycles);
+      expect(report.storedRefusals).toBeGreaterThan(0);
+      expect(report.hubLogSample.join('\n')).toMatch(/wrong token/);
+    },
+    full ? 600_000 : 180_000,
+  );
+});
