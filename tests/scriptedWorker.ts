@@ -2,6 +2,8 @@
  * Scripted workers for hub and core tests: a HubClient that joins like a real worker but does only what a
  * test tells it (report records for a run, stall, lie), honest or rogue.
  */
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { IterationRecord } from '../common/metrics';
 import { decodeFrame, encodeFrame } from '../common/frame';
@@ -141,4 +143,54 @@ export class RogueWorker {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.ws.terminate();
   }
+}
+
+/**
+ * Opens a WebSocket to a hub by hand and streams a frame of `bytes` zeros without a hello, from one reused
+ * buffer (the rogue's own memory stays flat); resolves with the bytes written before the hub closed it.
+ */
+export function floodBeforeHello(port: number, bytes: number): Promise<number> {
+  return new Promise((resolve) => {
+    const socket: Socket = connect(port, '127.0.0.1');
+    let written = 0;
+    let upgraded = false;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      socket.destroy();
+      resolve(written);
+    };
+    socket.on('error', finish);
+    socket.on('close', finish);
+    socket.setTimeout(20_000, finish);
+    socket.on('connect', () => {
+      socket.write(
+        `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+    });
+    const chunk = Buffer.alloc(64 * 1024);
+    const pump = () => {
+      while (!done && written < bytes) {
+        written += chunk.length;
+        if (!socket.write(chunk)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+      if (written >= bytes) finish();
+    };
+    socket.on('data', (data) => {
+      if (upgraded || !data.toString('latin1').startsWith('HTTP/1.1 101')) return;
+      upgraded = true;
+      // FIN + binary, masked, 64-bit length, a zero mask: the payload goes as it is.
+      const header = Buffer.alloc(14);
+      header[0] = 0x82;
+      header[1] = 0x80 | 127;
+      header.writeBigUInt64BE(BigInt(bytes), 2);
+      socket.write(header);
+      pump();
+    });
+  });
 }

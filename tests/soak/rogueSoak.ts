@@ -7,7 +7,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -18,7 +17,7 @@ import { startHub, type Hub } from '../../main/core/hub';
 import { LocalWorkers } from '../../main/core/runtime/localWorkers';
 import { Orchestrator } from '../../main/core/runtime/orchestrator';
 import { openStore, type Store } from '../../main/core/store';
-import { capabilities, iterationRecord, RogueWorker, until } from '../scriptedWorker';
+import { capabilities, floodBeforeHello, iterationRecord, RogueWorker, until } from '../scriptedWorker';
 
 export interface SoakOptions {
   rogueSeconds: number;
@@ -161,7 +160,7 @@ function outcome(store: Store, runId: string): RunOutcome {
 /** One pass through every bad message, at the hub and at the scheduler. */
 async function rogueCycle(hub: Hub, targets: string[], flood: number[]): Promise<void> {
   // Before hello: a 200 MiB frame, connections that never say hello, a wrong token.
-  const flooding = floodBeforeHello(hub).then((bytes) => flood.push(bytes));
+  const flooding = floodBeforeHello(hub.port, FLOOD_BYTES).then((bytes) => flood.push(bytes));
   const silent = Array.from({ length: 70 }, () => new WebSocket(hub.url, { perMessageDeflate: false }));
   for (const ws of silent) ws.on('error', () => undefined);
   const wrong = await RogueWorker.join(hub, 'rogue-host', 'not-the-token').catch(() => null);
@@ -199,54 +198,4 @@ async function rogueCycle(hub: Hub, targets: string[], flood: number[]): Promise
   );
   await flooding;
   for (const ws of silent) ws.terminate();
-}
-
-/**
- * Opens a WebSocket by hand and streams a frame of FLOOD_BYTES zeros without a hello, from one reused
- * buffer (the rogue's own memory stays flat); resolves with the bytes written before the hub closed it.
- */
-function floodBeforeHello(hub: Hub): Promise<number> {
-  return new Promise((resolve) => {
-    const socket: Socket = connect(hub.port, '127.0.0.1');
-    let written = 0;
-    let upgraded = false;
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      socket.destroy();
-      resolve(written);
-    };
-    socket.on('error', finish);
-    socket.on('close', finish);
-    socket.setTimeout(20_000, finish);
-    socket.on('connect', () => {
-      socket.write(
-        `GET / HTTP/1.1\r\nHost: 127.0.0.1:${hub.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
-    });
-    const chunk = Buffer.alloc(64 * 1024);
-    const pump = () => {
-      while (!done && written < FLOOD_BYTES) {
-        written += chunk.length;
-        if (!socket.write(chunk)) {
-          socket.once('drain', pump);
-          return;
-        }
-      }
-      if (written >= FLOOD_BYTES) finish();
-    };
-    socket.on('data', (data) => {
-      if (upgraded || !data.toString('latin1').startsWith('HTTP/1.1 101')) return;
-      upgraded = true;
-      // FIN + binary, masked, 64-bit length, a zero mask: the payload goes as it is.
-      const header = Buffer.alloc(14);
-      header[0] = 0x82;
-      header[1] = 0x80 | 127;
-      header.writeBigUInt64BE(BigInt(FLOOD_BYTES), 2);
-      socket.write(header);
-      pump();
-    });
-  });
 }

@@ -6,8 +6,8 @@
  * is accepted without it so that a wrong token gets a `refused` message and close code 4401 the worker can
  * report, and so that browsers (which cannot set upgrade headers) could join the same way. What an
  * unauthenticated socket can cost is bounded: it must say hello within helloTimeoutMs, at most
- * maxPendingConnections may be waiting to, and no frame may exceed maxPayload. The hub listens on 127.0.0.1
- * unless told otherwise.
+ * maxPendingConnections may be waiting to, and each may send maxHelloBytes (a few KiB) before its hello is
+ * accepted; maxPayload bounds the frames of workers. The hub listens on 127.0.0.1 unless told otherwise.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -31,6 +31,7 @@ import {
 } from '../../../common/protocol';
 import { Group, type ContributeOutcome, type RoundFailure } from './group';
 import { resolveOptions, type HubOptions, type ResolvedHubOptions } from './options';
+import { limitBeforeHello } from './helloLimit';
 import { Peer } from './peer';
 
 /** A worker as the registry knows it (a snapshot). */
@@ -349,6 +350,16 @@ export class Hub extends EventEmitter<HubEvents> {
         this.disconnect(peer, CLOSE_CODES.helloTimeout, `no hello within ${this.o.helloTimeoutMs} ms`);
       }
     }, this.o.helloTimeoutMs);
+    limitBeforeHello(
+      socket,
+      this.o.maxHelloBytes,
+      () => peer.state === 'pending',
+      () => {
+        this.o.log('warn', `refused ${peer.label}: sent more than ${this.o.maxHelloBytes} bytes before its hello`);
+        this.drop(peer, 'too many bytes before hello');
+        ws.terminate();
+      },
+    );
     let errorReason: string | null = null;
     ws.on('message', (data, isBinary) => {
       try {
