@@ -95,7 +95,9 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
       status: (message: StatusMessage, worker: WorkerInfo) => this.onStatus(message, worker),
       metrics: (batch: MetricsBatch, worker: WorkerInfo) => this.onMetrics(batch, worker),
       log: (record: LogRecord, worker: WorkerInfo) => {
-        if (record.runId === null || this.assigned(worker, record.runId, 'a log line'))
+        // A worker's lines about the run it had last stay welcome after that run ended ("cancelled: ...").
+        const ownEnded = record.runId === this.lastRunOf.get(worker.id) && !this.active.has(record.runId!);
+        if (record.runId === null || ownEnded || this.assigned(worker, record.runId, 'a log line'))
           this.guard(() => store.appendLog({ ...record, message: boundedLine(record.message) }));
       },
       checkpoint: (message: CheckpointMessage, payload: Uint8Array, worker: WorkerInfo) =>
