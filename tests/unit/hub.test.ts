@@ -322,6 +322,26 @@ describe('hub: collectives', () => {
     await expect(c!.allgather('run-x', new Uint8Array(1))).rejects.toThrow(/not assigned to run run-x/);
   });
 
+  it('fails an allreduce whose rank sent a NaN or an infinity, or whose sum overflows, naming the rank', async () => {
+    const { hub } = await hubWithLog();
+    const [a, b] = await connect(hub, 2);
+    const cases: [string, Float32Array, Float32Array, RegExp][] = [
+      ['nan', Float32Array.of(1, 2), Float32Array.of(3, NaN), /rank 1 \(worker w\d+\) sent NaN at index 1/],
+      ['inf', Float32Array.of(-Infinity, 2), Float32Array.of(3, 4), /rank 0 \(worker w\d+\) sent -Infinity at index 0/],
+      ['overflow', Float32Array.of(3e38, 0), Float32Array.of(3e38, 0), /the float32 sum overflowed at index 0/],
+    ];
+    for (const [runId, fromA, fromB, reason] of cases) {
+      await group(hub, [a!, b!], runId);
+      const results = await Promise.allSettled([a!.allreduce(runId, fromA), b!.allreduce(runId, fromB)]);
+      for (const result of results) {
+        expect(result.status).toBe('rejected');
+        expect(String((result as PromiseRejectedResult).reason)).toMatch(reason);
+      }
+      expect(hub.group(runId)!.failure).toMatch(reason);
+      hub.endGroup(runId);
+    }
+  });
+
   it('validates groups, and cancel reaches the workers and frees them', async () => {
     const { hub } = await hubWithLog();
     const [a, b] = await connect(hub, 2);
