@@ -142,6 +142,22 @@ describe('stalled ranks', () => {
     orchestrator.cancel(runId);
   });
 
+  it('blames the rank the others wait for at the hub, when every rank has gone quiet', async () => {
+    const { store, hub, orchestrator } = await startCore();
+    const waiting = await scriptedWorker(hub, 'waiting-host');
+    const staller = await scriptedWorker(hub, 'stalling-host');
+    const [run] = orchestrator.submit(experiment({ workers: 2, faults: { stallSeconds: 1 } }));
+    const [a, b] = await Promise.all([waiting.nextAssignment(), staller.nextAssignment()]);
+    expect([a.message.rank, b.message.rank]).toEqual([0, 1]);
+    // Rank 0 contributes to the first exchange and waits there; rank 1 never does. Neither reports.
+    const exchange = waiting.client.allgather(run!.id, new Uint8Array(8)).catch(() => undefined);
+    await orchestrator.waitFor([run!.id]);
+    await exchange;
+    expect(store.getRun(run!.id).failureReason).toMatch(
+      new RegExp(`^rank 1 \\(worker ${staller.client.workerId} on stalling-host\\) made no progress`),
+    );
+  });
+
   it('defaults the deadline by model, above the quiet spells of a healthy rank', () => {
     expect(stallSecondsOf(experiment())).toBe(DEFAULT_STALL_SECONDS.synthetic);
     expect(stallSecondsOf(experiment({ faults: { stallSeconds: 7 } }))).toBe(7);

@@ -86,6 +86,13 @@ export class Group {
     return this.rounds.size;
   }
 
+  /** Ranks missing from the oldest open round (none when no round is open). */
+  awaitedRanks(): number[] {
+    if (this.rounds.size === 0) return [];
+    const oldest = this.rounds.get(Math.min(...this.rounds.keys()))!;
+    return oldest.contributions.flatMap((c, rank) => (c === undefined ? [rank] : []));
+  }
+
   /** One rank's contribution to a round. `rank` is the sender's actual rank; `claimedRank` what its header said. */
   contribute(rank: number, claimedRank: number, op: CollectiveOp, round: number, payload: Parts): ContributeOutcome {
     const size = length(payload);

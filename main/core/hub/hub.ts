@@ -56,6 +56,8 @@ export interface GroupInfo {
   /** Why the group failed, or null while it works. */
   failure: string | null;
   openRounds: number;
+  /** Ranks that have not contributed to the oldest open round: those the others wait for. */
+  awaitedRanks: number[];
   bufferedBytes: number;
 }
 
@@ -203,6 +205,7 @@ export class Hub extends EventEmitter<HubEvents> {
       worldSize: g.worldSize,
       failure: g.failure,
       openRounds: g.openRounds,
+      awaitedRanks: g.awaitedRanks(),
       bufferedBytes: g.buffered,
     };
   }

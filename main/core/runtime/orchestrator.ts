@@ -372,7 +372,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     const now = Date.now();
     for (const active of [...this.active.values()]) {
       const limitMs = stallSecondsOf(active.config) * 1000;
-      const rank = stalledRank(active.lastProgress);
+      const rank = this.hub.group(active.run.id)?.awaitedRanks[0] ?? stalledRank(active.lastProgress);
       const quietMs = now - active.lastProgress[rank]!;
       if (quietMs <= limitMs) continue;
       const workerId = active.workerIds[rank]!;
@@ -439,7 +439,7 @@ function checkpointProblem(message: CheckpointMessage, payload: Uint8Array, rank
   return null;
 }
 
-/** The rank quiet for longest (the lowest of equals): the others may only be waiting for it at the hub. */
+/** Without a round open at the hub, the rank quiet for longest (the lowest of equals). */
 function stalledRank(lastProgress: readonly number[]): number {
   let rank = 0;
   for (let r = 1; r < lastProgress.length; r++) if (lastProgress[r]! < lastProgress[rank]!) rank = r;
