@@ -39,10 +39,11 @@ export interface SoakReport {
   rssStart: number;
   rssPeak: number;
   hubRefusals: number;
+  /** The hub's refusal lines with addresses, ids and numbers blanked, and how often each came. */
+  hubRefusalKinds: Record<string, number>;
   orchestratorRefusals: number;
   /** Refusal lines the store kept (runs' own logs untouched). */
   storedRefusals: number;
-  hubLogSample: string[];
 }
 
 export interface RunOutcome {
@@ -75,12 +76,16 @@ export async function rogueSoak(options: SoakOptions): Promise<SoakReport> {
   });
   const store = openStore(mkdtempSync(join(tmpdir(), 'sparselab-soak-')));
   let hubRefusals = 0;
-  const hubLogSample: string[] = [];
+  const hubRefusalKinds: Record<string, number> = {};
   const hub = await startHub({
     log: (level, message) => {
       if (level !== 'warn' || !message.startsWith('refused')) return;
       hubRefusals++;
-      if (hubLogSample.length < 40) hubLogSample.push(message);
+      const kind = message
+        .replace(/127\.0\.0\.1:\d+/g, 'ADDRESS')
+        .replace(/\bw\d+\b/g, 'WORKER')
+        .replace(/\d+/g, 'N');
+      hubRefusalKinds[kind] = (hubRefusalKinds[kind] ?? 0) + 1;
     },
   });
   const orchestrator = new Orchestrator(store, hub);
@@ -125,9 +130,9 @@ export async function rogueSoak(options: SoakOptions): Promise<SoakReport> {
       rssStart,
       rssPeak,
       hubRefusals,
+      hubRefusalKinds,
       orchestratorRefusals: orchestrator.refusals.total,
       storedRefusals: store.logs(null).filter((l) => l.message.startsWith('refused from worker')).length,
-      hubLogSample,
     };
   } finally {
     orchestrator.close();
@@ -159,14 +164,12 @@ function outcome(store: Store, runId: string): RunOutcome {
 
 /** One pass through every bad message, at the hub and at the scheduler. */
 async function rogueCycle(hub: Hub, targets: string[], flood: number[]): Promise<void> {
-  // Before hello: a 200 MiB frame, connections that never say hello, a wrong token.
+  // Before hello: a 200 MiB frame, a wrong token.
   const flooding = floodBeforeHello(hub.port, FLOOD_BYTES).then((bytes) => flood.push(bytes));
-  const silent = Array.from({ length: 70 }, () => new WebSocket(hub.url, { perMessageDeflate: false }));
-  for (const ws of silent) ws.on('error', () => undefined);
   const wrong = await RogueWorker.join(hub, 'rogue-host', 'not-the-token').catch(() => null);
   wrong?.close();
 
-  // After hello: another run's status, records, log lines, checkpoints and collectives.
+  // After hello: another run's status, records, log lines, checkpoints and collectives; hello twice.
   const rogue = await RogueWorker.join(hub);
   const part = encodeRankCheckpoint({ rank: 0, iteration: 50, weightsChecksum: '0badf00d', residuals: [] });
   for (const runId of targets) {
@@ -187,15 +190,22 @@ async function rogueCycle(hub: Hub, targets: string[], flood: number[]): Promise
     rogue.send({ type: 'status', runId, state: 'failed', reason: 'forged by the rogue' });
   }
   rogue.send({ type: 'hello', token: hub.token, protocolVersion: PROTOCOL_VERSION, capabilities: capabilities('x') });
-  const second = await RogueWorker.join(hub);
-  second.sendRaw('a text frame');
-  const third = await RogueWorker.join(hub);
-  third.sendRaw(randomBytes(64));
+  // Garbage: a text frame, random bytes.
+  const texter = await RogueWorker.join(hub);
+  texter.sendRaw('a text frame');
+  const garbler = await RogueWorker.join(hub);
+  garbler.sendRaw(randomBytes(64));
   await Promise.all(
-    [rogue, second, third].map((r) =>
-      until(() => r.ws.readyState === WebSocket.CLOSED, 5000, 'a rogue cut off').catch(() => r.close()),
+    [rogue, texter, garbler].map((r) =>
+      until(() => r.ws.readyState === WebSocket.CLOSED, 5000, 'the hub to cut a rogue off').catch(() => r.close()),
     ),
   );
   await flooding;
+
+  // Connections that never say hello, more than the hub lets wait: the extra ones are turned away.
+  const silent = Array.from({ length: 70 }, () => new WebSocket(hub.url, { perMessageDeflate: false }));
+  for (const ws of silent) ws.on('error', () => undefined);
+  await until(() => silent.every((ws) => ws.readyState !== WebSocket.CONNECTING), 5000, 'the silent connections');
   for (const ws of silent) ws.terminate();
+  await new Promise((resolve) => setTimeout(resolve, 100));
 }
