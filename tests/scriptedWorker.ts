@@ -76,7 +76,7 @@ export function iterationRecord(runId: string, rank: number, iteration: number, 
     wallMs: iteration * 10,
     computeMs: 1,
     compressMs: 1,
-    communicateMs: 1,
+    exchangeMs: 1,
     waitMs: 0,
     updateMs: 1,
   };
