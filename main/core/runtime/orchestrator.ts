@@ -101,7 +101,9 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
           this.guard(() => store.appendLog({ ...record, message: boundedLine(record.message) }));
       },
       checkpoint: (message: CheckpointMessage, payload: Uint8Array, worker: WorkerInfo) =>
-        void this.onCheckpoint(message, payload, worker),
+        void this.onCheckpoint(message, payload, worker).catch((error: Error) =>
+          this.emit('log', 'error', `checkpoint from worker ${worker.id}: ${error.message}`),
+        ),
     };
     for (const [event, handler] of Object.entries(handlers)) hub.on(event as keyof typeof handlers, handler as never);
     this.detach = () => {
