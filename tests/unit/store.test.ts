@@ -503,6 +503,27 @@ describe('series', () => {
   });
 });
 
+describe('bytesSentTotal', () => {
+  it("is each rank's running sum from the start of the run, before the range and the decimation", () => {
+    const { store, run } = setup();
+    for (let i = 0; i < 10; i++)
+      for (const rank of [0, 1]) store.appendIteration(iteration(run.id, i, rank, { bytesSent: 10 * (rank + 1) + i }));
+    store.flush();
+    const sum = (rank: number, upTo: number) =>
+      Array.from({ length: upTo + 1 }, (_, i) => 10 * (rank + 1) + i).reduce((a, b) => a + b);
+    const points = store.iterationSeries(run.id, {
+      columns: ['bytesSentTotal'],
+      ranks: 'all',
+      from: 4,
+      to: 8,
+      points: 3,
+    });
+    expect(points).toEqual(
+      [4, 6, 8].flatMap((i) => [0, 1].map((rank) => ({ iteration: i, rank, bytesSentTotal: sum(rank, i) }))),
+    );
+  });
+});
+
 describe('summaries', () => {
   /** Two ranks, four iterations; every value below is worked out by hand. */
   function recorded() {
