@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { experimentSchema, type ExperimentInput } from '../../common/experiment';
 import { parseNpy } from '../../gpu/io/npy';
-import { unbundleCheckpoint } from '../../gpu/worker/checkpoint';
+import { unbundleCheckpoint } from '../../common/checkpoint';
 import { startHub, type Hub } from '../../main/core/hub';
 import { LocalWorkers } from '../../main/core/runtime/localWorkers';
 import { Orchestrator } from '../../main/core/runtime/orchestrator';
