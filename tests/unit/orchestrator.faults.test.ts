@@ -167,7 +167,7 @@ describe('stalled ranks', () => {
 });
 
 describe('a worker reports only for the run and rank it holds', () => {
-  it('refuses and logs status, records, log lines and checkpoints for another run; the run and its records stay as they were', async () => {
+  it('refuses and logs status, records, log lines, checkpoints and collectives for another run; the run and its records stay as they were', async () => {
     const { store, hub, orchestrator, events } = await startCore();
     const honest = await scriptedWorker(hub, 'honest-host');
     const [victim] = orchestrator.submit(experiment());
@@ -180,7 +180,7 @@ describe('a worker reports only for the run and rank it holds', () => {
     rogues.push(rogue);
     for (const phase of ['idle', 'assigned'] as const) {
       if (phase === 'assigned') {
-        await until(() => orchestrator.refusals.total >= 6, 5000, 'the idle rogue refused');
+        await until(() => orchestrator.refusals.total >= 7, 5000, 'the idle rogue refused');
         orchestrator.submit(experiment({ name: 'rogue-own' }));
         await until(() => rogue.assignments.length === 1, 5000, 'the rogue assigned');
       }
@@ -192,10 +192,11 @@ describe('a worker reports only for the run and rank it holds', () => {
       });
       rogue.send({ type: 'log', level: 'error', message: 'injected by the rogue', runId: victimId });
       rogue.send({ type: 'checkpoint', runId: victimId, rank: 0, iteration: 10 }, new Uint8Array(3));
+      rogue.send({ type: 'collective', runId: victimId, op: 'allgather', round: 0, rank: 0 }, new Uint8Array(8));
       rogue.send({ type: 'status', runId: victimId, state: 'finished' });
       rogue.send({ type: 'status', runId: victimId, state: 'failed', reason: 'forged failure' });
     }
-    await until(() => orchestrator.refusals.total >= 12, 5000, 'twelve refusals');
+    await until(() => orchestrator.refusals.total >= 14, 5000, 'fourteen refusals');
     store.flush();
     expect(store.getRun(victimId).status).toBe('running');
     expect(store.iterationSeries(victimId).map((p) => p.loss)).toEqual([1, 1]);

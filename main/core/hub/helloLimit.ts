@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Peer } from './peer';
 
 /**
  * Until its hello is accepted a connection is a stranger allowed a few KiB: its bytes are counted as they
@@ -8,12 +9,12 @@ import type { Socket } from 'node:net';
 export function limitBeforeHello(
   socket: Socket,
   maxBytes: number,
-  stillPending: () => boolean,
+  peer: Pick<Peer, 'state'>,
   onExceeded: () => void,
 ): void {
   let received = 0;
   const count = (chunk: Buffer) => {
-    if (!stillPending()) {
+    if (peer.state !== 'pending') {
       socket.off('data', count);
       return;
     }

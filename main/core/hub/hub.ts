@@ -78,6 +78,8 @@ export interface HubEvents {
   checkpoint: [message: CheckpointMessage, payload: Uint8Array, worker: WorkerInfo];
   /** A run's group failed (a rank lost or a rule broken): its collectives fail until the group is ended. */
   groupFailed: [runId: string, reason: string];
+  /** A collective from a worker outside the run's group, refused (the scheduler judges and logs it). */
+  collectiveRefused: [runId: string, worker: WorkerInfo];
 }
 
 function digest(s: string): Buffer {
@@ -299,6 +301,7 @@ export class Hub extends EventEmitter<HubEvents> {
         .catch(() => undefined);
     if (!group || rank < 0) {
       failed(`worker ${workerId} is not in a group for run ${msg.runId}`);
+      this.emitSafely('collectiveRefused', msg.runId, this.info(peer));
       return;
     }
     const outcome: ContributeOutcome = group.contribute(rank, msg.rank, msg.op, msg.round, payload);
@@ -353,16 +356,7 @@ export class Hub extends EventEmitter<HubEvents> {
         this.disconnect(peer, CLOSE_CODES.helloTimeout, `no hello within ${this.o.helloTimeoutMs} ms`);
       }
     }, this.o.helloTimeoutMs);
-    limitBeforeHello(
-      socket,
-      this.o.maxHelloBytes,
-      () => peer.state === 'pending',
-      () => {
-        this.o.log('warn', `refused ${peer.label}: sent more than ${this.o.maxHelloBytes} bytes before its hello`);
-        this.drop(peer, 'too many bytes before hello');
-        ws.terminate();
-      },
-    );
+    limitBeforeHello(socket, this.o.maxHelloBytes, peer, () => this.cutOff(peer));
     let errorReason: string | null = null;
     ws.on('message', (data, isBinary) => {
       try {
@@ -497,6 +491,13 @@ export class Hub extends EventEmitter<HubEvents> {
     const cut = setTimeout(() => peer.ws.terminate(), 1000);
     cut.unref();
     void peer.closed().then(() => clearTimeout(cut));
+  }
+
+  /** A stranger that sent more than its hello may take: cut off at once, not read to the end of its frame. */
+  private cutOff(peer: Peer): void {
+    this.o.log('warn', `refused ${peer.label}: sent more than ${this.o.maxHelloBytes} bytes before its hello`);
+    this.drop(peer, 'too many bytes before hello');
+    peer.ws.terminate();
   }
 
   /** Forgets a connection; a worker's loss fails its group's collectives and is announced. */

@@ -92,6 +92,8 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
           this.lost(runId, `rank ${rank} (worker ${worker.id} on ${worker.capabilities.host}) was lost: ${reason}`);
       },
       groupFailed: (runId: string, reason: string) => this.lost(runId, reason),
+      // Logged unless it is a late exchange of the worker's own ended run.
+      collectiveRefused: (runId: string, worker: WorkerInfo) => void this.assigned(worker, runId, 'a collective'),
       status: (message: StatusMessage, worker: WorkerInfo) => this.onStatus(message, worker),
       metrics: (batch: MetricsBatch, worker: WorkerInfo) => this.onMetrics(batch, worker),
       log: (record: LogRecord, worker: WorkerInfo) => {
