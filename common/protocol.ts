@@ -6,7 +6,10 @@
  */
 import { z } from 'zod';
 import { armSchema, experimentSchema, type RunSpec } from './experiment';
-import type { EvaluationRecord, HistogramRecord, IterationRecord, LayerStatsRecord } from './metrics';
+import { RECORD_SCHEMAS as records, nonNegativeInt as nonNegInt, recordId as id } from './records';
+
+/** A batch of records of one kind, as `metrics` carries it. */
+export type { MetricsBatch } from './records';
 
 /** Bumped on any incompatible change; a hello with another version is refused (close code 4426). */
 export const PROTOCOL_VERSION = 2;
@@ -62,94 +65,7 @@ export class ProtocolError extends Error {
 // ---------------------------------------------------------------------------------------------------------------
 // Schemas
 
-/** A record number: finite, or one of the tokens non-finite numbers travel as. */
-const num = z.union([
-  z.number(),
-  z
-    .enum(['NaN', 'Infinity', '-Infinity'])
-    .transform((s) => (s === 'NaN' ? NaN : s === 'Infinity' ? Infinity : -Infinity)),
-]);
 const int = z.number().int();
-const nonNegInt = z.number().int().nonnegative();
-const id = z.string().min(1).max(256);
-
-export const iterationRecordSchema = z.object({
-  runId: id,
-  rank: nonNegInt,
-  iteration: nonNegInt,
-  epoch: num,
-  loss: num,
-  lr: num,
-  density: num,
-  k: num,
-  selected: num,
-  bytesSent: num,
-  bytesReceived: num,
-  wallMs: num,
-  computeMs: num,
-  compressMs: num,
-  communicateMs: num,
-  waitMs: num,
-  updateMs: num,
-  cpuWaitMs: num.optional(),
-  computeCpuWaitMs: num.optional(),
-  compressCpuWaitMs: num.optional(),
-  updateCpuWaitMs: num.optional(),
-  rho: num.optional(),
-  rhoTopk: num.optional(),
-  boundGeneral: num.optional(),
-  boundGaussian: num.optional(),
-  overlap: num.optional(),
-});
-
-export const layerStatsRecordSchema = z.object({
-  runId: id,
-  iteration: nonNegInt,
-  layer: z.string(),
-  d: num,
-  k: num,
-  selected: num,
-  threshold: num.nullable(),
-  rho: num,
-  rhoTopk: num,
-  boundGeneral: num,
-  boundGaussian: num,
-  overlap: num,
-  mean: num,
-  std: num,
-  skewness: num,
-  excessKurtosis: num,
-});
-
-export const histogramRecordSchema = z.object({
-  runId: id,
-  iteration: nonNegInt,
-  layer: z.string(),
-  min: num,
-  max: num,
-  counts: z.array(num),
-  mean: num,
-  std: num,
-  skewness: num,
-  excessKurtosis: num,
-});
-
-export const evaluationRecordSchema = z.object({
-  runId: id,
-  iteration: nonNegInt,
-  epoch: num,
-  wallMs: num,
-  testLoss: num,
-  accuracy: num.optional(),
-  perplexity: num.optional(),
-});
-
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-/** Compile-time proof that the record schemas read exactly common/metrics.ts's records (fails to type-check if not). */
-export const RECORD_SCHEMAS_MATCH_METRICS: Same<z.output<typeof iterationRecordSchema>, IterationRecord> &
-  Same<z.output<typeof layerStatsRecordSchema>, LayerStatsRecord> &
-  Same<z.output<typeof histogramRecordSchema>, HistogramRecord> &
-  Same<z.output<typeof evaluationRecordSchema>, EvaluationRecord> = true;
 
 export const capabilitiesSchema = z.object({
   host: z.string().max(256),
@@ -199,10 +115,10 @@ const assignSchema = z.object({
 const cancelSchema = z.object({ type: z.literal('cancel'), runId: id, reason: z.string() });
 
 const metricsSchema = z.discriminatedUnion('kind', [
-  z.object({ type: z.literal('metrics'), kind: z.literal('iteration'), records: z.array(iterationRecordSchema) }),
-  z.object({ type: z.literal('metrics'), kind: z.literal('evaluation'), records: z.array(evaluationRecordSchema) }),
-  z.object({ type: z.literal('metrics'), kind: z.literal('layerStats'), records: z.array(layerStatsRecordSchema) }),
-  z.object({ type: z.literal('metrics'), kind: z.literal('histogram'), records: z.array(histogramRecordSchema) }),
+  z.object({ type: z.literal('metrics'), kind: z.literal('iteration'), records: z.array(records.iteration) }),
+  z.object({ type: z.literal('metrics'), kind: z.literal('evaluation'), records: z.array(records.evaluation) }),
+  z.object({ type: z.literal('metrics'), kind: z.literal('layerStats'), records: z.array(records.layerStats) }),
+  z.object({ type: z.literal('metrics'), kind: z.literal('histogram'), records: z.array(records.histogram) }),
 ]);
 const logSchema = z.object({
   type: z.literal('log'),
@@ -313,16 +229,10 @@ export type CollectiveMessage = MessageOf<'collective'>;
 export type CollectiveResultMessage = MessageOf<'collectiveResult'>;
 export type CollectiveFailedMessage = MessageOf<'collectiveFailed'>;
 
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 /** Compile-time proof that the type lists above name exactly the messages of each direction. */
 export const MESSAGE_TYPE_LISTS_MATCH: Same<WorkerMessage['type'], (typeof WORKER_MESSAGE_TYPES)[number]> &
   Same<HubMessage['type'], (typeof HUB_MESSAGE_TYPES)[number]> = true;
-
-/** A batch of records of one kind, as `metrics` carries it. */
-export type MetricsBatch =
-  | { kind: 'iteration'; records: IterationRecord[] }
-  | { kind: 'evaluation'; records: EvaluationRecord[] }
-  | { kind: 'layerStats'; records: LayerStatsRecord[] }
-  | { kind: 'histogram'; records: HistogramRecord[] };
 
 /** The message types that may carry a payload (all others must declare payloadBytes 0). */
 export const PAYLOAD_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([

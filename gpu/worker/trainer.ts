@@ -195,7 +195,7 @@ export async function trainRank(
           wallMs: t4 - started,
           computeMs: t1 - t0,
           compressMs: t2 - t1,
-          communicateMs: t3 - t2,
+          exchangeMs: t3 - t2,
           waitMs: after.waitMs - before.waitMs,
           updateMs: t4 - t3,
           ...(w0 !== undefined && cpuWaits([w0, w1!, w2!, w3!, w4!], [t0, t1, t2, t3, t4])),
@@ -362,6 +362,7 @@ function modelStatistics(results: readonly CompressResult[]): Partial<IterationR
     boundGeneral: 1 - k / d,
     boundGaussian: (1 - k / d) ** 2,
     overlap: stats.reduce((n, s) => n + s.overlap * s.k, 0) / k,
+    uNorm: Math.sqrt(energy.reduce((a, b) => a + b, 0)),
   };
 }
 

@@ -30,7 +30,7 @@ const iteration: IterationRecord = {
   computeMs: 10,
   compressMs: 2,
   waitMs: 1,
-  communicateMs: 3,
+  exchangeMs: 3,
   updateMs: 1,
   rho: 0.9,
 };
