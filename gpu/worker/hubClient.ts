@@ -58,7 +58,7 @@ export interface AllgatherResult {
   bytesReceived: number;
 }
 
-/** Payload bytes this worker moved through collectives in one run (counted here, from what it sent and received), and the rounds completed. */
+/** Payload bytes this worker moved through collectives in one run, and the rounds completed. */
 export interface ClientRunBytes {
   bytesSent: number;
   bytesReceived: number;
@@ -207,7 +207,7 @@ export class HubClient {
     return run ? { rank: run.rank, worldSize: run.worldSize } : undefined;
   }
 
-  /** Payload bytes moved through collectives in a run so far (from the hub's per-round counts). */
+  /** Payload bytes moved through collectives in a run so far, counted here from what was sent and received. */
   bytes(runId: string): ClientRunBytes | undefined {
     const run = this.runs.get(runId);
     return run ? { ...run.bytes } : undefined;
