@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import {
   datasetChoices,
   datasetForModel,
+  defaultStallSeconds,
   emptyArm,
   experimentToForm,
   formToObject,
@@ -38,6 +39,17 @@ describe('designer form <-> experiment', () => {
     const byPath = problemsByPath(validate(value, problems));
     expect(byPath.epochs).toBe('must be a number');
     expect(byPath['arms.1.density']).toBe('must be at most 1');
+  });
+
+  it("shows the model's stall deadline when empty and writes the one typed", () => {
+    const form = experimentToForm(parse(mnist));
+    expect(form.stallSeconds).toBe('');
+    expect(defaultStallSeconds(form.model)).toBe('120');
+    expect(defaultStallSeconds('vgg16')).toBe('1800');
+    form.stallSeconds = '45';
+    expect((formToObject(form).value.faults as Record<string, unknown>).stallSeconds).toBe(45);
+    form.stallSeconds = '0';
+    expect(problemsByPath(validate(formToObject(form).value))['faults.stallSeconds']).toBe('must be greater than 0');
   });
 
   it('leaves empty fields out so the schema defaults apply', () => {

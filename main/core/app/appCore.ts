@@ -32,6 +32,7 @@ import { startHub, type Hub, type HubLogLevel, type WorkerInfo } from '../hub';
 import { packageRoot } from '../packageRoot';
 import { compareRunIds } from '../runtime/comparison';
 import { Orchestrator } from '../runtime/orchestrator';
+import { claimDataFolder, describeDataFolderOwner, releaseDataFolder } from '../store/owner';
 import {
   defaultDataDir,
   openStore,
@@ -148,9 +149,15 @@ export class AppCore {
       if (core) core.logEvent(level, message);
       else log(level, message);
     };
-    const store = openStore(options.dataDir ?? defaultDataDir(), {
-      onError: (error) => emitLog('error', `store: ${error.message}`),
-    });
+    const dataDir = options.dataDir ?? defaultDataDir();
+    claimDataFolder(dataDir, options.mode === 'electron' ? 'app' : 'serve');
+    let store: ReturnType<typeof openStore>;
+    try {
+      store = openStore(dataDir, { onError: (error) => emitLog('error', `store: ${error.message}`) });
+    } catch (error) {
+      releaseDataFolder(dataDir);
+      throw error;
+    }
     let hub: Hub | null = null;
     try {
       const interrupted = store.markInterrupted('SparseLab stopped while the run was going on; found at startup');
@@ -163,6 +170,7 @@ export class AppCore {
           if ((level === 'warn' || level === 'error') && !core?.isClosing) emitLog(level, `hub: ${message}`);
         },
       });
+      describeDataFolderOwner(dataDir, `hub ${hub.url}`);
       const orchestrator = new Orchestrator(store, hub);
       const pool = new WorkerPool({
         hubUrl: hub.url,
@@ -195,6 +203,7 @@ export class AppCore {
       else {
         await hub?.close();
         store.close();
+        releaseDataFolder(dataDir);
       }
       throw error;
     }
@@ -248,6 +257,7 @@ export class AppCore {
         this.store.markInterrupted('SparseLab closed while the run was going on');
       } finally {
         this.store.close();
+        releaseDataFolder(this.store.dataDir);
       }
       this.listeners.clear();
     })();

@@ -1,11 +1,12 @@
 import type { Experiment } from '../../../common/experiment';
 import { loadExperiment } from '../experiments/load';
-import { startHub } from '../hub';
+import { startHub, type Hub } from '../hub';
 import { activeOverheadOf, compareRuns, overheadOf, TABLE_PRESETS, type ComparisonRow } from '../runtime/comparison';
 import { LocalWorkers } from '../runtime/localWorkers';
 import { Orchestrator, type RunProgress } from '../runtime/orchestrator';
 import { WorkerWatch } from '../runtime/workerWatch';
-import { openStore, type RunRow, type Store } from '../store';
+import { defaultDataDir, openStore, type RunRow, type Store } from '../store';
+import { claimDataFolder, describeDataFolderOwner, releaseDataFolder } from '../store/owner';
 import { formatCount, formatMs, table } from './format';
 
 export interface RunOptions {
@@ -41,11 +42,21 @@ export interface LocalRunOptions {
 
 /** Starts a hub and the experiment's workers on this machine, runs every arm x seed, and compares them. */
 export async function runLocally(experiment: Experiment, options: LocalRunOptions): Promise<ComparisonRow[]> {
-  const store = openStore(options.dataDir);
-  store.markInterrupted('the app restarted');
-  const hub = await startHub({
-    log: (level, message) => level !== 'debug' && level !== 'info' && process.stderr.write(`[hub] ${message}\n`),
-  });
+  const dataDir = options.dataDir ?? defaultDataDir();
+  claimDataFolder(dataDir, 'run');
+  let store: Store;
+  let hub: Hub;
+  try {
+    store = openStore(dataDir);
+    store.markInterrupted('the app restarted');
+    hub = await startHub({
+      log: (level, message) => level !== 'debug' && level !== 'info' && process.stderr.write(`[hub] ${message}\n`),
+    });
+  } catch (error) {
+    releaseDataFolder(dataDir);
+    throw error;
+  }
+  describeDataFolderOwner(dataDir, `hub ${hub.url}`);
   const orchestrator = new Orchestrator(store, hub);
   let runs: RunRow[] = [];
   const watch = new WorkerWatch(hub, orchestrator, store, () => runs);
@@ -79,6 +90,7 @@ export async function runLocally(experiment: Experiment, options: LocalRunOption
     workers.stop();
     await hub.close();
     store.close();
+    releaseDataFolder(dataDir);
   }
 }
 

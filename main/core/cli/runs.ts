@@ -1,9 +1,10 @@
 import { writeFileSync } from 'node:fs';
-import { startHub } from '../hub';
+import { startHub, type Hub } from '../hub';
 import { LocalWorkers } from '../runtime/localWorkers';
 import { Orchestrator } from '../runtime/orchestrator';
 import { WorkerWatch } from '../runtime/workerWatch';
-import { openStore, type CsvTable } from '../store';
+import { defaultDataDir, openStore, type CsvTable, type Store } from '../store';
+import { claimDataFolder, describeDataFolderOwner, releaseDataFolder } from '../store/owner';
 import { formatCount, table } from './format';
 
 const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19));
@@ -105,9 +106,19 @@ export async function resumeRun(
   runId: string,
   backend: 'auto' | 'cpu' | 'webgpu',
 ): Promise<string> {
-  const store = openStore(dataDir);
-  store.markInterrupted('the app restarted');
-  const hub = await startHub();
+  const folder = dataDir ?? defaultDataDir();
+  claimDataFolder(folder, 'resume');
+  let store: Store;
+  let hub: Hub;
+  try {
+    store = openStore(folder);
+    store.markInterrupted('the app restarted');
+    hub = await startHub();
+  } catch (error) {
+    releaseDataFolder(folder);
+    throw error;
+  }
+  describeDataFolderOwner(folder, `hub ${hub.url}`);
   const orchestrator = new Orchestrator(store, hub);
   const run = store.getRun(runId);
   const watch = new WorkerWatch(hub, orchestrator, store, () => [run]);
@@ -122,6 +133,7 @@ export async function resumeRun(
   orchestrator.on('status', (id, status, reason) =>
     process.stderr.write(`${id} ${status}${reason ? `: ${reason}` : ''}\n`),
   );
+  orchestrator.on('log', (level, message) => process.stderr.write(`[${level}] ${message}\n`));
   try {
     orchestrator.resume(runId);
     await orchestrator.waitFor([runId]);
@@ -132,5 +144,6 @@ export async function resumeRun(
     workers.stop();
     await hub.close();
     store.close();
+    releaseDataFolder(folder);
   }
 }

@@ -193,8 +193,9 @@ export class Store {
   }
 
   /**
-   * For a resume from the checkpoint at `iteration`: deletes the run's records and checkpoints after it
-   * (iterations, evaluations, statistics, histograms; logs stay), and sets its progress back.
+   * For a resume from the checkpoint at `iteration` (iterations done): deletes what the resumed run records again,
+   * the iterations, statistics and histograms from that iteration on and the evaluations and checkpoints after it
+   * (logs stay), and sets its progress back. -1 discards every record.
    */
   discardAfter(runId: string, iteration: number): void {
     const pk = this.open().runPk(runId);
