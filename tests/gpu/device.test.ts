@@ -266,10 +266,10 @@ describe('wrapped buffers, pipeline cache, buffer pool', () => {
 
   test('pipeline cache compiles each (source, entry point, constants, layout) once', () => {
     const cache = new PipelineCache(device);
-    const request = { code: WGSL_MODULES.elementwise, entryPoint: 'zeroAt', constants: { WG: 64 } };
+    const request = { code: WGSL_MODULES.elementwise, entryPoint: 'elementwise', constants: { WG: 64, OP: 3 } };
     const first = cache.get(request);
-    expect(cache.get({ ...request, constants: { WG: 64 } })).toBe(first);
-    expect(cache.get({ ...request, constants: { WG: 128 } })).not.toBe(first);
+    expect(cache.get({ ...request, constants: { WG: 64, OP: 3 } })).toBe(first);
+    expect(cache.get({ ...request, constants: { WG: 128, OP: 3 } })).not.toBe(first);
     expect(cache.size).toBe(2);
   });
 
