@@ -63,6 +63,8 @@ export const experimentSchema = z
     workers: positiveInt.default(4),
     /** Compute backend of the workers; auto picks WebGPU where an adapter exists. */
     backend: z.enum(['auto', 'cpu', 'webgpu']).default('auto'),
+    /** On one machine with fewer GPUs than workers, let ranks share GPUs (otherwise the run is refused before launch). */
+    shareGpus: z.boolean().default(false),
     epochs: positive,
     /** Per-worker mini-batch. */
     batchSize: positiveInt,

@@ -27,10 +27,12 @@ import {
 import { checkArgs } from '../../../common/apiArgs';
 import type { BenchResults } from '../../../common/bench';
 import { experimentSchema, type Experiment } from '../../../common/experiment';
+import { chooseGpus, describeGpus, placementProblem, type GpuInfo } from '../../../common/gpus';
 import { hasEnded, type HistogramRecord, type LayerStatsRecord } from '../../../common/metrics';
 import { startHub, type Hub, type HubLogLevel, type WorkerInfo } from '../hub';
 import { packageRoot } from '../packageRoot';
 import { compareRunIds } from '../runtime/comparison';
+import { localPlacement } from '../runtime/gpus';
 import { Orchestrator, type RunProgress } from '../runtime/orchestrator';
 import {
   defaultDataDir,
@@ -49,6 +51,47 @@ import { estimateExperiment, iterationsPerEpoch } from './estimate';
 import { runSeries } from './series';
 import { WorkerPool } from './workerPool';
 
+/**
+ * The installed CLI, run directly by Node: `npx sparselab` inside the package ran its `prepare`
+ * script, which rebuilt the app being served in place. Electron's own binary is no plain Node.
+ */
+function installedCli(): string {
+  const node = process.versions.electron ? 'node' : process.execPath;
+  return `${shellQuote(node)} ${shellQuote(join(packageRoot(), 'bin', 'sparselab.js'))}`;
+}
+
+function shellQuote(text: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(text)) return text;
+  return process.platform === 'win32' ? `"${text}"` : `'${text.replaceAll("'", "'\\''")}'`;
+}
+
+interface FoundGpus {
+  found: GpuInfo[];
+  used: GpuInfo[];
+  error: string | null;
+}
+
+/**
+ * The GPUs for the local workers. GPUs chosen by number that do not exist stop the start (the
+ * error lists those found); a discovery that fails otherwise leaves the workers unplaced.
+ */
+async function findGpus(
+  backend: WorkerBackendChoice,
+  options: AppCoreOptions,
+  log: (level: LogLevel, message: string) => void,
+): Promise<FoundGpus> {
+  const chosen = options.localGpus ?? null;
+  try {
+    const { found, used } = await localPlacement(backend, chosen, options.discoverGpus);
+    if (used.length > 0) log('info', `local workers on GPU(s):\n${describeGpus(used)}`);
+    return { found, used, error: null };
+  } catch (error) {
+    if (chosen !== null) throw error;
+    log('warn', `local workers are not placed on GPUs: ${(error as Error).message}`);
+    return { found: [], used: [], error: (error as Error).message };
+  }
+}
+
 export type LogLevel = 'info' | 'warn' | 'error';
 
 export interface AppCoreOptions {
@@ -61,6 +104,10 @@ export interface AppCoreOptions {
   localWorkers?: number;
   /** Where those workers run their models (default auto). */
   workerBackend?: WorkerBackendChoice;
+  /** Place them on these GPUs (numbers from `sparselab gpus`); default every hardware GPU. */
+  localGpus?: number[] | null;
+  /** Finds this machine's GPUs (tests give a fake list; default runtime/gpus.ts discoverLocalGpus). */
+  discoverGpus?: () => Promise<GpuInfo[]>;
   /** Where the core's own log lines go besides the log events (default: warnings and errors to stderr). */
   log?: (level: LogLevel, message: string) => void;
   /** Extra versions for info() (electron, chrome). */
@@ -104,6 +151,7 @@ export class AppCore {
     readonly pool: WorkerPool,
     private readonly drafts: Drafts,
     private readonly log: (level: LogLevel, message: string) => void,
+    private readonly gpus: FoundGpus,
   ) {
     const methods = Object.fromEntries(
       API_METHODS.map((method) => [method, (this[method] as (...args: unknown[]) => unknown).bind(this)]),
@@ -162,16 +210,19 @@ export class AppCore {
         },
       });
       const orchestrator = new Orchestrator(store, hub);
+      const backend = options.workerBackend ?? 'auto';
+      const gpus = await findGpus(backend, options, emitLog);
       const pool = new WorkerPool({
         hubUrl: hub.url,
         token: hub.token,
-        backend: options.workerBackend ?? 'auto',
+        backend,
+        gpus: gpus.used,
         onLine: (slot, line) => core?.workerLine(slot, line),
         onExit: (slot, description) => emitLog('warn', `local worker ${slot} ${description}`),
         preferStop: (pids) => core?.idleFirst(pids) ?? pids,
       });
       const drafts = new Drafts(store.dataDir, (message) => emitLog('warn', message));
-      core = new AppCore(options, store, hub, orchestrator, pool, drafts, log);
+      core = new AppCore(options, store, hub, orchestrator, pool, drafts, log, gpus);
       if (interrupted.length > 0)
         core.logEvent(
           'warn',
@@ -274,9 +325,16 @@ export class AppCore {
         listen,
         port: this.hub.port,
         token: this.hub.token,
-        workerCommand: `npx sparselab worker --hub ${url} --token ${this.hub.token}`,
+        workerCommand: `${installedCli()} worker --hub ${url} --token ${this.hub.token}`,
       },
-      localWorkers: { count: this.pool.count, backend: this.pool.backend },
+      localWorkers: {
+        count: this.pool.count,
+        backend: this.pool.backend,
+        gpus: this.gpus.found,
+        placementGpus: this.pool.placementGpus.map((gpu) => gpu.index),
+        slots: this.pool.placements().map((p) => ({ slot: p.slot, gpu: p.gpu?.index ?? null, pid: p.pid })),
+        gpuError: this.gpus.error,
+      },
       cores: os.availableParallelism(),
     };
   }
@@ -303,6 +361,8 @@ export class AppCore {
     const experiment = validateExperiment(input);
     // A batch larger than a rank's shard would fail on every worker; PTB's size depends on its files.
     if (experiment.dataset.name !== 'ptb') iterationsPerEpoch(experiment);
+    const problem = placementProblem(experiment.workers, this.pool.placementGpus, experiment.shareGpus);
+    if (problem) throw new ApiError(problem);
     this.ensureWorkers(experiment.workers);
     const runs = this.orchestrator.submit(experiment, sourceName);
     this.emit({ type: 'runsChanged' });
@@ -411,6 +471,20 @@ export class AppCore {
   async setLocalWorkers(count: number): Promise<void> {
     this.pool.resize(count);
     this.logEvent('info', `keeping ${count} local worker(s)`);
+  }
+
+  async setLocalGpus(chosen: number[] | null): Promise<void> {
+    if (this.pool.backend === 'cpu') throw new ApiError('local workers use the cpu backend: they run on no GPU');
+    let used: GpuInfo[];
+    try {
+      used = chooseGpus(this.gpus.found, chosen);
+    } catch (error) {
+      throw new ApiError((error as Error).message);
+    }
+    if (this.pool.backend === 'auto' && chosen === null) used = used.filter((gpu) => !gpu.software);
+    this.pool.setGpus(used);
+    this.workersChangedSoon();
+    this.logEvent('info', `local workers now on GPU(s) ${used.map((gpu) => gpu.index).join(', ') || 'none'}`);
   }
 
   async bench(request: BenchRequest): Promise<BenchResults> {
