@@ -153,7 +153,7 @@ async function train(hub: Hub, used: GpuInfo[], ranks: number, polling: 'spin' |
     }),
     iterations: rank0.length,
     wallMs,
-    meanIterationMs: mean(rank0.map((r) => r.computeMs + r.compressMs + r.communicateMs + r.updateMs)),
+    meanIterationMs: mean(rank0.map((r) => r.computeMs + r.compressMs + r.exchangeMs + r.updateMs)),
     meanComputeMs: mean(rank0.map((r) => r.computeMs)),
     finalLoss: rank0.at(-1)?.loss ?? null,
   };
@@ -197,15 +197,21 @@ const { device, adapterInfo } = await acquireGpuDevice({
   dawnOptions: gpuSelection(used[0]!).dawnFlags,
   swiftShaderFallback: false,
 });
-const cases = software
+const shapes = software
   ? [
-      { name: 'short', readbacks: 20, elements: 1024, rounds: 200 },
-      { name: 'long', readbacks: 10, elements: 1024, rounds: 5000 },
+      { name: 'short', elements: 1024, rounds: 200 },
+      { name: 'long', elements: 1024, rounds: 5000 },
     ]
   : [
-      { name: 'short', readbacks: 200, elements: 4096, rounds: 100 },
-      { name: 'long', readbacks: 50, elements: 1 << 20, rounds: 20000 },
+      { name: 'short', elements: 4096, rounds: 100 },
+      { name: 'long', elements: 1 << 20, rounds: 200_000 },
     ];
+// About 2 s of read-backs per case, whatever this GPU's speed (one read-back timed first).
+const cases = [];
+for (const shape of shapes) {
+  const once = await measureReadbackCpu(device, { ...shape, readbacks: 1 });
+  cases.push({ ...shape, readbacks: Math.max(5, Math.min(500, Math.round(2000 / once.wallMs))) });
+}
 const readbacks: Record<string, Record<'spin' | 'paced', ReadbackCpu>> = {};
 for (const c of cases)
   readbacks[c.name] = { spin: await measureReadbackCpu(device, c) } as Record<'spin' | 'paced', ReadbackCpu>;
