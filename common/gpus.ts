@@ -17,7 +17,7 @@ export const gpuInfoSchema = z
     vendor: z.string(),
     /** Dawn's backend for it: vulkan, metal, d3d12, ... */
     backend: z.string().min(1),
-    /** The kernel driver (Linux: nvidia, amdgpu, i915), else the driver's description, where known. */
+    /** The driver's description (its version, e.g. "NVIDIA: 560.35.03"), else the kernel driver (Linux), where known. */
     driver: z.string().nullable(),
     memoryBytes: z.number().nonnegative().nullable(),
     /** PCI address (domain:bus:device.function), where known. */

@@ -53,7 +53,7 @@ describe('discovery', () => {
       [2, 'NVIDIA RTX A4000', 'pci:0000:b3:00.0', 'pci', false],
       [3, 'SwiftShader Device (Subzero)', 'vulkan:SwiftShader Device (Subzero)#0', 'name', true],
     ]);
-    expect(gpus[0]).toMatchObject({ vendor: 'nvidia', backend: 'vulkan', driver: 'nvidia', memoryBytes: 80e9 });
+    expect(gpus[0]).toMatchObject({ vendor: 'nvidia', backend: 'vulkan', driver: 'NVIDIA: 550.54', memoryBytes: 80e9 });
     expect(gpus[3]).toMatchObject({ vendor: 'google', driver: 'SwiftShader driver 5.0.0', pciBusId: null });
   });
 
@@ -66,6 +66,20 @@ describe('discovery', () => {
       [3, 'vulkan:SwiftShader Device (Subzero)#0', 'name', null],
     ]);
     expect(() => gpuSelection(gpus[1]!)).toThrow(/GPU 1 .*same name.*device-select layer/);
+  });
+
+  it('without it, a bus address is still given where it cannot be wrong: the only GPU of its vendor', async () => {
+    const one = [FOUR_ADAPTERS[2]!, FOUR_ADAPTERS[3]!];
+    const gpus = await discoverGpus({
+      dawn: fakeDawn(one, { deviceSelectLayer: false }),
+      platform: 'linux',
+      pciGpus: () => fakePci(one),
+      deviceSelectLayer: () => false,
+    });
+    expect(gpus.map((g) => [g.id, g.pciBusId, g.selectableBy])).toEqual([
+      ['pci:0000:b3:00.0', '0000:b3:00.0', 'name'],
+      ['vulkan:SwiftShader Device (Subzero)#0', null, 'name'],
+    ]);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * Finds the GPUs of this machine as Dawn (the `webgpu` package) sees them, with what the OS adds:
- * on Linux the PCI bus address, kernel driver, model name and memory from /sys (and nvidia-smi
- * where installed). See README "A multi-GPU machine" for how each platform selects one.
+ * on Linux the PCI bus address, kernel driver and memory from /sys (and nvidia-smi where
+ * installed). See README "A multi-GPU machine" for how each platform selects one.
  *
  * dawn.node offers no call that lists adapters, but `create(['adapter=NAME'])` with a name that
  * matches nothing rejects requestAdapter() with every adapter's backend and name, in Dawn's order.
@@ -124,7 +124,7 @@ export async function discoverGpus(sources: DiscoverySources): Promise<GpuInfo[]
   }
   const rest = byBus ? unmatched : listed;
   const details = await Promise.all(rest.map((adapter) => describe(sources, adapter, null)));
-  rest.forEach((adapter, i) => {
+  for (const [i, adapter] of rest.entries()) {
     // Without the layer, a bus address is attached only where it cannot be wrong: the only PCI GPU
     // and the only adapter of its vendor.
     const vendor = details[i]!.vendor;
@@ -133,8 +133,9 @@ export async function discoverGpus(sources: DiscoverySources): Promise<GpuInfo[]
       !details[i]!.software && devices.length === 1 && details.filter((d) => d.vendor === vendor).length === 1;
     const earlier = listed.slice(0, listed.indexOf(adapter));
     const shadowed = earlier.some((a) => a.backend === adapter.backend && a.name.includes(adapter.name));
-    found.push({ ...details[i]!, ...(unique && withDevice(devices[0]!)), selectableBy: shadowed ? null : 'name' });
-  });
+    const described = unique ? await describe(sources, adapter, devices[0]!) : details[i]!;
+    found.push({ ...described, selectableBy: shadowed ? null : 'name' });
+  }
   return numbered(found);
 }
 
@@ -155,17 +156,12 @@ async function describe(
     name: adapter.name,
     vendor,
     backend: adapter.backend,
-    driver: details.description || null,
-    memoryBytes: null,
-    pciBusId: null,
+    // The driver's own description names its version ("NVIDIA: 560.35.03"); else the kernel driver.
+    driver: details.description || device?.driver || null,
+    memoryBytes: device?.memoryBytes ?? null,
+    pciBusId: device?.busId ?? null,
     software: SOFTWARE.test(`${adapter.name} ${details.vendor} ${details.description}`),
-    ...(device && withDevice(device)),
   };
-}
-
-/** What the PCI device adds: its bus address, kernel driver and memory. */
-function withDevice(device: PciGpu): Partial<GpuInfo> {
-  return { pciBusId: device.busId, memoryBytes: device.memoryBytes, ...(device.driver && { driver: device.driver }) };
 }
 
 /** Numbers the GPUs and gives each its stable id: the bus address, else backend, name and occurrence. */
