@@ -68,6 +68,18 @@ describe('discovery', () => {
     expect(() => gpuSelection(gpus[1]!)).toThrow(/GPU 1 .*same name.*device-select layer/);
   });
 
+  it("a server's BMC display is no GPU, and a layer that does not single GPUs out falls back to names", async () => {
+    const bmc = { busId: '0000:02:00.0', vendorId: 0x1a03, deviceId: 0x2000, driver: 'ast', memoryBytes: null };
+    const withBmc = await discoverGpus({
+      ...sources(fakeDawn(FOUR_ADAPTERS, { deviceSelectLayer: true }), true),
+      pciGpus: () => [bmc, ...fakePci(FOUR_ADAPTERS)],
+    });
+    expect(withBmc.map((g) => g.id)).toEqual((await withLayer()).map((g) => g.id));
+    // The layer's file is there but it changes nothing (another loader, NODEVICE_SELECT in Dawn's env...).
+    const ignored = await discoverGpus(sources(fakeDawn(FOUR_ADAPTERS, { deviceSelectLayer: false }), true));
+    expect(ignored).toEqual(await withoutLayer());
+  });
+
   it('without it, a bus address is still given where it cannot be wrong: the only GPU of its vendor', async () => {
     const one = [FOUR_ADAPTERS[2]!, FOUR_ADAPTERS[3]!];
     const gpus = await discoverGpus({

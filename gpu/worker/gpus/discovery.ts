@@ -108,21 +108,12 @@ async function withEnv<T>(vars: Record<string, string>, body: () => Promise<T>):
  */
 export async function discoverGpus(sources: DiscoverySources): Promise<GpuInfo[]> {
   const listed = await listDawnAdapters(sources.dawn);
-  const pci = sources.pciGpus();
-  const byBus = sources.deviceSelectLayer() && pci.length > 0;
-  const found: Omit<GpuInfo, 'index' | 'id'>[] = [];
-  const unmatched = [...listed];
-  if (byBus) {
-    for (const device of pci) {
-      const alone = await withEnv(deviceSelectEnv(device.busId), () => listDawnAdapters(sources.dawn));
-      if (alone.length !== 1) continue; // the layer did not single it out (no Vulkan driver for it)
-      const [adapter] = alone as [ListedAdapter];
-      const at = unmatched.findIndex((a) => a.name === adapter.name && a.backend === adapter.backend);
-      if (at >= 0) unmatched.splice(at, 1);
-      found.push({ ...(await describe(sources, adapter, device)), selectableBy: 'pci' });
-    }
-  }
-  const rest = byBus ? unmatched : listed;
+  // Display devices of GPU vendors only: a server's BMC VGA (ASPEED, Matrox) has no Vulkan driver, and
+  // the layer would answer for it with its default GPU.
+  const pci = sources.pciGpus().filter((d) => PCI_VENDORS[d.vendorId] !== undefined);
+  const probed = sources.deviceSelectLayer() && pci.length > 0 ? await probeEachGpu(sources, listed, pci) : null;
+  const found: Omit<GpuInfo, 'index' | 'id'>[] = probed?.found ?? [];
+  const rest = probed?.unmatched ?? listed;
   const details = await Promise.all(rest.map((adapter) => describe(sources, adapter, null)));
   for (const [i, adapter] of rest.entries()) {
     // Without the layer, a bus address is attached only where it cannot be wrong: the only PCI GPU
@@ -137,6 +128,30 @@ export async function discoverGpus(sources: DiscoverySources): Promise<GpuInfo[]
     found.push({ ...described, selectableBy: shadowed ? null : 'name' });
   }
   return numbered(found);
+}
+
+/**
+ * Each PCI GPU alone through Mesa's device-select layer: its adapter, and the listed adapters no PCI
+ * GPU accounted for (software ones). Null when the answers do not add up (more GPUs of a name than
+ * Dawn lists): the layer did not single them out, and name selection is used instead.
+ */
+async function probeEachGpu(
+  sources: DiscoverySources,
+  listed: readonly ListedAdapter[],
+  pci: readonly PciGpu[],
+): Promise<{ found: Omit<GpuInfo, 'index' | 'id'>[]; unmatched: ListedAdapter[] } | null> {
+  const found: Omit<GpuInfo, 'index' | 'id'>[] = [];
+  const unmatched = [...listed];
+  for (const device of pci) {
+    const alone = await withEnv(deviceSelectEnv(device.busId), () => listDawnAdapters(sources.dawn));
+    if (alone.length !== 1) return null;
+    const [adapter] = alone as [ListedAdapter];
+    const at = unmatched.findIndex((a) => a.name === adapter.name && a.backend === adapter.backend);
+    if (at < 0) return null;
+    unmatched.splice(at, 1);
+    found.push({ ...(await describe(sources, adapter, device)), selectableBy: 'pci' });
+  }
+  return { found, unmatched };
 }
 
 const detailCache = new WeakMap<DawnModule, Map<string, Promise<{ vendor: string; description: string }>>>();

@@ -3,8 +3,8 @@
  * GPU::requestAdapter (src/dawn/node/binding/GPU.cpp): `backend=` filters, `adapter=` opens the
  * first adapter whose name contains the flag's text, and a name that matches nothing rejects with
  * every adapter listed. With `deviceSelectLayer` it also does what Mesa's Vulkan device-select layer
- * does when Dawn creates its instance: DRI_PRIME=pci-DDDD_BB_DD_F puts that device first, and
- * MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE=1 hides the others. Every create() is recorded with
+ * does when Dawn creates its instance: DRI_PRIME=pci-DDDD_BB_DD_F puts that device first (a tag that
+ * matches none, its default GPU), and MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE=1 hides the others. Every create() is recorded with
  * its flags and the variables the layer read.
  */
 import type { DawnModule } from '../../../gpu/worker/gpus/dawn';
@@ -74,8 +74,10 @@ export function fakeDawn(adapters: FakeAdapter[], options: { deviceSelectLayer: 
     // The instance sees the devices the layer lets through when it is created.
     let visible = [...adapters];
     if (options.deviceSelectLayer && env.DRI_PRIME?.startsWith('pci-')) {
+      // A tag that matches no device leaves the layer's default: the first GPU that is not a CPU.
       const tag = env.DRI_PRIME.replace(/!$/, '');
-      const chosen = visible.find((a) => a.pciBusId !== null && pciTag(a.pciBusId) === tag);
+      const chosen =
+        visible.find((a) => a.pciBusId !== null && pciTag(a.pciBusId) === tag) ?? visible.find((a) => a.pciBusId);
       if (chosen) {
         visible = [chosen, ...visible.filter((a) => a !== chosen)];
         if (env.MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE === '1') visible = [chosen];
