@@ -306,6 +306,11 @@ describe('placement', () => {
       await expect(core.dispatch('launch', [experiment])).rejects.toThrow(/^4 workers but 2 GPUs/);
       expect(await core.runs()).toEqual([]);
       const info = await core.info();
+      // The command that adds a worker runs the installed CLI with Node: `npx sparselab` in the
+      // package ran its prepare script, rebuilding the app being served.
+      expect(info.hub.workerCommand).toBe(
+        `${process.execPath} ${join(process.cwd(), 'bin', 'sparselab.js')} worker --hub ${info.hub.url} --token ${info.hub.token}`,
+      );
       expect(info.localWorkers.gpus).toHaveLength(4);
       expect(info.localWorkers.placementGpus).toEqual([0, 1]);
       await expect(core.dispatch('setLocalGpus', [[9]])).rejects.toThrow(/there is no GPU 9/);
