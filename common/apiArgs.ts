@@ -60,6 +60,7 @@ export const apiArgs = {
   exportRun: z.tuple([runId, z.enum(['csv', 'json']), z.enum(['iterations', 'evaluations', 'layerStats']).optional()]),
   workers: z.tuple([]),
   setLocalWorkers: z.tuple([z.number().int().min(0).max(64)]),
+  setLocalGpus: z.tuple([z.array(z.number().int().min(0).max(1023)).max(1024).nullable()]),
   bench: z.tuple([
     z
       .object({
