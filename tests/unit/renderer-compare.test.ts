@@ -258,8 +258,50 @@ describe('buildPlot', () => {
     expect(m.series.map((s) => s.label)).toEqual(['dense seed 1', 'topk@0.01 seed 1', 'topk@0.01 seed 2']);
     expect(Array.from(m.series[0]!.x)).toEqual([0.4, 0.9]);
     expect(Array.from(m.series[0]!.y)).toEqual([50, 75]);
+    // An evaluation at iteration 4 comes after 4 iterations (records 0-3): the bytes sent by then.
     const bytes = runCurve(data[0]!, 'bytes', 'accuracy');
-    expect(Array.from(bytes.x)).toEqual([5000, 10000]);
+    expect(Array.from(bytes.x)).toEqual([4000, 9000]);
+  });
+
+  it('draws the last evaluation against bytes sent, which comes after the last recorded iteration', () => {
+    const s = series('e1', 10, (i) => i);
+    s.evaluations.push({ runId: 'e1', iteration: 10, epoch: 1, wallMs: 1000, testLoss: 0.4, accuracy: 0.8 });
+    const curve = runCurve(s, 'bytes', 'accuracy');
+    expect(Array.from(curve.x)).toEqual([4000, 9000, 10000]);
+    expect(Array.from(curve.y)).toEqual([50, 75, 80]);
+    // A strided series whose last record is before the final evaluation still places it, at the last total.
+    const strided = { ...s, iteration: [0, 5], columns: { bytesSentTotal: [1000, 6000] } };
+    expect(Array.from(runCurve(strided, 'bytes', 'accuracy').x)).toEqual([4000, 6000, 6000]);
+  });
+
+  it('smooths only per-iteration series: the drawn final accuracy is the recorded one', () => {
+    const accuracy = buildPlot(data, metas, {
+      x: 'iteration',
+      y: 'accuracy',
+      smoothing: 0.8,
+      aggregate: false,
+      band: 'none',
+    });
+    for (const line of accuracy.series) expect(Array.from(line.y)).toEqual([50, 75]);
+    expect(accuracy.smoothing).toBe(0);
+    expect(accuracy.yLabel).toBe('Test accuracy (%)');
+    const loss = buildPlot(data, metas, { x: 'iteration', y: 'loss', smoothing: 0.8, aggregate: false, band: 'none' });
+    expect(loss.smoothing).toBe(0.8);
+    expect(loss.series[1]!.y[9]).not.toBe(1);
+    expect(loss.yLabel).toBe('Train loss (smoothed by EMA 0.80)');
+  });
+
+  it('exports say whether the curves are smoothed', () => {
+    const raw = plotToCsv(
+      buildPlot(data, metas, { x: 'iteration', y: 'loss', smoothing: 0, aggregate: true, band: 'none' }),
+    );
+    expect(raw.split('\n')[0]).toBe('series,runs,Iteration,Train loss,lower,upper,smoothing_ema');
+    expect(raw.split('\n')[1]!.endsWith(',0')).toBe(true);
+    const smoothed = plotToCsv(
+      buildPlot(data, metas, { x: 'iteration', y: 'loss', smoothing: 0.6, aggregate: true, band: 'none' }),
+    );
+    expect(smoothed.split('\n')[0]).toContain('Train loss (smoothed by EMA 0.60)');
+    expect(smoothed.split('\n')[1]!.endsWith(',0.6')).toBe(true);
   });
 
   it("reads null entries of the core's columns as missing values", () => {
@@ -311,7 +353,7 @@ describe('buildPlot', () => {
     const m = buildPlot(data, metas, { x: 'iteration', y: 'loss', smoothing: 0.5, aggregate: true, band: 'std' });
     const csv = plotToCsv(m);
     const lines = csv.trim().split('\n');
-    expect(lines[0]).toBe('series,runs,Iteration,Train loss,lower,upper');
+    expect(lines[0]).toBe('series,runs,Iteration,Train loss (smoothed by EMA 0.50),lower,upper,smoothing_ema');
     expect(lines.length).toBe(1 + 20);
     const svg = plotToSvg(
       m.series.map((s) => ({

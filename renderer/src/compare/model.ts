@@ -97,6 +97,8 @@ export interface PlotModel {
   yLabel: string;
   /** Points before decimation, over all series. */
   points: number;
+  /** EMA weight applied to the curves (0: as recorded); the y label says so too, and so every export. */
+  smoothing: number;
 }
 
 /** The columns a series request needs for this x and y. */
@@ -129,11 +131,15 @@ function toFloat(values: readonly (number | null)[] | undefined, length: number,
   return out;
 }
 
-/** Interpolated value of `col` (aligned with `iteration`, increasing) at an iteration. */
+/**
+ * Interpolated value of `col` (aligned with `iteration`, increasing) at an iteration; past the last
+ * recorded iteration (a strided series may end before it), the last value.
+ */
 function valueAtIteration(iteration: readonly number[], col: ArrayLike<number>, at: number): number {
   let lo = 0;
   let hi = iteration.length - 1;
-  if (hi < 0 || at < iteration[0]! || at > iteration[hi]!) return NaN;
+  if (hi < 0 || at < iteration[0]!) return NaN;
+  if (at >= iteration[hi]!) return col[hi]!;
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
     if (iteration[mid]! <= at) lo = mid;
@@ -178,7 +184,8 @@ export function runCurve(series: RunSeries, x: XAxisId, y: YMetricId): { x: Arra
             ? e.epoch
             : x === 'wallTime'
               ? e.wallMs / 1000
-              : valueAtIteration(series.iteration, bytes!, e.iteration);
+              : // An evaluation's iteration counts the iterations done: the bytes are those after the last one.
+                valueAtIteration(series.iteration, bytes!, e.iteration - 1);
       ys[i] = (e[metric.field] as number) * (metric.scale ?? 1);
     });
     return { x: xs, y: ys };
@@ -234,9 +241,10 @@ export function buildPlot(
     groups.set(key, g);
   }
   const name = (meta: RunMeta): string => (manyExperiments ? `${meta.experimentName} · ${meta.arm}` : meta.arm);
+  const smoothing = appliedSmoothing(options);
   const curve = (s: RunSeries): { x: ArrayLike<number>; y: ArrayLike<number> } => {
     const c = runCurve(s, options.x, options.y);
-    return options.smoothing > 0 ? { x: c.x, y: emaSmooth(c.y, options.smoothing) } : c;
+    return smoothing > 0 ? { x: c.x, y: emaSmooth(c.y, smoothing) } : c;
   };
 
   const out: PlotSeries[] = [];
@@ -275,7 +283,16 @@ export function buildPlot(
       });
     });
   }
-  return { series: out, xLabel: X_AXES[options.x].label, yLabel: Y_METRICS[options.y].label, points };
+  const yLabel = Y_METRICS[options.y].label + (smoothing > 0 ? ` (smoothed by EMA ${smoothing.toFixed(2)})` : '');
+  return { series: out, xLabel: X_AXES[options.x].label, yLabel, points, smoothing };
+}
+
+/**
+ * The EMA weight applied: only dense per-iteration series are smoothed. Evaluations are a few points
+ * each, and smoothing them would draw a final accuracy the summary table does not have.
+ */
+export function appliedSmoothing(options: Pick<PlotOptions, 'y' | 'smoothing'>): number {
+  return Y_METRICS[options.y].source === 'iteration' ? options.smoothing : 0;
 }
 
 /** The model with a dashed horizontal line at `y` across the x range of its series (an evaluation target). */
