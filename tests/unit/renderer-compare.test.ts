@@ -10,6 +10,9 @@ import { appendProgress } from '../../renderer/src/compare/live';
 import { buildPlot, columnsFor, runCurve, withTargetLine, type RunMeta } from '../../renderer/src/compare/model';
 import { emaSmooth } from '../../renderer/src/compare/smoothing';
 import { speedupFor, summaryRows } from '../../renderer/src/compare/summary';
+import { CLUSTER_PRESETS, projectedSpeedup } from '../../common/clusterModel';
+
+const preset = (id: string) => CLUSTER_PRESETS.find((p) => p.id === id)!;
 import { isRoundLogTick, linearTicks, logTicks } from '../../renderer/src/compare/ticks';
 
 /** Finite doubles without -0 (toBe tells -0 from 0, min and max need not). */
@@ -422,6 +425,7 @@ describe('live and summary', () => {
   it('speedups come from the core, else against a Dense modelled from the run', () => {
     const row = {
       runId: 'r',
+      experimentId: 'e',
       arm: 'topk',
       seed: 1,
       status: 'finished',
@@ -430,10 +434,50 @@ describe('live and summary', () => {
       speedups: { '16gpu-10gbe': 1.5, '16gpu-1gbe': null },
       target: null,
     } as unknown as RunComparison;
-    expect(speedupFor(row, '16gpu-10gbe')).toEqual({ value: 1.5, modelled: false });
-    const modelled = speedupFor(row, '16gpu-1gbe');
+    expect(speedupFor(row, preset('16gpu-10gbe'))).toEqual({ value: 1.5, modelled: false });
+    const modelled = speedupFor(row, preset('16gpu-1gbe'));
     expect(modelled.modelled).toBe(true);
     expect(modelled.value!).toBeGreaterThan(1);
-    expect(summaryRows([row], ['16gpu-10gbe']).header).toContain('speedup_16gpu-10gbe');
+    expect(summaryRows([row], [preset('16gpu-10gbe')]).header).toContain('speedup_16gpu-10gbe');
+  });
+
+  it("projects with the presets as edited in Cluster, against the experiment's Dense run", () => {
+    const measured = (k: number, dense = false) => ({
+      computeSeconds: 0.01,
+      compressSeconds: dense ? 0 : 0.002,
+      updateSeconds: 0.001,
+      d: 1e6,
+      k,
+      dense,
+    });
+    const row = (runId: string, method: string, k: number, speedup: number | null) =>
+      ({
+        runId,
+        experimentId: 'e',
+        arm: method,
+        seed: 1,
+        status: 'finished',
+        armConfig: { method, density: 0.001, errorFeedback: true, sampleRatio: 0.01 },
+        measured: measured(k, method === 'dense'),
+        // What the core projected on the paper's preset: a stale value once the preset is edited.
+        speedups: { '16gpu-10gbe': speedup },
+        target: null,
+      }) as unknown as RunComparison;
+    const dense = row('d', 'dense', 1e6, 1);
+    const topk = row('t', 'topk', 1000, 0.84);
+    const base = preset('16gpu-10gbe');
+    const slower = { ...base, allreduce: { alpha: base.allreduce.alpha, beta: base.allreduce.beta * 10 } };
+    const onBase = speedupFor(topk, base, [dense, topk]);
+    const onEdited = speedupFor(topk, slower, [dense, topk], true);
+    expect(onBase.value).toBeCloseTo(projectedSpeedup(base, topk.measured!, dense.measured!), 12);
+    expect(onEdited.value).toBeCloseTo(projectedSpeedup(slower, topk.measured!, dense.measured!), 12);
+    // A slower allreduce makes Dense slower: the sparse arm's speedup grows, and the core's stale 0.84 is not used.
+    expect(onEdited.value!).toBeGreaterThan(onBase.value!);
+    expect(onEdited.value).not.toBe(0.84);
+    // Without the Dense run selected, an edited preset is modelled rather than taken from the core.
+    expect(speedupFor(topk, slower, [topk], true).modelled).toBe(true);
+    expect(summaryRows([dense, topk], [slower], new Set(['16gpu-10gbe'])).header).toContain(
+      'speedup_16gpu-10gbe_edited',
+    );
   });
 });

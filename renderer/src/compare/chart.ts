@@ -29,6 +29,7 @@ export interface DrawnSeries {
   label: string;
   color: string;
   dash: number[];
+  marker: string;
   line: XY[];
   /** Band as lower and upper points (at the same x as each other, not necessarily as the line). */
   band?: { lower: XY[]; upper: XY[] };
@@ -57,6 +58,7 @@ export function decimateModel(model: PlotModel, widthPx: number, axes: AxisOptio
       label: s.label,
       color: s.color,
       dash: s.dash,
+      marker: s.marker,
       line: pickPoints(s.x, s.y, idx, axes.logY),
     };
     if (s.lower && s.upper) {
@@ -75,9 +77,25 @@ export function decimateModel(model: PlotModel, widthPx: number, axes: AxisOptio
   });
 }
 
+/** Markers per line: every point of a short one (evaluations), else about this many spread along it. */
+const MARKERS_PER_LINE = 9;
+
+/**
+ * Marker radius per point: lines of other arms get their markers at other offsets, so arms whose
+ * lines coincide (Top_k and Trimmed_k select alike; density and rho overlap) still each show theirs.
+ */
+function markerRadii(points: number, index: number, count: number): number | number[] {
+  if (points <= 2 * MARKERS_PER_LINE) return 3;
+  const step = Math.floor(points / MARKERS_PER_LINE);
+  const offset = Math.floor((step * index) / Math.max(1, count));
+  const radii = new Array<number>(points).fill(0);
+  for (let i = offset; i < points; i += step) radii[i] = 3.5;
+  return radii;
+}
+
 function datasets(drawn: DrawnSeries[]): LineDataset[] {
   const out: LineDataset[] = [];
-  for (const s of drawn) {
+  drawn.forEach((s, index) => {
     if (s.band) {
       out.push({
         label: `${s.label} (band low)`,
@@ -104,6 +122,7 @@ function datasets(drawn: DrawnSeries[]): LineDataset[] {
         spanGaps: true,
       });
     }
+    const marked = s.marker !== 'line';
     out.push({
       label: s.label,
       data: s.line,
@@ -111,14 +130,15 @@ function datasets(drawn: DrawnSeries[]): LineDataset[] {
       backgroundColor: s.color,
       borderDash: s.dash,
       borderWidth: 1.5,
-      pointRadius: s.line.length === 1 ? 3 : 0,
+      pointStyle: marked ? (s.marker as 'circle') : false,
+      pointRadius: marked ? markerRadii(s.line.length, index, drawn.length) : 0,
       pointHoverRadius: 3,
       fill: false,
       parsing: false,
       normalized: true,
       spanGaps: true,
     });
-  }
+  });
   return out;
 }
 
@@ -156,7 +176,7 @@ export class CompareChart {
           decimation: { enabled: false },
           legend: {
             position: 'bottom',
-            labels: { filter: (item) => !isBand(item.text), boxWidth: 24, boxHeight: 2 },
+            labels: { filter: (item) => !isBand(item.text), usePointStyle: true, pointStyleWidth: 28, boxHeight: 7 },
           },
           tooltip: { filter: (item) => !isBand(item.dataset.label) },
         },

@@ -5,7 +5,7 @@
 import type { RunSeries, SeriesColumn } from '../../../common/api';
 import type { EvaluationRecord, RunStatus } from '../../../common/metrics';
 import { aggregateSeeds, type BandKind } from './aggregate';
-import { assignColors, DASHES } from './colors';
+import { assignColors, DASHES, METHOD_MARKER } from './colors';
 import { emaSmooth } from './smoothing';
 
 export const X_AXES = {
@@ -64,6 +64,8 @@ export interface PlotOptions {
   /** One curve per experiment + arm with a band across its seeds. */
   aggregate: boolean;
   band: BandKind;
+  /** Plot 1 - y: rho and its bounds sit at 0.99-1.0 after warm-up, and 1 - rho on a log axis tells them apart. */
+  oneMinus?: boolean;
 }
 
 /** What the model needs to know about a run besides its series. */
@@ -82,6 +84,8 @@ export interface PlotSeries {
   label: string;
   color: string;
   dash: number[];
+  /** Point marker of the arm's method (Chart.js point style), so coinciding arms stay apart. */
+  marker: string;
   /** Read-only; may be the core's own column arrays, where null reads as a missing value (not finite). */
   x: ArrayLike<number>;
   y: ArrayLike<number>;
@@ -244,8 +248,10 @@ export function buildPlot(
   const smoothing = appliedSmoothing(options);
   const curve = (s: RunSeries): { x: ArrayLike<number>; y: ArrayLike<number> } => {
     const c = runCurve(s, options.x, options.y);
-    return smoothing > 0 ? { x: c.x, y: emaSmooth(c.y, smoothing) } : c;
+    const y = options.oneMinus ? oneMinus(c.y) : c.y;
+    return { x: c.x, y: smoothing > 0 ? emaSmooth(y, smoothing) : y };
   };
+  const marker = (meta: RunMeta): string => METHOD_MARKER[meta.method ?? ''] ?? 'circle';
 
   const out: PlotSeries[] = [];
   let points = 0;
@@ -262,6 +268,7 @@ export function buildPlot(
         label: `${name(g.meta)} (mean of ${g.runs.length} seeds)`,
         color,
         dash: [],
+        marker: marker(g.meta),
         x: agg.x,
         y: agg.mean,
         ...(options.band !== 'none' ? { lower: agg.lower, upper: agg.upper } : {}),
@@ -277,14 +284,26 @@ export function buildPlot(
         label: g.runs.length > 1 || !options.aggregate ? `${name(r.meta)} seed ${r.meta.seed}` : name(r.meta),
         color,
         dash: DASHES[i % DASHES.length]!,
+        marker: marker(r.meta),
         x: c.x,
         y: c.y,
         runIds: [r.meta.runId],
       });
     });
   }
-  const yLabel = Y_METRICS[options.y].label + (smoothing > 0 ? ` (smoothed by EMA ${smoothing.toFixed(2)})` : '');
+  const yLabel =
+    (options.oneMinus ? `1 − ${Y_METRICS[options.y].label}` : Y_METRICS[options.y].label) +
+    (smoothing > 0 ? ` (smoothed by EMA ${smoothing.toFixed(2)})` : '');
   return { series: out, xLabel: X_AXES[options.x].label, yLabel, points, smoothing };
+}
+
+function oneMinus(ys: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(ys.length);
+  for (let i = 0; i < ys.length; i++) {
+    const y = ys[i] as number | null;
+    out[i] = y === null ? NaN : 1 - y;
+  }
+  return out;
 }
 
 /**
@@ -313,6 +332,7 @@ export function withTargetLine(model: PlotModel, y: number, label: string): Plot
     label,
     color: '#6b7280',
     dash: [4, 4],
+    marker: 'line',
     x: Float64Array.of(lo, hi),
     y: Float64Array.of(y, y),
     runIds: [],
