@@ -248,7 +248,7 @@ describe('buildPlot', () => {
 
   it('aggregates seeds of one arm into a mean with a band, naming the arm', () => {
     const m = buildPlot(data, metas, { x: 'iteration', y: 'loss', smoothing: 0, aggregate: true, band: 'minmax' });
-    expect(m.series.map((s) => s.label)).toEqual(['dense', 'topk@0.01 (mean of 2 seeds)']);
+    expect(m.series.map((s) => s.label)).toEqual(['Dense', 'Top_k@0.01 (mean of 2 seeds)']);
     const topk = m.series[1]!;
     expect(topk.y[0]).toBe(11);
     expect(topk.lower![0]).toBe(10);
@@ -258,7 +258,7 @@ describe('buildPlot', () => {
 
   it('names the seed when not aggregated, and maps x and evaluation metrics', () => {
     const m = buildPlot(data, metas, { x: 'wallTime', y: 'accuracy', smoothing: 0, aggregate: false, band: 'none' });
-    expect(m.series.map((s) => s.label)).toEqual(['dense seed 1', 'topk@0.01 seed 1', 'topk@0.01 seed 2']);
+    expect(m.series.map((s) => s.label)).toEqual(['Dense seed 1', 'Top_k@0.01 seed 1', 'Top_k@0.01 seed 2']);
     expect(Array.from(m.series[0]!.x)).toEqual([0.4, 0.9]);
     expect(Array.from(m.series[0]!.y)).toEqual([50, 75]);
     // An evaluation at iteration 4 comes after 4 iterations (records 0-3): the bytes sent by then.
@@ -368,7 +368,7 @@ describe('buildPlot', () => {
       { x: { label: m.xLabel }, y: { label: m.yLabel, log: true } },
     );
     expect(svg.startsWith('<svg')).toBe(true);
-    expect(svg).toContain('topk@0.01 (mean of 2 seeds)');
+    expect(svg).toContain('Top_k@0.01 (mean of 2 seeds)');
     expect(svg.match(/class="line"/g)?.length).toBe(2);
     expect(svg).toContain('Train loss');
     expect(svg).not.toContain('NaN');

@@ -197,6 +197,20 @@ export const MIGRATIONS: readonly Migration[] = [
         ALTER TABLE iterations ADD COLUMN update_cpu_wait_ms REAL;
       `),
   },
+  {
+    version: 6,
+    description: 'run_annotations: a name, notes and tags per run, written by the researcher',
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE run_annotations (
+          run_pk INTEGER PRIMARY KEY REFERENCES runs (pk) ON DELETE CASCADE,
+          name TEXT,
+          notes TEXT NOT NULL DEFAULT '',
+          tags TEXT NOT NULL DEFAULT '[]',
+          updated INTEGER NOT NULL
+        );
+      `),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -37,6 +37,7 @@ import {
   UnknownRunError,
 } from './errors';
 import { CHECKPOINTS_DIR, DB_FILE, checkpointFileName, defaultDataDir } from './paths';
+import { RunAnnotations } from './annotations';
 import { SCHEMA_VERSION, migrate, schemaVersion, userTables } from './schema';
 import type {
   CheckpointInfo,
@@ -158,6 +159,8 @@ export class Store {
   readonly dbPath: string;
   readonly checkpointsDir: string;
   private readonly db: Database.Database;
+  /** Names, notes and tags of runs (annotations.ts). */
+  readonly annotations: RunAnnotations;
   private readonly flushIntervalMs: number;
   private readonly maxBuffered: number;
   private readonly checkpointsKept: number;
@@ -233,6 +236,7 @@ export class Store {
       throw new StoreOpenError(this.dbPath, describeSqliteError(error), { cause: error });
     }
     this.db = db;
+    this.annotations = new RunAnnotations(db, this.now);
     process.on('exit', this.exitHook);
   }
 

@@ -4,7 +4,7 @@
  * The view and bench/ui use this same module.
  */
 import type { ChartConfiguration, ChartDataset, Chart as ChartType } from 'chart.js';
-import { Chart } from '../charts/setup';
+import { Chart, theme } from '../charts/setup';
 import { withAlpha } from './colors';
 import { minMaxIndices, pickPoints, type XY } from './decimate';
 import type { PlotModel } from './model';
@@ -154,12 +154,12 @@ export class CompareChart {
       data: { datasets: [] },
       plugins: [
         {
-          // A white background, so the PNG export is not transparent.
+          // The panel's background (white, or dark in dark mode), so the PNG export is not transparent.
           id: 'compareBackground',
           beforeDraw: (chart) => {
             const { ctx, width, height } = chart;
             ctx.save();
-            ctx.fillStyle = 'white';
+            ctx.fillStyle = theme.panel;
             ctx.fillRect(0, 0, width, height);
             ctx.restore();
           },

@@ -6,6 +6,7 @@ import type { RunSeries, SeriesColumn } from '../../../common/api';
 import type { EvaluationRecord, RunStatus } from '../../../common/metrics';
 import { aggregateSeeds, type BandKind } from './aggregate';
 import { assignColors, DASHES, METHOD_MARKER } from './colors';
+import { armLabel } from './names';
 import { emaSmooth } from './smoothing';
 
 export const X_AXES = {
@@ -77,6 +78,8 @@ export interface RunMeta {
   method?: string;
   seed: number;
   status?: RunStatus;
+  /** The name the user gave the run, shown instead of its arm and seed. */
+  name?: string | null;
 }
 
 export interface PlotSeries {
@@ -244,7 +247,10 @@ export function buildPlot(
     g.runs.push(r);
     groups.set(key, g);
   }
-  const name = (meta: RunMeta): string => (manyExperiments ? `${meta.experimentName} · ${meta.arm}` : meta.arm);
+  const name = (meta: RunMeta): string => {
+    const arm = armLabel(meta.arm, meta.method);
+    return manyExperiments ? `${meta.experimentName} · ${arm}` : arm;
+  };
   const smoothing = appliedSmoothing(options);
   const curve = (s: RunSeries): { x: ArrayLike<number>; y: ArrayLike<number> } => {
     const c = runCurve(s, options.x, options.y);
@@ -281,7 +287,11 @@ export function buildPlot(
       points += c.x.length;
       out.push({
         key: `${key}/${r.meta.runId}`,
-        label: g.runs.length > 1 || !options.aggregate ? `${name(r.meta)} seed ${r.meta.seed}` : name(r.meta),
+        label: r.meta.name
+          ? r.meta.name
+          : g.runs.length > 1 || !options.aggregate
+            ? `${name(r.meta)} seed ${r.meta.seed}`
+            : name(r.meta),
         color,
         dash: DASHES[i % DASHES.length]!,
         marker: marker(r.meta),

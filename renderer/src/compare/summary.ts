@@ -1,4 +1,5 @@
 /** The summary table's cells: formatting and the projected speedups, kept out of the component so they are tested. */
+import type { RunAnnotation } from '../../../common/annotations';
 import type { RunComparison } from '../../../common/api';
 import { projectedSpeedup, type ClusterPreset } from '../../../common/clusterModel';
 
@@ -75,10 +76,14 @@ export function summaryRows(
   rows: readonly RunComparison[],
   presets: readonly ClusterPreset[],
   edited: ReadonlySet<string> = new Set(),
+  annotations: Readonly<Record<string, RunAnnotation>> = {},
 ): { header: string[]; rows: (string | number | null)[][] } {
   const perplexity = usesPerplexity(rows);
   const header = [
     'run',
+    'name',
+    'tags',
+    'notes',
     'arm',
     'seed',
     'status',
@@ -104,6 +109,9 @@ export function summaryRows(
   ];
   const out = rows.map((r) => [
     r.runId,
+    annotations[r.runId]?.name ?? null,
+    annotations[r.runId]?.tags.join(', ') ?? null,
+    annotations[r.runId]?.notes || null,
     r.arm,
     r.seed,
     r.status,
