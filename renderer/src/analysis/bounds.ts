@@ -135,10 +135,34 @@ export function expectedBounds(k: number, d: number): { boundGeneral: number; bo
 /** How the contraction chart shows rho: as is, 1 - rho (on a log axis), or rho / (1 - k/d). */
 export type RhoView = 'rho' | 'oneMinus' | 'normalized';
 
-export const RHO_VIEWS: Record<RhoView, { label: string; axis: string; log: boolean }> = {
-  oneMinus: { label: '1 − rho (log)', axis: '1 − rho: share of ||u||² kept', log: true },
-  normalized: { label: 'rho / (1 − k/d)', axis: 'rho / (1 − k/d): 1 is the general bound', log: false },
-  rho: { label: 'rho', axis: 'contraction ratio ||u − C(u)||² / ||u||²', log: false },
+export const RHO_VIEWS: Record<
+  RhoView,
+  { label: string; axis: string; log: boolean; general: string; gaussian: string; of: (operator: string) => string }
+> = {
+  oneMinus: {
+    label: '1 − rho (log)',
+    axis: '1 − rho: share of ||u||² sent (higher is better)',
+    log: true,
+    general: 'k/d (general bound: 1 − rho ≥ k/d)',
+    gaussian: '1 − (1 − k/d)² (bell-shaped bound)',
+    of: (operator) => `1 − rho of ${operator}`,
+  },
+  normalized: {
+    label: 'rho / (1 − k/d)',
+    axis: 'rho / (1 − k/d): 1 is the general bound',
+    log: false,
+    general: '1 (general bound)',
+    gaussian: '1 − k/d (bell-shaped bound)',
+    of: (operator) => `rho of ${operator} / (1 − k/d)`,
+  },
+  rho: {
+    label: 'rho',
+    axis: 'contraction ratio ||u − C(u)||² / ||u||²',
+    log: false,
+    general: '1 − k/d (general bound)',
+    gaussian: '(1 − k/d)² (bell-shaped bound)',
+    of: (operator) => `rho of ${operator}`,
+  },
 };
 
 /**

@@ -10,11 +10,14 @@ import { minMaxIndices, pickPoints, type XY } from './decimate';
 import type { PlotModel } from './model';
 import { formatTick, isRoundLogTick } from './ticks';
 
-/** Short tick labels; on log axes only 1, 2 and 5 times powers of ten are labelled. */
-function tickLabel(log: boolean): (value: number | string) => string {
-  return (value) => {
+/**
+ * Short tick labels; on log axes only 1, 2 and 5 times powers of ten are labelled, unless the range
+ * holds fewer than two of them (a narrow range: 0.2 to 0.35), where every tick is.
+ */
+function tickLabel(log: boolean): (value: number | string, index: number, ticks: { value: number }[]) => string {
+  return (value, _index, ticks) => {
     const v = Number(value);
-    if (log && !isRoundLogTick(v)) return '';
+    if (log && !isRoundLogTick(v) && ticks.filter((t) => isRoundLogTick(t.value)).length >= 2) return '';
     return formatTick(v);
   };
 }
@@ -148,7 +151,8 @@ export class CompareChart {
   readonly chart: ChartType<'line', XY[]>;
   private last: DrawnSeries[] = [];
 
-  constructor(canvas: HTMLCanvasElement) {
+  /** `legend: false` leaves the legend to the page (the dashboard shows one for all panels); exports still draw it. */
+  constructor(canvas: HTMLCanvasElement, options: { legend?: boolean } = {}) {
     const config: ChartConfiguration<'line', XY[]> = {
       type: 'line',
       data: { datasets: [] },
@@ -175,6 +179,7 @@ export class CompareChart {
         plugins: {
           decimation: { enabled: false },
           legend: {
+            display: options.legend ?? true,
             position: 'bottom',
             labels: { filter: (item) => !isBand(item.text), usePointStyle: true, pointStyleWidth: 28, boxHeight: 7 },
           },
@@ -236,12 +241,17 @@ export class CompareChart {
   png(scale = 2): string {
     const chart = this.chart;
     const previous = chart.options.devicePixelRatio;
+    const legend = chart.options.plugins!.legend!;
+    const shown = legend.display;
     chart.options.devicePixelRatio = scale;
+    // A figure on its own needs its legend, even where the page shows one for every panel.
+    legend.display = true;
     chart.resize();
     try {
       return chart.toBase64Image('image/png', 1);
     } finally {
       chart.options.devicePixelRatio = previous;
+      legend.display = shown;
       chart.resize();
     }
   }

@@ -38,6 +38,16 @@ export const METHOD_MARKER: Record<string, 'circle' | 'triangle' | 'rect' | 'rec
   randk: 'star',
 };
 
+/** The markers as text, for legends drawn by the page. */
+export const MARKER_GLYPH: Record<string, string> = {
+  circle: '●',
+  triangle: '▲',
+  rect: '■',
+  rectRot: '◆',
+  crossRot: '✕',
+  star: '✳',
+};
+
 /** A method's own colour (the one every view draws it in). */
 export function methodColor(method: string): string {
   return PALETTE[METHOD_SLOT[method] ?? hash(method) % PALETTE.length]!;

@@ -55,7 +55,15 @@ export function findings(rows: readonly RunComparison[]): Finding[] {
     const mine = arms.filter((a) => a.key.startsWith(`${experimentId}/`));
     const reference = mine.find((a) => a.method === 'topk' && a.bytes !== null && a.bytes > 0);
     if (!reference) continue;
-    const refName = armLabel(reference.arm, reference.method);
+    // "Top_k" where the experiment has one Top_k arm; its full arm name where there are several.
+    const refName =
+      mine.filter((a) => a.method === 'topk').length === 1
+        ? armLabel('topk', 'topk')
+        : armLabel(reference.arm, reference.method);
+    const order = ['gaussiank', 'dgck', 'trimmedk', 'randk', 'topk', 'dense'];
+    mine.sort(
+      (a, b) => (order.indexOf(a.method) + 1 || 99) - (order.indexOf(b.method) + 1 || 99) || a.arm.localeCompare(b.arm),
+    );
     for (const a of mine) {
       if (a === reference || a.bytes === null) continue;
       const seeds = a.runs > 1 ? ` (mean of ${a.runs} seeds)` : '';

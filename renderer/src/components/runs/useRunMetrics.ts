@@ -17,10 +17,10 @@ export function useRunMetrics(runs: Ref<readonly RunRow[]>, active: Ref<boolean>
   let last = 0;
 
   async function refresh(): Promise<void> {
-    last = Date.now();
     const known = metrics.value;
     const wanted = runs.value.filter((r) => r.started !== null && !(hasEnded(r.status) && known.has(r.id)));
     if (wanted.length === 0) return;
+    last = Date.now();
     const next = new Map(known);
     for (let i = 0; i < wanted.length; i += CHUNK) {
       const rows = await api.compare(wanted.slice(i, i + CHUNK).map((r) => r.id)).catch(() => []);
