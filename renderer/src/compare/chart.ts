@@ -84,16 +84,17 @@ export function decimateModel(model: PlotModel, widthPx: number, axes: AxisOptio
 const MARKERS_PER_LINE = 9;
 
 /**
- * Marker radius per point: lines of other arms get their markers at other offsets, so arms whose
- * lines coincide (Top_k and Trimmed_k select alike; density and rho overlap) still each show theirs.
+ * The points of a line that carry its marker. Lines of other arms get theirs at other offsets, so arms
+ * whose lines coincide (Top_k and Trimmed_k select alike; density and rho overlap) each still show.
+ * Drawn as a dataset of their own: per-point radii on the line would make Chart.js resolve options
+ * for every one of its thousands of points.
  */
-function markerRadii(points: number, index: number, count: number): number | number[] {
-  if (points <= 2 * MARKERS_PER_LINE) return 3;
-  const step = Math.floor(points / MARKERS_PER_LINE);
-  const offset = Math.floor((step * index) / Math.max(1, count));
-  const radii = new Array<number>(points).fill(0);
-  for (let i = offset; i < points; i += step) radii[i] = 3.5;
-  return radii;
+export function markerPoints(line: readonly XY[], index: number, count: number): XY[] {
+  if (line.length <= 2 * MARKERS_PER_LINE) return [...line];
+  const step = Math.floor(line.length / MARKERS_PER_LINE);
+  const out: XY[] = [];
+  for (let i = Math.floor((step * index) / Math.max(1, count)); i < line.length; i += step) out.push(line[i]!);
+  return out;
 }
 
 function datasets(drawn: DrawnSeries[]): LineDataset[] {
@@ -133,19 +134,35 @@ function datasets(drawn: DrawnSeries[]): LineDataset[] {
       backgroundColor: s.color,
       borderDash: s.dash,
       borderWidth: 1.5,
+      // The legend shows the marker; the line itself has none (its markers are the next dataset).
       pointStyle: marked ? (s.marker as 'circle') : false,
-      pointRadius: marked ? markerRadii(s.line.length, index, drawn.length) : 0,
+      pointRadius: 0,
       pointHoverRadius: 3,
       fill: false,
       parsing: false,
       normalized: true,
       spanGaps: true,
     });
+    if (marked)
+      out.push({
+        label: `${s.label} (markers)`,
+        data: markerPoints(s.line, index, drawn.length),
+        showLine: false,
+        borderColor: s.color,
+        backgroundColor: s.color,
+        pointStyle: s.marker as 'circle',
+        pointRadius: 3.5,
+        pointHoverRadius: 3.5,
+        parsing: false,
+        normalized: true,
+      });
   });
   return out;
 }
 
-const isBand = (label: string | undefined): boolean => label !== undefined && / \(band( low)?\)$/.test(label);
+/** Datasets that only dress a line (its band, its markers): out of the legend and the tooltip. */
+const isBand = (label: string | undefined): boolean =>
+  label !== undefined && / \((band( low)?|markers)\)$/.test(label);
 
 export class CompareChart {
   readonly chart: ChartType<'line', XY[]>;
