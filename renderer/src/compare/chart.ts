@@ -161,8 +161,7 @@ function datasets(drawn: DrawnSeries[]): LineDataset[] {
 }
 
 /** Datasets that only dress a line (its band, its markers): out of the legend and the tooltip. */
-const isBand = (label: string | undefined): boolean =>
-  label !== undefined && / \((band( low)?|markers)\)$/.test(label);
+const isBand = (label: string | undefined): boolean => label !== undefined && / \((band( low)?|markers)\)$/.test(label);
 
 export class CompareChart {
   readonly chart: ChartType<'line', XY[]>;
