@@ -29,11 +29,20 @@ export type AnnotationPatch = z.infer<typeof annotationPatchSchema>;
 
 /** Tags typed as one line: "baseline, lr 0.03" -> ["baseline", "lr 0.03"] (empty parts and repeats dropped). */
 export function parseTags(text: string): string[] {
-  return [...new Set(text.split(',').map((t) => t.trim()).filter((t) => t.length > 0))];
+  return [
+    ...new Set(
+      text
+        .split(',')
+        .map((t) => t.trim())
+        .filter((t) => t.length > 0),
+    ),
+  ];
 }
 
 /** Whether a run's annotation matches a search (every word in the name, notes or a tag, case-insensitive). */
 export function annotationMatches(annotation: RunAnnotation | undefined, words: readonly string[]): boolean[] {
-  const text = annotation ? `${annotation.name ?? ''}\n${annotation.notes}\n${annotation.tags.join('\n')}`.toLowerCase() : '';
+  const text = annotation
+    ? `${annotation.name ?? ''}\n${annotation.notes}\n${annotation.tags.join('\n')}`.toLowerCase()
+    : '';
   return words.map((w) => text.includes(w.toLowerCase()));
 }
