@@ -1,6 +1,5 @@
-import type Database from 'better-sqlite3';
 import type { AnnotationPatch, RunAnnotation } from '../../../common/annotations';
-import { UnknownRunError } from './errors';
+import type { Db } from './database';
 
 interface Row {
   id: string;
@@ -14,15 +13,13 @@ interface Row {
  * its run). Writes are immediate: they are rare and typed by a person.
  */
 export class RunAnnotations {
-  constructor(
-    private readonly db: Database.Database,
-    private readonly now: () => number,
-  ) {}
+  /** `db` gives the store's database while it is open (and throws once it is closed). */
+  constructor(private readonly db: () => Db) {}
 
   /** Every annotated run's annotation, by run id. */
   all(): Record<string, RunAnnotation> {
-    const rows = this.db
-      .prepare(
+    const rows = this.db()
+      .stmt(
         'SELECT r.id AS id, a.name AS name, a.notes AS notes, a.tags AS tags FROM run_annotations a JOIN runs r ON r.pk = a.run_pk',
       )
       .all() as Row[];
@@ -30,8 +27,8 @@ export class RunAnnotations {
   }
 
   get(runId: string): RunAnnotation {
-    const row = this.db
-      .prepare(
+    const row = this.db()
+      .stmt(
         'SELECT r.id AS id, a.name AS name, a.notes AS notes, a.tags AS tags FROM run_annotations a JOIN runs r ON r.pk = a.run_pk WHERE r.id = ?',
       )
       .get(runId) as Row | undefined;
@@ -40,20 +37,18 @@ export class RunAnnotations {
 
   /** Changes the fields given; returns the annotation as stored. */
   update(runId: string, patch: AnnotationPatch): RunAnnotation {
-    const run = this.db.prepare('SELECT pk FROM runs WHERE id = ?').get(runId) as { pk: number } | undefined;
-    if (!run) throw new UnknownRunError(runId);
+    const db = this.db();
+    const pk = db.runPk(runId);
     const current = this.get(runId);
     const next: RunAnnotation = {
       name: patch.name === undefined ? current.name : patch.name === null || patch.name === '' ? null : patch.name,
       notes: patch.notes ?? current.notes,
       tags: patch.tags ? [...new Set(patch.tags)] : current.tags,
     };
-    this.db
-      .prepare(
-        `INSERT INTO run_annotations (run_pk, name, notes, tags, updated) VALUES (?, ?, ?, ?, ?)
+    db.stmt(
+      `INSERT INTO run_annotations (run_pk, name, notes, tags, updated) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (run_pk) DO UPDATE SET name = excluded.name, notes = excluded.notes, tags = excluded.tags, updated = excluded.updated`,
-      )
-      .run(run.pk, next.name, next.notes, JSON.stringify(next.tags), this.now());
+    ).run(pk, next.name, next.notes, JSON.stringify(next.tags), db.now());
     return next;
   }
 }
