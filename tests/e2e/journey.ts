@@ -73,6 +73,10 @@ export async function researcherJourney(page: Page, prefix: string): Promise<str
       .poll(async () => (await byTestId(`run-status-${id}`).textContent())?.trim(), { timeout: RUN_TIMEOUT_MS })
       .toBe('finished');
   }
+  // The table's metric columns fill in for every finished run (the final accuracy, among them).
+  for (const id of runIds) {
+    await expect.poll(() => byTestId(`run-final-${id}`).textContent(), { timeout: 20_000 }).toMatch(/^\d+\.\d\d%$/);
+  }
   await shoot('runs');
 
   // Compare both runs: a dashboard of six panels, a sentence per arm against Top_k, the summary table.

@@ -18,7 +18,11 @@ export function useRunMetrics(runs: Ref<readonly RunRow[]>, active: Ref<boolean>
 
   async function refresh(): Promise<void> {
     const known = metrics.value;
-    const wanted = runs.value.filter((r) => r.started !== null && !(hasEnded(r.status) && known.has(r.id)));
+    // A summary taken after its run ended is final; one taken while it ran is fetched again.
+    const wanted = runs.value.filter((r) => {
+      const had = known.get(r.id);
+      return r.started !== null && !(had && hasEnded(had.status) && had.status === r.status);
+    });
     if (wanted.length === 0) return;
     last = Date.now();
     const next = new Map(known);
