@@ -6,6 +6,14 @@ import { assignColors, PALETTE } from '../../renderer/src/compare/colors';
 import { minMaxIndices, pickPoints } from '../../renderer/src/compare/decimate';
 import { csvField, plotToCsv } from '../../renderer/src/compare/exportCsv';
 import { escapeXml, plotToSvg } from '../../renderer/src/compare/exportSvg';
+import {
+  dashboardColumns,
+  defaultPanels,
+  evaluationMetricOf,
+  panelModel,
+  restorePanels,
+} from '../../renderer/src/compare/dashboard';
+import { findings } from '../../renderer/src/compare/findings';
 import { appendProgress } from '../../renderer/src/compare/live';
 import { buildPlot, columnsFor, runCurve, withTargetLine, type RunMeta } from '../../renderer/src/compare/model';
 import { emaSmooth } from '../../renderer/src/compare/smoothing';
@@ -479,5 +487,75 @@ describe('live and summary', () => {
     expect(summaryRows([dense, topk], [slower], new Set(['16gpu-10gbe'])).header).toContain(
       'speedup_16gpu-10gbe_edited',
     );
+  });
+});
+
+describe('dashboard', () => {
+  const metas = new Map([
+    ['t', meta('t', 'topk@0.01', 1)],
+    ['g', meta('g', 'gaussiank@0.01', 1, 'gaussiank')],
+  ]);
+  const data = [series('t', 10, (i) => 10 - i), series('g', 10, (i) => 12 - i)];
+  const common = { smoothing: 0, aggregate: true, band: 'none' as const, target: 0.9 };
+
+  it('opens on accuracy against iterations, bytes and wall time, loss, selected count and 1 - rho', () => {
+    const panels = defaultPanels();
+    expect(panels.map((p) => `${p.oneMinus ? '1-' : ''}${p.y}/${p.x}`)).toEqual([
+      'accuracy/iteration',
+      'accuracy/bytes',
+      'accuracy/wallTime',
+      'loss/iteration',
+      'selected/iteration',
+      '1-rho/iteration',
+    ]);
+    expect(dashboardColumns(panels).sort()).toEqual(['bytesSentTotal', 'loss', 'rho', 'selected', 'wallMs'].sort());
+    // Saved settings of another shape fall back to the defaults, field by field.
+    expect(restorePanels('nonsense')).toEqual(panels);
+    const restored = restorePanels(panels.map((p, i) => (i === 0 ? { ...p, x: 'epoch', logY: 'yes' } : p)));
+    expect(restored[0]).toEqual({ ...panels[0], x: 'epoch' });
+    // A metric or axis this version no longer knows (renamed since) is not restored.
+    const renamed = restorePanels(panels.map((p, i) => (i === 3 ? { ...p, y: 'communicateMs', x: 'steps' } : p)));
+    expect(renamed[3]).toEqual(panels[3]);
+  });
+
+  it('draws perplexity for language models, the target line, and 1 - rho', () => {
+    const withTarget = panelModel(defaultPanels()[0]!, data, metas, common, new Map());
+    expect(withTarget.series.at(-1)!.label).toBe('target 90%');
+    const lm = data.map((s) => ({
+      ...s,
+      evaluations: s.evaluations.map((e) => ({ ...e, accuracy: undefined, perplexity: 100 * e.testLoss })),
+    }));
+    expect(evaluationMetricOf(lm)).toBe('perplexity');
+    expect(panelModel(defaultPanels()[0]!, lm, metas, { ...common, target: null }, new Map()).yLabel).toBe(
+      'Test perplexity',
+    );
+    const rho = data.map((s) => ({ ...s, columns: { ...s.columns, rho: s.iteration.map(() => 0.99) } }));
+    const m = panelModel(defaultPanels()[5]!, rho, metas, common, new Map());
+    expect(m.yLabel).toMatch(/^1 − rho/);
+    expect(m.series[0]!.y[0]).toBeCloseTo(0.01, 12);
+  });
+
+  it('says per arm how it compares with Top_k: final accuracy and bytes per iteration', () => {
+    const row = (runId: string, arm: string, method: string, accuracy: number, bytes: number) =>
+      ({
+        runId,
+        experimentId: 'e',
+        arm,
+        seed: 1,
+        armConfig: { method },
+        finalAccuracy: accuracy,
+        finalPerplexity: null,
+        meanBytesSent: bytes,
+      }) as unknown as RunComparison;
+    const out = findings([
+      row('t', 'topk@0.001', 'topk', 0.9759, 5141),
+      row('g', 'gaussiank@0.001', 'gaussiank', 0.9744, 12319),
+      row('d', 'dense', 'dense', 0.975, 796840),
+    ]);
+    expect(out.map((f) => f.text)).toEqual([
+      "Gaussian_k@0.001: 97.44% against Top_k's 97.59%, sending 2.40× Top_k's bytes per iteration.",
+      "Dense: 97.50% against Top_k's 97.59%, sending 155× Top_k's bytes per iteration.",
+    ]);
+    expect(findings([row('g', 'gaussiank@0.001', 'gaussiank', 0.97, 1)])).toEqual([]);
   });
 });

@@ -9,13 +9,15 @@ import type { CompareChart, DrawResult } from './chart';
 import {
   buildPlot,
   columnsFor,
+  withTargetLine,
+  X_AXES,
+  Y_METRICS,
   type PlotModel,
   type PlotOptions,
   type RunMeta,
   type XAxisId,
   type YMetricId,
 } from './model';
-import { withTargetLine } from './model';
 
 export interface PanelSpec {
   y: YMetricId;
@@ -57,10 +59,14 @@ export function restorePanels(saved: unknown): PanelSpec[] {
   });
 }
 
+/** The saved fields that still mean something: the right type, and axes and metrics this version knows. */
 function pick(s: Partial<PanelSpec>, d: PanelSpec): Partial<PanelSpec> {
   const out: Partial<PanelSpec> = {};
   for (const key of Object.keys(d) as (keyof PanelSpec)[]) {
-    if (typeof s[key] === typeof d[key]) (out as Record<string, unknown>)[key] = s[key];
+    if (typeof s[key] !== typeof d[key]) continue;
+    if (key === 'x' && !Object.hasOwn(X_AXES, s.x!)) continue;
+    if (key === 'y' && !Object.hasOwn(Y_METRICS, s.y!)) continue;
+    (out as Record<string, unknown>)[key] = s[key];
   }
   return out;
 }
