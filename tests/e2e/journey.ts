@@ -11,7 +11,12 @@ const RUN_TIMEOUT_MS = 150_000;
  * error on the way), launch it, watch both runs finish, compare them, and look at their gradients.
  * Every view is photographed; returns the screenshot files.
  */
-export async function researcherJourney(page: Page, prefix: string): Promise<string[]> {
+export async function researcherJourney(
+  page: Page,
+  prefix: string,
+  /** Check the exports by downloading them (browser mode; Electron asks where to save a download). */
+  options: { downloads: boolean } = { downloads: true },
+): Promise<string[]> {
   const shots: string[] = [];
   const shoot = async (view: string): Promise<void> => {
     const path = screenshotPath(prefix, view);
@@ -123,14 +128,16 @@ export async function researcherJourney(page: Page, prefix: string): Promise<str
   }
   await shoot('compare-smoothed');
 
-  // Exports: the summary CSV, and a panel's PNG at twice its size on screen.
-  const png = await download(page, async () => {
+  // Exports: a panel's PNG at twice its size on screen.
+  if (options.downloads) {
+    const png = await download(page, async () => {
+      await page.locator('[data-testid="compare-panel-0"] .panel-menu summary').click();
+      await byTestId('compare-panel-png-0').click();
+    });
+    const canvasWidth = await page.locator('[data-testid="compare-chart-0"] canvas').evaluate((c) => c.clientWidth);
+    expect(png.readUInt32BE(16)).toBe(2 * canvasWidth);
     await page.locator('[data-testid="compare-panel-0"] .panel-menu summary').click();
-    await byTestId('compare-panel-png-0').click();
-  });
-  const canvasWidth = await page.locator('[data-testid="compare-chart-0"] canvas').evaluate((c) => c.clientWidth);
-  expect(png.readUInt32BE(16)).toBe(2 * canvasWidth);
-  await page.locator('[data-testid="compare-panel-0"] .panel-menu summary').click();
+  }
   await byTestId('compare-smoothing').evaluate((el) => {
     (el as HTMLInputElement).value = '0';
     el.dispatchEvent(new Event('input', { bubbles: true }));
@@ -189,9 +196,11 @@ export async function researcherJourney(page: Page, prefix: string): Promise<str
   await page.keyboard.press('4');
   await byTestId('view-compare').waitFor({ state: 'visible' });
   await expect.poll(() => byTestId('compare-summary').textContent()).toMatch(/Top_k baseline/);
-  const csv = (await download(page, () => byTestId('compare-export-summary-csv').click())).toString('utf8');
-  expect(csv.split('\n')[0]).toMatch(/^run,name,tags,notes,/);
-  expect(csv).toContain('Top_k baseline,"baseline, e2e",the reference');
+  if (options.downloads) {
+    const csv = (await download(page, () => byTestId('compare-export-summary-csv').click())).toString('utf8');
+    expect(csv.split('\n')[0]).toMatch(/^run,name,tags,notes,/);
+    expect(csv).toContain('Top_k baseline,"baseline, e2e",the reference');
+  }
   const gaussianColor = await page
     .locator('[data-testid="compare-legend"] [data-method="gaussiank"]')
     .getAttribute('data-color');
