@@ -4,6 +4,7 @@
  * over a WebSocket (browser mode). Every argument crossing the boundary is validated
  * by `checkArgs` (common/apiArgs.ts, kept apart so the sandboxed preload stays free of zod).
  */
+import type { AnnotationPatch, RunAnnotation } from './annotations';
 import type { BackendName, BenchOptions, BenchResults } from './bench';
 import type { MeasuredIteration } from './clusterModel';
 import type { Arm, ExperimentInput } from './experiment';
@@ -140,6 +141,10 @@ export interface SparseLabApi {
   cancelRun(runId: string): Promise<void>;
   resumeRun(runId: string): Promise<void>;
   deleteRun(runId: string): Promise<void>;
+  /** Every run's name, notes and tags, by run id (runs without any are absent). */
+  runAnnotations(): Promise<Record<string, RunAnnotation>>;
+  /** Changes the fields given of a run's name, notes and tags; returns them as stored. */
+  annotateRun(runId: string, patch: AnnotationPatch): Promise<RunAnnotation>;
   logs(runId: string, options?: LogOptions): Promise<LogEntry[]>;
 
   compare(runIds: string[], options?: { target?: number }): Promise<RunComparison[]>;
@@ -185,6 +190,8 @@ export const API_METHODS = [
   'cancelRun',
   'resumeRun',
   'deleteRun',
+  'runAnnotations',
+  'annotateRun',
   'logs',
   'compare',
   'series',

@@ -24,6 +24,7 @@ import {
   type WorkerBackendChoice,
   type WorkerView,
 } from '../../../common/api';
+import type { AnnotationPatch, RunAnnotation } from '../../../common/annotations';
 import { checkArgs } from '../../../common/apiArgs';
 import type { BenchResults } from '../../../common/bench';
 import { experimentSchema, type Experiment } from '../../../common/experiment';
@@ -386,6 +387,16 @@ export class AppCore {
     if (this.store.listRuns({ experimentId: run.experimentId, limit: 1 }).length === 0)
       this.store.deleteExperiment(run.experimentId);
     this.emit({ type: 'runsChanged' });
+  }
+
+  async runAnnotations(): Promise<Record<string, RunAnnotation>> {
+    return this.store.annotations.all();
+  }
+
+  async annotateRun(runId: string, patch: AnnotationPatch): Promise<RunAnnotation> {
+    const annotation = this.store.annotations.update(runId, patch);
+    this.emit({ type: 'runsChanged' });
+    return annotation;
   }
 
   async logs(runId: string, options?: LogOptions): Promise<LogEntry[]> {
