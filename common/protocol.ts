@@ -15,6 +15,7 @@
  */
 import { z } from 'zod';
 import { armSchema, experimentSchema, type RunSpec } from './experiment';
+import { registerRunSchema, runRegisteredSchema } from './externalRun';
 import type { EvaluationRecord, HistogramRecord, IterationRecord, LayerStatsRecord } from './metrics';
 
 /** Bumped on any incompatible change; a hello with another version is refused (close code 4426). */
@@ -268,7 +269,15 @@ const collectiveFailedSchema = z.object({
   reason: z.string(),
 });
 
-const workerOnly = [helloSchema, metricsSchema, logSchema, statusSchema, checkpointSchema, collectiveSchema] as const;
+const workerOnly = [
+  helloSchema,
+  registerRunSchema,
+  metricsSchema,
+  logSchema,
+  statusSchema,
+  checkpointSchema,
+  collectiveSchema,
+] as const;
 const hubOnly = [
   welcomeSchema,
   refusedSchema,
@@ -276,12 +285,14 @@ const hubOnly = [
   cancelSchema,
   collectiveResultSchema,
   collectiveFailedSchema,
+  runRegisteredSchema,
 ] as const;
 
 /** Message types by sender (heartbeat goes both ways). */
 export const WORKER_MESSAGE_TYPES = [
   'heartbeat',
   'hello',
+  'registerRun',
   'metrics',
   'log',
   'status',
@@ -296,6 +307,7 @@ export const HUB_MESSAGE_TYPES = [
   'cancel',
   'collectiveResult',
   'collectiveFailed',
+  'runRegistered',
 ] as const;
 const WORKER_TYPES: ReadonlySet<string> = new Set(WORKER_MESSAGE_TYPES);
 const HUB_TYPES: ReadonlySet<string> = new Set(HUB_MESSAGE_TYPES);
@@ -327,6 +339,8 @@ export type CheckpointMessage = MessageOf<'checkpoint'>;
 export type CollectiveMessage = MessageOf<'collective'>;
 export type CollectiveResultMessage = MessageOf<'collectiveResult'>;
 export type CollectiveFailedMessage = MessageOf<'collectiveFailed'>;
+export type RegisterRunMessage = MessageOf<'registerRun'>;
+export type RunRegisteredMessage = MessageOf<'runRegistered'>;
 
 /** Compile-time proof that the type lists above name exactly the messages of each direction. */
 export const MESSAGE_TYPE_LISTS_MATCH: Same<WorkerMessage['type'], (typeof WORKER_MESSAGE_TYPES)[number]> &

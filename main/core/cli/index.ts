@@ -9,6 +9,7 @@ import { benchTraining } from '../bench/training';
 
 import { SPARSE_METHODS, type SparseMethod } from '../../../common/bench';
 import { runBench } from '../bench/run';
+import { importExternalRun } from './import';
 import { runExperimentFile } from './run';
 import { exportRun, listRuns, listWorkers, resumeRun, showRun } from './runs';
 import { formatSparsifyReport, sparsify } from './sparsify';
@@ -230,6 +231,13 @@ export function buildProgram(): Command {
     .action(async (run: string, opts: { dataDir?: string; backend: 'auto' | 'cpu' | 'webgpu' }) =>
       console.log(await resumeRun(opts.dataDir, run, opts.backend)),
     );
+
+  program
+    .command('import')
+    .description('record an external run (sparselab_torch) that its script wrote to a JSON Lines file')
+    .argument('<file>', 'the file the script wrote')
+    .addOption(dataDir)
+    .action((file: string, opts: { dataDir?: string }) => console.log(importExternalRun(opts.dataDir, file)));
 
   program
     .command('workers')

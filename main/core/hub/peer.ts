@@ -9,7 +9,8 @@ import { encodeFrameParts, type HubMessage, type WorkerCapabilities } from '../.
  */
 export const FRAGMENT_BYTES = 64 * 1024 * 1024;
 
-export type PeerState = 'pending' | 'ready' | 'closed';
+/** 'ready': a worker that said hello; 'external': a connection that registered an external run (hub/external.ts). */
+export type PeerState = 'pending' | 'ready' | 'external' | 'closed';
 /** Why the hub stopped reading a socket: its group holds too much, or the socket does not take what the hub sends. */
 export type PauseReason = 'group' | 'outbound';
 
