@@ -26,6 +26,8 @@ from .operators_select import exact_topk
 from .random import random_key, step_seed
 from .stats import measure_compression
 from .stats_moments import Moments, moments
+from .hook import SparseExchange, register_comm_hook
+from .client import connect
 
 __all__ = [
     "METHODS",
