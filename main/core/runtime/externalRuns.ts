@@ -16,14 +16,7 @@ import { appendMetrics } from './recordMetrics';
 export interface ExternalRunEvents {
   status?: (runId: string, status: RunStatus, reason: string | null) => void;
   /** Rank 0's iterations, as the orchestrator reports a native run's progress. */
-  progress?: (progress: {
-    runId: string;
-    iteration: number;
-    epoch: number;
-    epochs: number;
-    loss: number;
-    wallMs: number;
-  }) => void;
+  progress?: (progress: RunProgress) => void;
 }
 
 /** The id of the experiment external runs named `name` are recorded under: the same name, the same id. */
