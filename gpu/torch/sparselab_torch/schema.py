@@ -86,7 +86,7 @@ class Validator:
             types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
             if not any(_is_type(value, t) for t in types):
                 raise ValidationError(path, "expected %s, got %s" % (" or ".join(types), _describe(value)))
-        if "const" in schema and value != schema["const"]:
+        if "const" in schema and not _same(value, schema["const"]):
             raise ValidationError(path, "must be %s" % json.dumps(schema["const"]))
         if "enum" in schema and not any(_same(value, e) for e in schema["enum"]):
             raise ValidationError(path, "must be one of %s, got %s" % (", ".join(json.dumps(e) for e in schema["enum"]), _describe(value)))

@@ -140,7 +140,17 @@ class WebSocket:
         return bool(b0 & 0x80), b0 & 0x0F, self._read(n)
 
     def recv(self):
-        """The next message as (opcode, bytes): OP_TEXT or OP_BINARY. Raises ConnectionClosed at the close."""
+        """The next message as (opcode, bytes): OP_TEXT or OP_BINARY. Raises ConnectionClosed at the close;
+        a protocol violation fails the connection (close code 1002) and raises WebSocketError."""
+        try:
+            return self._recv_message()
+        except ConnectionClosed:
+            raise
+        except (WebSocketError, UnicodeDecodeError) as e:
+            self.close(1002, "protocol error")
+            raise WebSocketError(str(e)) from e
+
+    def _recv_message(self):
         parts = []
         opcode = None
         while True:
