@@ -64,10 +64,10 @@ def load_data(folder, train_limit, test_limit):
         name = "MNIST"
     else:
         g = torch.Generator().manual_seed(0)
-        centres = torch.randn(10, 784, generator=g)
+        centres = 0.1 * torch.randn(10, 784, generator=g)
         def make(n):
             y = torch.randint(0, 10, (n,), generator=g)
-            return centres[y] + 2.0 * torch.randn(n, 784, generator=g), y
+            return 0.25 * (centres[y] + torch.randn(n, 784, generator=g)), y
         (tx, ty), (vx, vy) = make(12000), make(2000)
         name = "synthetic (MNIST-shaped)"
     if train_limit:

@@ -25,6 +25,11 @@ def _group_size(group):
     return dist.get_world_size(group) if dist.is_initialized() else 1
 
 
+def _distributed():
+    """Collectives run whenever a process group exists, one rank included (an NCCL check on one GPU)."""
+    return dist.is_available() and dist.is_initialized()
+
+
 def _sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -122,7 +127,7 @@ def _message(indices, values, width, device):
 
 def _allgather_counts(count, device, group, world):
     mine = torch.tensor([count], dtype=torch.int32, device=device)
-    if world == 1:
+    if not _distributed():
         return [count]
     out = [torch.empty_like(mine) for _ in range(world)]
     dist.all_gather(out, mine, group=group)
@@ -130,7 +135,7 @@ def _allgather_counts(count, device, group, world):
 
 
 def _allgather(message, group, world):
-    if world == 1:
+    if not _distributed():
         return [message]
     out = [torch.empty_like(message) for _ in range(world)]
     dist.all_gather(out, message, group=group)
@@ -143,7 +148,7 @@ def dense_allreduce_mean(tensor, group=None):
     world = _group_size(group)
     started = time.perf_counter()
     out = tensor.clone()
-    if world > 1:
+    if _distributed():
         dist.all_reduce(out, group=group)
     _sync(tensor.device)
     times.communicate_s = time.perf_counter() - started
