@@ -21,6 +21,8 @@ import {
   PROTOCOL_VERSION,
   type Message,
 } from '../../common/protocol';
+import type { AppEvent } from '../../common/api';
+import { AppCore } from '../../main/core/app';
 import { importExternalRun, parseExternalRunFile } from '../../main/core/cli/import';
 import { startHub, type Hub } from '../../main/core/hub';
 import { Orchestrator } from '../../main/core/runtime/orchestrator';
@@ -69,7 +71,11 @@ async function startCore(): Promise<Core> {
   return core;
 }
 
+const apps: AppCore[] = [];
+const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
+
 afterEach(async () => {
+  for (const app of apps.splice(0)) await app.close();
   if (!core) return;
   core.orchestrator.close();
   await core.hub.close();
@@ -113,48 +119,76 @@ const TORCHRUN = [
 ];
 
 describe('a DDP training script recorded by SparseLab', () => {
-  it('streams a 2-rank gloo run of the example into the core: the run appears with its records and finishes', async () => {
-    const { store, hub, orchestrator } = await startCore();
-    const statuses: string[] = [];
-    let progress = 0;
-    orchestrator.on('status', (_id, status) => statuses.push(status));
-    orchestrator.on('progress', () => progress++);
-    const args = [...TORCHRUN, EXAMPLE, '--method', 'gaussiank', '--density', '0.02', '--epochs', '2'];
-    args.push('--train-limit', '2560', '--test-limit', '500', '--batch-size', '64', '--experiment', 'ci-ddp');
-    const exit = await runPython(args, { SPARSELAB_HUB: hub.url, SPARSELAB_TOKEN: hub.token });
-    expect(exit.code, exit.out).toBe(0);
-    const summary = JSON.parse(/summary (\{.*\})/.exec(exit.out)![1]!) as { steps: number; replicasIdentical: boolean };
-    expect(summary.replicasIdentical).toBe(true);
-    expect(summary.steps).toBe(40); // 2560 / 2 ranks / 64 per batch = 20 per epoch
+  it('streams 2-rank gloo runs of the example into a core: they appear with their records, finish, and compare like native runs', async () => {
+    const app = await AppCore.start({
+      mode: 'browser',
+      dataDir: tmp('sparselab-app-'),
+      localWorkers: 0,
+      log: () => {},
+    });
+    apps.push(app);
+    const events: AppEvent[] = [];
+    app.api.onEvent((event) => events.push(event));
+    const env = { SPARSELAB_HUB: app.hub.url, SPARSELAB_TOKEN: app.hub.token };
+    const common = ['--epochs', '2', '--train-limit', '2560', '--test-limit', '500', '--experiment', 'ci-ddp'];
+    for (const arm of [
+      ['--method', 'gaussiank', '--density', '0.02'],
+      ['--method', 'dense'],
+    ]) {
+      const exit = await runPython([...TORCHRUN, EXAMPLE, ...arm, ...common], env);
+      expect(exit.code, exit.out).toBe(0);
+      const summary = JSON.parse(/summary (\{.*\})/.exec(exit.out)![1]!) as {
+        steps: number;
+        replicasIdentical: boolean;
+      };
+      expect(summary.replicasIdentical).toBe(true);
+      expect(summary.steps).toBe(40); // 2560 / 2 ranks / 64 per batch = 20 per epoch, 2 epochs
+    }
 
-    const [run] = store.listRuns();
-    expect(run).toBeDefined();
-    const detail = store.getRun(run!.id);
-    expect(detail.status).toBe('finished');
-    expect(detail.experimentName).toBe('ci-ddp');
+    const runs = await app.api.runs();
+    expect(runs.map((r) => [r.arm, r.status, r.experimentName])).toEqual([
+      ['dense', 'finished', 'ci-ddp'],
+      ['gaussiank@0.02', 'finished', 'ci-ddp'],
+    ]);
+    expect(await app.api.experiments()).toHaveLength(1); // one experiment per name: Compare sees both arms
+    const sparse = runs[1]!.id;
+    const detail = await app.api.run(sparse);
     expect(detail.armConfig).toMatchObject({ method: 'gaussiank', density: 0.02 });
     expect(detail.totalIterations).toBe(40);
     expect(detail.environment?.external).toMatchObject({ framework: { name: 'torch', backend: 'gloo' } });
-    expect(statuses).toEqual(['running', 'finished']);
-    expect(progress).toBe(40);
+    const statuses = events.filter((e) => e.type === 'runStatus' && e.runId === sparse);
+    expect(statuses.map((e) => (e as { status: string }).status)).toEqual(['running', 'finished']);
+    expect(events.some((e) => e.type === 'progress')).toBe(true);
 
-    const iterations = store.iterationSeries(run!.id);
+    const iterations = app.store.iterationSeries(sparse);
     expect(iterations.map((r) => r.iteration)).toEqual([...Array(40).keys()]);
     for (const r of iterations) {
       expect(r.selected).toBeGreaterThan(0);
-      expect(r.bytesSent).toBeGreaterThan(0);
-      expect(r.bytesSent).toBeLessThan(4 * 101_770); // sparse: well under the dense model's bytes
+      // (index, value) pairs, padded to the largest rank's count: more than k early on, where Gaussian_k's
+      // normal fit lets many through (paper.md), but under the dense model's 407,080 bytes.
+      expect(r.bytesSent).toBeGreaterThanOrEqual(8 * r.selected);
+      expect(r.bytesSent).toBeLessThan(407_080);
       expect(r.communicateMs).toBeGreaterThan(0);
     }
     // Statistics every 20 iterations, as the hook was asked, and with the histogram of the last one.
     const measured = iterations.filter((r) => r.rho !== undefined && r.rho !== null);
     expect(measured.map((r) => r.iteration)).toEqual([0, 20, 39]);
     for (const r of measured) expect(r.rhoTopk!).toBeLessThanOrEqual(r.boundGeneral!);
-    expect(store.evaluationSeries(run!.id).map((e) => e.iteration)).toEqual([19, 39]);
-    expect(store.evaluationSeries(run!.id)[1]!.accuracy).toBeGreaterThan(0.5);
-    expect(store.layerNames(run!.id).sort()).toEqual(['0.bias', '0.weight', '2.bias', '2.weight']);
-    expect(new Set(store.histograms(run!.id).map((h) => h.iteration))).toEqual(new Set([0, 39]));
-    expect(store.summary(run!.id).meanBytesSent).toBeGreaterThan(0);
+
+    // What Compare, Gradients and Cluster read.
+    const [series] = await app.api.series([sparse], { columns: ['loss', 'rho', 'bytesSent'] });
+    expect(series!.columns.loss).toHaveLength(40);
+    const evaluations = app.store.evaluationSeries(sparse);
+    expect(evaluations.map((e) => e.iteration)).toEqual([19, 39]);
+    expect(evaluations[1]!.accuracy).toBeGreaterThan(0.5);
+    expect((await app.api.layerNames(sparse)).sort()).toEqual(['0.bias', '0.weight', '2.bias', '2.weight']);
+    expect((await app.api.layerStats(sparse, '0.weight')).map((s) => s.iteration)).toEqual([0, 20, 39]);
+    expect(new Set((await app.api.histograms(sparse)).map((h) => h.iteration))).toEqual(new Set([0, 39]));
+    const comparison = await app.api.compare(runs.map((r) => r.id));
+    const row = comparison.find((c) => c.runId === sparse)!;
+    expect(row.measured).not.toBeNull();
+    expect(row.meanBytesSent).toBeGreaterThan(0);
+    expect(Object.values(row.speedups).some((v) => v !== null && v > 0)).toBe(true);
   });
 
   it('refuses a wrong token, and the script says why', async () => {

@@ -140,15 +140,22 @@ class SparseExchange:
             self.compressors[name] = compressor
         return compressor
 
+    def _histogram_bins(self):
+        """What this step measures: None (nothing), 0 (statistics) or the histogram's bins (both)."""
+        if not self._measuring():
+            return None
+        if self.step in self.histogram_iterations:
+            return self.histogram_bins
+        return 0 if self.statistics_every > 0 and self.step % self.statistics_every == 0 else None
+
     def _compress(self, named, offsets):
         """Compresses each (name, gradient); returns the selections as offsets into one buffer."""
         current = self._begin()
-        measure = self._measuring() and self.statistics_every > 0 and self.step % self.statistics_every == 0
-        bins = self.histogram_bins if self._measuring() and self.step in self.histogram_iterations else 0
+        bins = self._histogram_bins()
         indices, values, capacity = [], [], 0
         for (name, grad), offset in zip(named, offsets):
             compressor = self._compressor(name, grad.numel())
-            out = compressor.compress(grad, self.step, histogram_bins=bins if measure or bins else None)
+            out = compressor.compress(grad, self.step, histogram_bins=bins)
             indices.append(out.indices + offset)
             values.append(out.values)
             capacity += selection_size(grad.numel(), self.density, self.k)
@@ -168,6 +175,11 @@ class SparseExchange:
             current["k"] += flat.numel()
             current["selected"] += flat.numel()
             current["d"] += flat.numel()
+            bins = self._histogram_bins()
+            if bins is not None:  # Dense sends everything; its statistics describe u (rho 0), as native Dense's
+                for name, grad in named:
+                    out = self._compressor(name, grad.numel()).compress(grad, self.step, histogram_bins=bins)
+                    current["layers"].append(dict(out.statistics, layer=name))
             mean, times = dense_allreduce_mean(flat, self.group)
         else:
             started = time.perf_counter()
