@@ -280,7 +280,7 @@ describe('sparselab import', () => {
     const exit = await runPython(args, { SPARSELAB_HUB: '' });
     expect(exit.code, exit.out).toBe(0);
     const message = importExternalRun(join(dir, 'data'), file);
-    expect(message).toMatch(/as run (\S+) \(mnist-ddp \/ topk@0.05, finished\)/);
+    expect(message).toMatch(/as run (\S+) \(mnist-ddp \/ topk@0.05 capacity, finished\)/);
     const store = openStore(join(dir, 'data'));
     try {
       const [run] = store.listRuns();

@@ -90,6 +90,9 @@ class SparseExchange:
             arm["density"] = self.density
         if self.k is not None:
             arm["k"] = self.k
+        if self.strategy == "capacity" and self.method != "dense":
+            # A legend of its own, so Compare tells the strategies apart (SparseLab's default name otherwise).
+            arm["name"] = "%s@%s capacity" % (self.method, self.density if self.density is not None else "k=%d" % self.k)
         return arm
 
     @property
