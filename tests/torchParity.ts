@@ -10,7 +10,7 @@ import type { CompressionStats } from '../common/stats';
 import { Compressor } from '../gpu/compression';
 import type { Kernels } from '../gpu/kernels/kernels';
 import { parseNpy } from '../gpu/io/npy';
-import { torchPythonEnv } from '../main/core/cli/torchPython';
+import { findTorchPython, torchPythonEnv } from '../main/core/cli/torchPython';
 
 export const FIXTURES = join(__dirname, '..', 'gpu', 'torch', 'tests', 'fixtures');
 
@@ -107,4 +107,18 @@ export function runTorchBatch(
   });
   if (run.status !== 0) throw new Error(`sparselab_torch batch failed (${run.status}): ${run.stderr}`);
   return (JSON.parse(run.stdout) as { cases: { results: ParityResult[] }[] }).cases.map((c) => c.results);
+}
+
+/**
+ * The Python that runs sparselab_torch, or null (with the reason printed) where none exists. CI
+ * (.ci/run) sets SPARSELAB_REQUIRE_TORCH=1, so there a missing torch fails instead of skipping.
+ */
+export function torchPythonOrSkip(what: string): string | null {
+  try {
+    return findTorchPython();
+  } catch (error) {
+    if (process.env.SPARSELAB_REQUIRE_TORCH === '1') throw error;
+    console.warn(`skipping ${what}: ${(error as Error).message}`);
+    return null;
+  }
 }

@@ -13,12 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPARSIFIER_METHODS } from '../../common/sparsifier';
 import { createCpuKernels, type CpuKernels } from '../../gpu/kernels/cpu';
 import { encodeNpy } from '../../gpu/io/npy';
-import { findTorchPython } from '../../main/core/cli/torchPython';
 import {
   FIXTURES,
   readFixtureInput,
   runNative,
   runTorchBatch,
+  torchPythonOrSkip,
   type ParityFixture,
   type ParityRun,
 } from '../torchParity';
@@ -36,14 +36,7 @@ function describeRun(name: string, run: ParityRun): string {
   return `${name}: ${run.method} ${run.k === undefined ? `density ${run.density}` : `k ${run.k}`}`;
 }
 
-let torchPython: string | null = null;
-let missing = '';
-try {
-  torchPython = findTorchPython();
-} catch (error) {
-  missing = (error as Error).message;
-  console.warn(`skipping the sparselab_torch property test: ${missing}`);
-}
+const torchPython = torchPythonOrSkip('the sparselab_torch property test');
 
 describe('sparselab_torch parity with the CPU kernels', () => {
   let kernels: CpuKernels;
