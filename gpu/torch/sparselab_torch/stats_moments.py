@@ -38,7 +38,7 @@ def first_non_finite(u: torch.Tensor) -> int:
     bad = ~torch.isfinite(u)
     if not bool(bad.any()):
         return -1
-    return int(torch.argmax(bad.to(torch.uint8)))
+    return int(torch.nonzero(bad)[0, 0])
 
 
 def _lane_sums(x: torch.Tensor, groups: int):
@@ -148,6 +148,13 @@ def histogram(u: torch.Tensor, lo: float, hi: float, bins: int) -> list:
     width = (hi - lo) / bins
     if not width > 0:
         return [u.numel()] + [0] * (bins - 1)
+    if u.is_cpu:  # NumPy in place: a third of torch's time on a CPU, same float64 operations
+        x = u.numpy().astype(np.float64)
+        x -= lo
+        x /= width
+        np.floor(x, out=x)
+        np.clip(x, 0, bins - 1, out=x)
+        return np.bincount(x.astype(np.int64), minlength=bins).tolist()
     x = u.to(torch.float64) - lo
     # Divide by a full tensor, never a scalar: CUDA turns division by a scalar into a
     # multiplication by its reciprocal, which rounds differently.
