@@ -3,7 +3,7 @@
  * torchrun) streams its records into a hub, orchestrator and store started here, through sparselab_torch's
  * own WebSocket client; the hub's rules for such connections; `sparselab import` of a JSON Lines run.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,25 +24,18 @@ import {
 import type { AppEvent } from '../../common/api';
 import { AppCore } from '../../main/core/app';
 import { importExternalRun, parseExternalRunFile } from '../../main/core/cli/import';
+import { torchPythonEnv } from '../../main/core/cli/torchPython';
 import { startHub, type Hub } from '../../main/core/hub';
 import { Orchestrator } from '../../main/core/runtime/orchestrator';
 import { openStore, type Store } from '../../main/core/store';
+import { torchPythonOrSkip } from '../torchParity';
 
 const ROOT = resolve(__dirname, '../..');
 const EXAMPLE = join(ROOT, 'gpu/torch/examples/ddp_mnist.py');
 
-/** Debian's python3 carries python3-torch; a pyenv python3 earlier on PATH may not. */
-function pythonWithTorch(): string {
-  for (const python of ['/usr/bin/python3', 'python3']) {
-    if (spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) return python;
-  }
-  throw new Error('no python3 with torch (apt-get install python3-torch): the external-run tests need it');
-}
-
-let python = '';
+const python = torchPythonOrSkip('the external-run tests');
 let schemaFile = '';
 beforeAll(() => {
-  python = pythonWithTorch();
   // The records' JSON Schema, from the zod schemas the hub validates with.
   schemaFile = join(mkdtempSync(join(tmpdir(), 'sparselab-schema-')), 'records.schema.json');
   const defs = {
@@ -90,9 +83,9 @@ interface Exit {
 
 function runPython(args: string[], env: Record<string, string>, onLine?: (line: string) => void): Promise<Exit> {
   return new Promise((done) => {
-    const child = spawn(python, args, {
+    const child = spawn(python!, args, {
       cwd: ROOT,
-      env: { ...process.env, PYTHONPATH: join(ROOT, 'gpu/torch'), SPARSELAB_RECORDS_SCHEMA: schemaFile, ...env },
+      env: { ...torchPythonEnv(), SPARSELAB_RECORDS_SCHEMA: schemaFile, ...env },
     });
     let out = '';
     const take = (chunk: Buffer) => {
@@ -118,7 +111,7 @@ const TORCHRUN = [
   '1',
 ];
 
-describe('a DDP training script recorded by SparseLab', () => {
+describe.runIf(python !== null)('a DDP training script recorded by SparseLab', () => {
   it('streams 2-rank gloo runs of the example into a core: they appear with their records, finish, and compare like native runs', async () => {
     const app = await AppCore.start({
       mode: 'browser',
@@ -272,7 +265,7 @@ describe("the hub's rules for external runs", () => {
 });
 
 describe('sparselab import', () => {
-  it('records a run the example wrote to JSON Lines without a core', async () => {
+  it.runIf(python !== null)('records a run the example wrote to JSON Lines without a core', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sparselab-import-'));
     const file = join(dir, 'run.jsonl');
     const args = [...TORCHRUN, EXAMPLE, '--method', 'topk', '--density', '0.05', '--strategy', 'capacity'];

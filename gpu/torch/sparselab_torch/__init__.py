@@ -19,6 +19,14 @@ magnitudes compared as float32 bits with the sign cleared)::
 A NaN or infinity raises sl.NonFiniteGradientError (tensor name, first bad index; the residual is
 left untouched). Rand_k and DGC_k draw from sl.step_seed(seed, step), bit-identical with
 SparseLab's counter-based generator, so a run reproduces across backends and ranks.
+
+With torch.distributed (hook.py, client.py; README "Adding SparseLab to a PyTorch training script")::
+
+    exchange = sl.register_comm_hook(ddp_model, "topk", density=0.01)   # or strategy="capacity"
+    run = sl.connect(experiment="mnist-ddp", arm=exchange, model="MLP", dataset="MNIST",
+                     epochs=2, batch_size=64, lr=0.1)   # hub from $SPARSELAB_HUB/$SPARSELAB_TOKEN, or jsonl=
+    run.iteration(step, epoch, loss.item(), lr)         # after each optimizer step; run.finish() at the end
+    sl.SparseExchange("topk", density=0.01).average_gradients(model)   # without DDP, after backward()
 """
 from .memory import CompressResult, Compressor, NonFiniteGradientError, ResidualMemory
 from .operators import METHODS, OPERATORS, Selection, select, selection_size
@@ -38,10 +46,13 @@ __all__ = [
     "NonFiniteGradientError",
     "ResidualMemory",
     "Selection",
+    "SparseExchange",
+    "connect",
     "exact_topk",
     "measure_compression",
     "moments",
     "random_key",
+    "register_comm_hook",
     "select",
     "selection_size",
     "step_seed",

@@ -5,8 +5,8 @@ checks one property of what they recorded: the hook's mean equals the mean of ea
 gradient computed independently, bit for bit; the two strategies agree; replicas stay identical; the
 residual keeps what was not sent; the bytes are those of the selections.
 """
-
 import os
+import sys
 import tempfile
 import unittest
 
@@ -14,6 +14,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel as DDP
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the package beside this folder
 
 from sparselab_torch import Compressor
 from sparselab_torch.comm import limit_to_capacity, sparse_allgather_mean

@@ -1,17 +1,20 @@
 """The metrics client without a hub: the JSON Lines file `sparselab import` reads, and its refusals.
 (With a hub: tests/unit/externalRun.test.ts runs these clients against the real one.)"""
-
 import json
+import os
 import socket
+import sys
 import tempfile
 import unittest
 import warnings
 from pathlib import Path
 
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the package beside this folder
+
 from sparselab_torch import SparseExchange, connect
 from sparselab_torch.schema import ValidationError
-
-import torch
 
 ARGS = dict(experiment="e", model="m", dataset="d", epochs=1, batch_size=8, lr=0.1)
 

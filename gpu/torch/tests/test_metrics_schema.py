@@ -1,10 +1,13 @@
 """The JSON Schema subset validator (sparselab_torch.schema) and the record checker built on it."""
-
 import json
 import math
+import os
+import sys
 import tempfile
 import unittest
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the package beside this folder
 
 from sparselab_torch.metrics import RecordChecker, decode_frame, encode_frame, wire_value
 from sparselab_torch.schema import SchemaError, ValidationError, Validator

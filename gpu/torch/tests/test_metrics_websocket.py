@@ -4,14 +4,16 @@ The hub itself (Node's ws) is the other side in tests/unit/externalRun.test.ts; 
 the RFC checks what the client sends (masking, the handshake) and sends what the hub seldom does
 (fragments, pings, a close with a reason, protocol violations).
 """
-
 import base64
 import hashlib
 import os
 import socket
 import struct
+import sys
 import threading
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the package beside this folder
 
 from sparselab_torch import websocket as ws
 
