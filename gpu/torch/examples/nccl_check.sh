@@ -48,7 +48,7 @@ from pathlib import Path
 
 out = Path(sys.argv[1])
 print("\n%-16s %6s %8s %9s %9s %9s %9s %9s %11s %9s" % (
-    "arm", "steps", "loss", "ms/step", "compress", "comm", "update", "compute", "bytes/step", "identical"))
+    "arm", "steps", "loss", "ms/step", "compress", "exchange", "update", "compute", "bytes/step", "identical"))
 for summary_file in sorted(out.glob("*.summary.json")):
     s = json.loads(summary_file.read_text())
     records = []
@@ -60,7 +60,7 @@ for summary_file in sorted(out.glob("*.summary.json")):
     mean = lambda key: sum(r[key] for r in steady) / len(steady)
     print("%-16s %6d %8.4f %9.3f %9.3f %9.3f %9.3f %9.3f %11.0f %9s" % (
         summary_file.name.replace(".summary.json", ""), s["steps"], s["finalLoss"], s["msPerStep"],
-        mean("compressMs"), mean("communicateMs"), mean("updateMs"), mean("computeMs"), mean("bytesSent"),
+        mean("compressMs"), mean("exchangeMs"), mean("updateMs"), mean("computeMs"), mean("bytesSent"),
         s["replicasIdentical"]))
 print("\n(ms per rank and step; the first step left out. %s, %d rank(s), %s)" % (s["device"], s["worldSize"], s["dataset"]))
 PY

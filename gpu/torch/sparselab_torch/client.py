@@ -188,7 +188,7 @@ class Run:
     def iteration(self, iteration, epoch, loss, lr, *, compute_ms=None, **fields):
         """Records one step (call it after the optimizer step). The exchange's last step gives the phase
         times, bytes, k, selected, density and, where measured, the statistics; compute_ms defaults to the
-        time since the previous call less compress, communicate and update. `fields` add or override
+        time since the previous call less compress, exchange and update. `fields` add or override
         IterationRecord fields (camelCase)."""
         now = time.perf_counter()
         step_ms = 1000 * (now - self._last_iteration_at)
@@ -196,12 +196,12 @@ class Run:
         record = {"runId": self.id, "rank": 0, "iteration": iteration, "epoch": epoch, "loss": loss, "lr": lr}
         stats = self._exchange.last_step if self._exchange is not None else None
         if stats is not None:
-            for key in ("density", "k", "selected", "bytesSent", "bytesReceived", "compressMs", "communicateMs",
-                        "updateMs", "rho", "rhoTopk", "boundGeneral", "boundGaussian", "overlap"):
+            for key in ("density", "k", "selected", "bytesSent", "bytesReceived", "compressMs", "exchangeMs",
+                        "updateMs", "rho", "rhoTopk", "boundGeneral", "boundGaussian", "overlap", "uNorm"):
                 if key in stats:
                     record[key] = stats[key]
             record["waitMs"] = 0.0
-            framework = stats["compressMs"] + stats["communicateMs"] + stats["updateMs"]
+            framework = stats["compressMs"] + stats["exchangeMs"] + stats["updateMs"]
             record["computeMs"] = compute_ms if compute_ms is not None else max(0.0, step_ms - framework)
         elif compute_ms is not None:
             record["computeMs"] = compute_ms

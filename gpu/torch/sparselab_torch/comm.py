@@ -38,10 +38,10 @@ def _sync(device):
 class ExchangeTimes:
     """What one exchange cost this rank: seconds, bytes, counts."""
 
-    __slots__ = ("communicate_s", "update_s", "bytes_sent", "bytes_received", "payload_bytes", "dropped")
+    __slots__ = ("exchange_s", "update_s", "bytes_sent", "bytes_received", "payload_bytes", "dropped")
 
     def __init__(self):
-        self.communicate_s = 0.0
+        self.exchange_s = 0.0
         self.update_s = 0.0
         self.bytes_sent = 0
         self.bytes_received = 0
@@ -102,7 +102,7 @@ def sparse_allgather_mean(indices, values, numel, group=None, strategy="sizes", 
         gathered = [r[1:] for r in rows]
         width = capacity
     _sync(device)
-    times.communicate_s = time.perf_counter() - started
+    times.exchange_s = time.perf_counter() - started
     times.bytes_received = times.bytes_sent * (world - 1)
     started = time.perf_counter()
     dense = torch.zeros(numel, dtype=torch.float32, device=device)
@@ -151,7 +151,7 @@ def dense_allreduce_mean(tensor, group=None):
     if _distributed():
         dist.all_reduce(out, group=group)
     _sync(tensor.device)
-    times.communicate_s = time.perf_counter() - started
+    times.exchange_s = time.perf_counter() - started
     out.div_(world)
     nbytes = tensor.numel() * tensor.element_size()
     times.bytes_sent = nbytes

@@ -9,11 +9,12 @@ order, so the replicas stay bit-identical. Dense allreduces and divides.
     exchange = sparselab_torch.SparseExchange("topk", density=0.01)               # no DDP:
     exchange.average_gradients(model)                                             #   after backward()
 
-After each step, state.last_step holds what the step cost (compressMs, communicateMs, updateMs, bytes,
+After each step, state.last_step holds what the step cost (compressMs, exchangeMs, updateMs, bytes,
 k, selected) and, on the iterations asked for, the statistics: the fields of SparseLab's iteration,
 layer-statistics and histogram records (the metrics client sends them).
 """
 
+import math
 import time
 
 import torch
@@ -106,7 +107,7 @@ class SparseExchange:
         if self._current is None:
             self._current = {
                 "k": 0, "selected": 0, "d": 0, "bytesSent": 0, "bytesReceived": 0, "payloadBytes": 0,
-                "dropped": 0, "compressMs": 0.0, "communicateMs": 0.0, "updateMs": 0.0, "layers": [],
+                "dropped": 0, "compressMs": 0.0, "exchangeMs": 0.0, "updateMs": 0.0, "layers": [],
             }
         return self._current
 
@@ -203,7 +204,7 @@ class SparseExchange:
             mean, times = sparse_allgather_mean(
                 indices, values, numel, self.group, self.strategy, capacity, out_dtype=out_dtype
             )
-        current["communicateMs"] += 1000 * times.communicate_s
+        current["exchangeMs"] += 1000 * times.exchange_s
         current["updateMs"] += 1000 * times.update_s
         current["bytesSent"] += times.bytes_sent
         current["bytesReceived"] += times.bytes_received
@@ -247,6 +248,7 @@ def model_statistics(layers):
         "boundGeneral": 1 - k / d,
         "boundGaussian": (1 - k / d) ** 2,
         "overlap": sum(s["overlap"] * s["k"] for s in layers) / k,
+        "uNorm": math.sqrt(sum(energy)),
     }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from .schema import ValidationError, Validator
 
 #: The protocol version this client speaks (common/protocol.ts PROTOCOL_VERSION).
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 #: Record kinds, as `metrics` messages name them.
 KINDS = ("iteration", "evaluation", "layerStats", "histogram")
 

@@ -2,7 +2,7 @@
 
 Supported: type (one or a list), properties, required, additionalProperties (false or a schema), items,
 minItems, maxItems, enum, const, minimum, maximum, exclusiveMinimum, exclusiveMaximum, minLength,
-maxLength, anyOf, oneOf, allOf, $ref to "#/..." and annotations (title, description, default, $schema,
+maxLength, anyOf, oneOf, allOf, $ref to "#/..." and annotations (title, description, default, unit, $schema,
 $id, $defs). A keyword outside this list raises SchemaError rather than being skipped unchecked.
 """
 
@@ -10,7 +10,7 @@ import json
 import math
 import os
 
-ANNOTATIONS = {"$schema", "$id", "$defs", "definitions", "title", "description", "default", "examples", "$comment"}
+ANNOTATIONS = {"$schema", "$id", "$defs", "definitions", "title", "description", "default", "examples", "$comment", "unit"}
 KEYWORDS = ANNOTATIONS | {
     "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "enum",
     "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",

@@ -98,7 +98,7 @@ class RecordCheckerTest(unittest.TestCase):
     def iteration(self, **overrides):
         record = {"runId": "r", "rank": 0, "iteration": 1, "epoch": 0.1, "loss": 2.3, "lr": 0.1, "density": 0.01,
                   "k": 10, "selected": 10, "bytesSent": 80, "bytesReceived": 80, "wallMs": 5, "computeMs": 3,
-                  "compressMs": 1, "communicateMs": 1, "waitMs": 0, "updateMs": 0.1}
+                  "compressMs": 1, "exchangeMs": 1, "waitMs": 0, "updateMs": 0.1}
         record.update(overrides)
         return wire_value(record)
 

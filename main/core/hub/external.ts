@@ -13,6 +13,7 @@ import {
   type WorkerMessage,
 } from '../../../common/protocol';
 import type { ExternalRunSpec } from '../../../common/externalRun';
+import type { ResolvedHubOptions } from './options';
 import type { Peer } from './peer';
 
 /** What the hub asks of whoever records external runs. */
@@ -26,14 +27,10 @@ export interface ExternalRunHandler {
   lost(runId: string, reason: string): void;
 }
 
-export interface ExternalLinkOptions {
-  heartbeatMs: number;
-  silenceMs: number;
-  maxFrameBytes: number;
-  log: (level: 'info' | 'warn', message: string) => void;
-  /** The hub's refusal: sends `refused`, logs, closes with the code. */
-  disconnect: (peer: Peer, code: number, reason: string) => void;
-}
+/** The hub's options this uses: heartbeats and silence as for workers, the frame limit, the log. */
+type LinkOptions = Pick<ResolvedHubOptions, 'heartbeatMs' | 'silenceMs' | 'maxPayload' | 'log'>;
+/** The hub's refusal: sends `refused`, logs, closes with the code. */
+type Disconnect = (peer: Peer, code: number, reason: string) => void;
 
 interface Connection {
   runId: string;
@@ -46,7 +43,10 @@ export class ExternalLink {
   private readonly connections = new Map<Peer, Connection>();
   private readonly timers: NodeJS.Timeout[];
 
-  constructor(private readonly o: ExternalLinkOptions) {
+  constructor(
+    private readonly o: LinkOptions,
+    private readonly disconnect: Disconnect,
+  ) {
     this.timers = [
       setInterval(() => this.heartbeat(), o.heartbeatMs),
       setInterval(() => this.checkSilence(), Math.max(10, Math.min(o.heartbeatMs, o.silenceMs / 4))),
@@ -78,14 +78,14 @@ export class ExternalLink {
   /** A pending connection's first message was registerRun, with a token the hub accepted. */
   register(peer: Peer, message: RegisterRunMessage): void {
     if (!this.handler) {
-      this.o.disconnect(peer, CLOSE_CODES.protocolError, 'this hub does not record external runs');
+      this.disconnect(peer, CLOSE_CODES.protocolError, 'this hub does not record external runs');
       return;
     }
     let runId: string;
     try {
       runId = this.handler.register(message.spec, peer.remoteAddress);
     } catch (error) {
-      this.o.disconnect(peer, CLOSE_CODES.protocolError, `could not register the run: ${(error as Error).message}`);
+      this.disconnect(peer, CLOSE_CODES.protocolError, `could not register the run: ${(error as Error).message}`);
       return;
     }
     peer.state = 'external';
@@ -102,7 +102,7 @@ export class ExternalLink {
         runId,
         heartbeatMs: this.o.heartbeatMs,
         silenceMs: this.o.silenceMs,
-        maxFrameBytes: this.o.maxFrameBytes,
+        maxFrameBytes: this.o.maxPayload,
       })
       .catch(() => undefined);
   }
@@ -112,7 +112,7 @@ export class ExternalLink {
     const connection = this.connections.get(peer);
     const handler = this.handler;
     if (!connection || !handler) return;
-    const refuse = (reason: string) => this.o.disconnect(peer, CLOSE_CODES.protocolError, reason);
+    const refuse = (reason: string) => this.disconnect(peer, CLOSE_CODES.protocolError, reason);
     switch (message.type) {
       case 'heartbeat':
         peer.lastHeartbeat = Date.now();
@@ -173,7 +173,7 @@ export class ExternalLink {
     for (const peer of [...this.connections.keys()]) {
       const silent = peer.silentFor(now);
       if (silent > this.o.silenceMs) {
-        this.o.disconnect(peer, CLOSE_CODES.silent, `silent for ${silent} ms (limit ${this.o.silenceMs} ms)`);
+        this.disconnect(peer, CLOSE_CODES.silent, `silent for ${silent} ms (limit ${this.o.silenceMs} ms)`);
       }
     }
   }
