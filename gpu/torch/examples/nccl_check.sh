@@ -37,9 +37,14 @@ launch=("$python" -m torch.distributed.run --standalone --nproc_per_node "$ranks
 for arm in "$method:sizes" "$method:capacity" "dense:sizes"; do
   name=${arm%%:*}-${arm##*:}
   echo "== $name ($backend, $ranks rank(s))"
-  SPARSELAB_HUB= "${launch[@]}" "$here/ddp_mnist.py" --backend "$backend" --method "${arm%%:*}" \
+  if ! SPARSELAB_HUB= "${launch[@]}" "$here/ddp_mnist.py" --backend "$backend" --method "${arm%%:*}" \
     --density "$density" --strategy "${arm##*:}" --epochs "${EPOCHS:-1}" --experiment "nccl-check-$backend" \
-    --jsonl "$out/$name.jsonl" --summary "$out/$name.summary.json" 2>&1 | grep -v '^\[default[1-9]' | tail -n 3
+    --jsonl "$out/$name.jsonl" --summary "$out/$name.summary.json" >"$out/$name.log" 2>&1; then
+    echo "nccl_check: $name failed; the end of $out/$name.log:" >&2
+    tail -n 40 "$out/$name.log" >&2
+    exit 1
+  fi
+  grep -E 'step [0-9]+ epoch' "$out/$name.log" | tail -n 1
 done
 
 "$python" - "$out" <<'PY'
