@@ -65,11 +65,11 @@ class _HubSink:
         self._ws.send_binary(
             encode_frame({"type": "registerRun", "token": token, "protocolVersion": PROTOCOL_VERSION, "spec": spec})
         )
-        self._ws._sock.settimeout(timeout)
+        self._ws.settimeout(timeout)
         try:
             reply = self._next_header()
         finally:
-            self._ws._sock.settimeout(None)
+            self._ws.settimeout(None)
         if reply.get("type") == "refused":
             self._ws.close()
             raise HubRefused("the hub at %s refused the run: %s" % (url, reply.get("reason")))

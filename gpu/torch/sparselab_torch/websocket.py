@@ -80,6 +80,10 @@ class WebSocket:
         self.closed = False
         self.close_code = None
 
+    def settimeout(self, seconds):
+        """Seconds a receive may wait (None: for ever); socket.timeout is raised past it."""
+        self._sock.settimeout(seconds)
+
     # -- sending
     def _send(self, opcode, payload):
         frame = encode_frame(opcode, payload)
