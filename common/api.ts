@@ -8,6 +8,7 @@ import type { BackendName, BenchOptions, BenchResults } from './bench';
 import type { MeasuredIteration } from './clusterModel';
 import type { Arm, ExperimentInput } from './experiment';
 import type { EvaluationRecord, HistogramRecord, LayerStatsRecord, RunStatus } from './metrics';
+import type { SeriesColumn } from './records';
 import type { WorkerCapabilities } from './protocol';
 import type { ExperimentRow, LogEntry, LogOptions, RunDetail, RunFilter, RunRow, RunSummary } from './runs';
 
@@ -86,32 +87,8 @@ export interface RunComparison extends RunSummary {
   speedups: Record<string, number | null>;
 }
 
-/** Iteration columns a series can carry, besides iteration (always present). */
-export const SERIES_COLUMNS = [
-  'epoch',
-  'wallMs',
-  'loss',
-  'lr',
-  'density',
-  'k',
-  'selected',
-  'bytesSent',
-  'rho',
-  'rhoTopk',
-  'boundGeneral',
-  'boundGaussian',
-  'overlap',
-  'computeMs',
-  'compressMs',
-  'communicateMs',
-  'waitMs',
-  'updateMs',
-  'cpuWaitMs',
-  'computeCpuWaitMs',
-  /** Bytes rank 0 sent from the start of the run to the end of this iteration. */
-  'bytesSentTotal',
-] as const;
-export type SeriesColumn = (typeof SERIES_COLUMNS)[number];
+/** Iteration columns a series can carry (SERIES_COLUMNS, derived from the records in ./records). */
+export type { SeriesColumn };
 
 /** A run's curves, column-wise (one array per column, aligned with `iteration`; null where not measured). */
 export interface RunSeries {

@@ -1,8 +1,9 @@
 /** Argument schemas of the API (common/api.ts): the core checks every call with them before acting. */
 import { z } from 'zod';
-import { ApiError, SERIES_COLUMNS, type ApiMethod, type SparseLabApi } from './api';
+import { ApiError, type ApiMethod, type SparseLabApi } from './api';
 import { SPARSE_METHODS } from './bench';
 import { RUN_STATUSES } from './metrics';
+import { SERIES_COLUMNS } from './records';
 
 const runId = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'is not a run id');
 const runIds = z.array(runId).max(100, 'at most 100 runs at once');

@@ -32,11 +32,11 @@ export interface TrainingOverhead {
     iterationMs: number | null;
     computeMs: number | null;
     compressMs: number | null;
-    communicateMs: number | null;
+    exchangeMs: number | null;
     updateMs: number | null;
-    /** Of compress + communicate + update, waiting for a CPU held by another process (null where not measured). */
+    /** Of compress + exchange + update, waiting for a CPU held by another process (null where not measured). */
     cpuWaitMs: number | null;
-    /** (compress + communicate - waiting for other ranks + update) / iteration. */
+    /** (compress + exchange - waiting for other ranks + update) / iteration. */
     overhead: number | null;
     /** The same with every wait left out (for a CPU, and for slower ranks): what the framework itself adds. */
     activeOverhead: number | null;

@@ -102,22 +102,22 @@ export interface MeasuredIteration {
 export interface ProjectedIteration {
   computeSeconds: number;
   compressSeconds: number;
-  communicateSeconds: number;
+  exchangeSeconds: number;
   updateSeconds: number;
   totalSeconds: number;
 }
 
 export function projectIteration(preset: ClusterPreset, measured: MeasuredIteration): ProjectedIteration {
-  const communicateSeconds = measured.dense
+  const exchangeSeconds = measured.dense
     ? allreduceSeconds(preset, 4 * measured.d)
     : sparseAllgatherSeconds(preset, measured.k);
   const compressSeconds = measured.dense ? 0 : measured.compressSeconds;
   return {
     computeSeconds: measured.computeSeconds,
     compressSeconds,
-    communicateSeconds,
+    exchangeSeconds,
     updateSeconds: measured.updateSeconds,
-    totalSeconds: measured.computeSeconds + compressSeconds + communicateSeconds + measured.updateSeconds,
+    totalSeconds: measured.computeSeconds + compressSeconds + exchangeSeconds + measured.updateSeconds,
   };
 }
 

@@ -8,6 +8,7 @@ import type {
   LogRecord,
   RunStatus,
 } from './metrics';
+import type { FieldMeans } from './records';
 
 export interface StoreOptions {
   /** Buffered records are written at most this long after they were appended (default 200 ms). */
@@ -123,8 +124,10 @@ export interface Progress {
 
 /** Fields of an iteration a series can select (runId is implied). */
 export type IterationField = Exclude<keyof IterationRecord, 'runId'>;
+/** Those, and bytesSentTotal: the bytes the rank sent from the start of the run to the end of the iteration. */
+export type IterationColumn = IterationField | 'bytesSentTotal';
 
-export interface IterationSeriesOptions<F extends IterationField = IterationField> {
+export interface IterationSeriesOptions<F extends IterationColumn = IterationField> {
   /** Columns besides iteration and rank (always present); default all. */
   columns?: readonly F[];
   /** Rank 0 only (default) or every rank. */
@@ -139,7 +142,10 @@ export interface IterationSeriesOptions<F extends IterationField = IterationFiel
   to?: number;
 }
 
-export type IterationPoint<F extends IterationField = IterationField> = Pick<IterationRecord, F | 'iteration' | 'rank'>;
+export type IterationPoint<F extends IterationColumn = IterationField> = Pick<
+  IterationRecord & { bytesSentTotal: number },
+  F | 'iteration' | 'rank'
+>;
 
 export interface LayerStatsOptions {
   layer?: string;
@@ -197,7 +203,11 @@ export interface TargetResult {
   epoch: number | null;
 }
 
-export interface RunSummary {
+/**
+ * A run in numbers. Besides the fields below, the mean over every (rank, iteration) record of each iteration field
+ * that aggregates by mean (common/records.ts): meanComputeMs, meanBytesSent, ...
+ */
+export interface RunSummary extends FieldMeans {
   runId: string;
   experimentId: string;
   arm: string;
@@ -217,26 +227,8 @@ export interface RunSummary {
   bestPerplexity: number | null;
   /** Null when the config has no evaluation.target (and none was passed) or the run has no evaluation. */
   target: TargetResult | null;
-  /** Means over every (rank, iteration) record; meanIterationMs is the mean of the four phases' sum. */
+  /** The mean of the phases' sum over every (rank, iteration) record. */
   meanIterationMs: number | null;
-  meanComputeMs: number | null;
-  meanCompressMs: number | null;
-  meanCommunicateMs: number | null;
-  /** Of meanCommunicateMs, the time spent waiting for other ranks (load imbalance, not the framework). */
-  meanWaitMs: number | null;
-  /**
-   * Of compress + communicate + update, the time a rank was ready to run but waiting for a CPU held
-   * by another process; null where not measured.
-   */
-  meanCpuWaitMs: number | null;
-  /** Of meanComputeMs, meanCompressMs and meanUpdateMs, the same wait; null where not measured. */
-  meanComputeCpuWaitMs: number | null;
-  meanCompressCpuWaitMs: number | null;
-  meanUpdateCpuWaitMs: number | null;
-  meanUpdateMs: number | null;
-  /** Bytes one rank sent / received per iteration, mean over every (rank, iteration) record. */
-  meanBytesSent: number | null;
-  meanBytesReceived: number | null;
   /** ended - started, or now - started while the run has not ended. */
   durationMs: number | null;
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPARSIFIER_METHODS, sparsifierConfigSchema, type SparsifierConfigInput } from '../common/sparsifier';
 import { Compressor, NonFiniteGradientError, type Compressed } from '../gpu/compression';
 import type { Kernels } from '../gpu/kernels/kernels';
-import { normalData } from '../main/core/bench/run';
+import { normalData } from '../common/normalData';
 import type { BackendCase } from './backends';
 import { magnitudeBits, NaiveKernels } from './oracle/naiveKernels';
 

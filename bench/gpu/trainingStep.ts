@@ -13,7 +13,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { sparsifierConfigSchema, type SparsifierMethod } from '../../common/sparsifier';
-import { createCompressors, type CompressResult } from '../../gpu/compression';
+import { ModelCompression, type CompressResult } from '../../gpu/compression';
 import { accumulatePacked, packSparse } from '../../gpu/compression/packing';
 import { createCpuKernels } from '../../gpu/kernels/cpu';
 import type { Kernels } from '../../gpu/kernels/kernels';
@@ -22,7 +22,6 @@ import type { ClassificationBatch, DatasetInfo } from '../../gpu/worker/data';
 import { buildModel, initTensorflow, modelGpuDevice } from '../../gpu/worker/models';
 import { MomentumSgd, splitInto } from '../../gpu/worker/optimizer';
 import { DEVICE_COMPRESS_MIN_LENGTH } from '../../gpu/worker/trainer';
-import { Compressor } from '../../gpu/compression';
 
 const P = 4;
 const ITERATIONS = Number(process.env.ITERATIONS ?? 40);
@@ -69,10 +68,14 @@ for (const modelName of MODELS) {
       const onDevice = shapes.map(
         (s) => path === 'device' || (path === 'routed' && s.length >= DEVICE_COMPRESS_MIN_LENGTH),
       );
-      const compressors =
+      const { compressors } = ModelCompression.create(
         path === 'routed'
-          ? shapes.map((s, i) => new Compressor((onDevice[i] ? gpu : cpu) as Kernels, config, s.name, s.length))
-          : createCompressors(kernels, config, shapes, 'layer');
+          ? { host: cpu as Kernels, device: { kernels: gpu as Kernels, tensors: onDevice } }
+          : { host: kernels },
+        config,
+        shapes,
+        'layer',
+      );
       const optimizer = await MomentumSgd.create(
         shapes.map((s) => s.length),
         0.9,

@@ -2,7 +2,7 @@ import { selectionSize, type SparsifierConfig } from '../../common/sparsifier';
 import type { CompressionStats } from '../../common/stats';
 import type { Kernels, Moments } from '../kernels/kernels';
 import { stepSeed } from '../kernels/random';
-import { SELECTION_OPERATORS } from '../operators';
+import { OPERATORS, type OperatorDeclaration } from '../operators';
 import { NonFiniteGradientError } from './errors';
 import { ResidualMemory } from './residualMemory';
 import { measureCompression, type StatisticsOptions } from './statistics';
@@ -33,6 +33,7 @@ export interface CompressResult {
  * together. The communicator, which exchanges Compressed values, is a separate piece.
  */
 export class Compressor<V> {
+  private readonly operator: OperatorDeclaration;
   private readonly memory: ResidualMemory<V> | null;
 
   constructor(
@@ -42,7 +43,8 @@ export class Compressor<V> {
     readonly tensor: string,
     readonly length: number,
   ) {
-    this.memory = config.method !== 'dense' && config.errorFeedback ? new ResidualMemory(kernels, length) : null;
+    this.operator = OPERATORS[config.method];
+    this.memory = this.operator.selection && config.errorFeedback ? new ResidualMemory(kernels, length) : null;
   }
 
   /** Compresses one gradient. The gradient vector itself is left unchanged. */
@@ -53,7 +55,8 @@ export class Compressor<V> {
     const k = selectionSize(this.length, { density: options.density ?? this.config.density, k: this.config.k });
     const measure = options.statistics ? options.statistics : null;
 
-    if (this.config.method === 'dense') {
+    const { selection: operator, exactTopk } = this.operator;
+    if (!operator) {
       const statistics = measure
         ? await measureCompression(this.kernels, u, moments, k, { selection: null, threshold: null }, measure)
         : undefined;
@@ -65,21 +68,19 @@ export class Compressor<V> {
       };
     }
 
-    const operator = SELECTION_OPERATORS[this.config.method];
     const selection = await operator.select(this.kernels, u, {
       k,
       moments,
       seed: stepSeed(this.config.seed, options.step),
       sampleRatio: this.config.sampleRatio,
     });
-    const isExactTopk = this.config.method === 'topk' || this.config.method === 'trimmedk';
     const statistics = measure
       ? await measureCompression(
           this.kernels,
           u,
           moments,
           k,
-          { selection, threshold: selection.threshold, ...(isExactTopk && { exactTopk: selection }) },
+          { selection, threshold: selection.threshold, ...(exactTopk && { exactTopk: selection }) },
           measure,
         )
       : undefined;

@@ -15,3 +15,4 @@ export const SELECTION_OPERATORS: Record<Exclude<SparsifierMethod, 'dense'>, Sel
   trimmedk,
   randk,
 };
+export { OPERATORS, type OperatorDeclaration } from './declaration';

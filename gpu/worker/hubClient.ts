@@ -7,12 +7,13 @@
  * collective or a send must not be modified until the returned promise settles.
  */
 import type { Socket } from 'node:net';
-import WebSocket, { type RawData } from 'ws';
+import WebSocket from 'ws';
+import { cutParts, decodeFrame, joinParts, messageParts } from '../../common/frame';
+import { FrameSender } from '../../common/frameSender';
+import { Liveness } from '../../common/liveness';
+import { CollectiveError, HubConnectionError, HubRefusedError } from './hubErrors';
 import {
   CLOSE_CODES,
-  decodeFrame,
-  encodeFrameParts,
-  joinParts,
   PROTOCOL_VERSION,
   ProtocolError,
   type AssignMessage,
@@ -25,6 +26,8 @@ import {
   type WorkerCapabilities,
   type WorkerMessage,
 } from '../../common/protocol';
+
+export { CollectiveError, HubConnectionError, HubRefusedError } from './hubErrors';
 
 /** Room left for a collective's header (the run id is at most 256 characters) when checking a frame's size. */
 const MAX_COLLECTIVE_HEADER_BYTES = 2048;
@@ -46,36 +49,6 @@ export interface HubClientOptions {
   maskFrames?: boolean;
 }
 
-/** The hub refused this worker (wrong token, protocol version, a bad frame, silence). */
-export class HubRefusedError extends Error {
-  override readonly name = 'HubRefusedError';
-  constructor(
-    readonly reason: string,
-    /** The close code (CLOSE_CODES) the hub gave. */
-    readonly code: number,
-  ) {
-    super(`hub refused the connection: ${reason}`);
-  }
-}
-
-/** The connection to the hub is gone (or never came up). */
-export class HubConnectionError extends Error {
-  override readonly name = 'HubConnectionError';
-}
-
-/** A collective that will not complete: the hub failed it (a rank lost, a rule broken) or the connection went. */
-export class CollectiveError extends Error {
-  override readonly name = 'CollectiveError';
-  constructor(
-    message: string,
-    readonly runId: string,
-    readonly op: CollectiveOp,
-    readonly round: number,
-  ) {
-    super(message);
-  }
-}
-
 export interface AllgatherResult {
   /** Every rank's contribution in rank order; parts[myRank] is the payload passed in, the others views of one buffer. */
   parts: Uint8Array[];
@@ -85,7 +58,7 @@ export interface AllgatherResult {
   bytesReceived: number;
 }
 
-/** Payload bytes this worker moved through collectives in one run, and the rounds completed. */
+/** Payload bytes this worker moved through collectives in one run (counted here, from what it sent and received), and the rounds completed. */
 export interface ClientRunBytes {
   bytesSent: number;
   bytesReceived: number;
@@ -101,6 +74,8 @@ export type CloseHandler = (error: Error | null) => void;
 
 interface Pending {
   op: CollectiveOp;
+  /** This rank's payload bytes in the round. */
+  sent: number;
   resolve: (r: { header: CollectiveResultMessage; payload: Uint8Array[] }) => void;
   reject: (e: Error) => void;
 }
@@ -111,45 +86,6 @@ interface RunState {
   nextRound: number;
   pending: Map<number, Pending>;
   bytes: ClientRunBytes;
-}
-
-/** A message's bytes as ws hands them over (binaryType 'fragments': one buffer per WebSocket fragment). */
-function asParts(data: RawData): readonly Uint8Array[] {
-  if (Array.isArray(data)) return data;
-  if (data instanceof ArrayBuffer) return [new Uint8Array(data)];
-  return [data];
-}
-
-/** Cuts consecutive pieces of the given sizes out of a list of parts: views where a piece lies in one part. */
-function cut(parts: readonly Uint8Array[], sizes: readonly number[]): Uint8Array[] {
-  let index = 0;
-  let offset = 0;
-  return sizes.map((size) => {
-    while (index < parts.length && offset === parts[index]!.byteLength) {
-      index++;
-      offset = 0;
-    }
-    const part = parts[index];
-    if (size === 0 || (part && part.byteLength - offset >= size)) {
-      const view = part ? part.subarray(offset, offset + size) : new Uint8Array(0);
-      offset += size;
-      return view;
-    }
-    const out = new Uint8Array(size);
-    let filled = 0;
-    while (filled < size) {
-      const p = parts[index]!;
-      const take = Math.min(p.byteLength - offset, size - filled);
-      out.set(p.subarray(offset, offset + take), filled);
-      filled += take;
-      offset += take;
-      if (offset === p.byteLength) {
-        index++;
-        offset = 0;
-      }
-    }
-    return out;
-  });
 }
 
 export class HubClient {
@@ -163,17 +99,13 @@ export class HubClient {
   private readonly early: (
     { kind: 'assign'; msg: AssignMessage; checkpoint: Uint8Array | null } | { kind: 'cancel'; msg: CancelMessage }
   )[] = [];
-  private chain: Promise<void> = Promise.resolve();
-  private lastWrite: Promise<void> = Promise.resolve();
-  private queuedBytes = 0;
+  private readonly sender: FrameSender;
+  private readonly liveness = new Liveness();
   private error: Error | null = null;
   private ended = false;
   private refusal: HubRefusedError | null = null;
   private readonly closedPromise: Promise<void>;
   private timers: NodeJS.Timeout[] = [];
-  private lastSeen = Date.now();
-  private seenBytesRead = 0;
-  private readonly highWaterMark: number;
   /** Settles on welcome (or the failure to get one). */
   readonly ready: Promise<void>;
 
@@ -184,7 +116,6 @@ export class HubClient {
     capabilities: WorkerCapabilities,
     private readonly options: HubClientOptions,
   ) {
-    this.highWaterMark = options.highWaterMark ?? 16 * 1024 * 1024;
     let welcomed!: () => void;
     let failed!: (e: Error) => void;
     this.ready = new Promise<void>((resolve, reject) => {
@@ -193,6 +124,15 @@ export class HubClient {
     });
     this.ready.catch(() => undefined);
     this.closedPromise = new Promise((resolve) => ws.once('close', () => resolve()));
+    this.sender = new FrameSender(ws, {
+      highWaterMark: options.highWaterMark ?? 16 * 1024 * 1024,
+      isOpen: () => ws.readyState === WebSocket.OPEN && !this.ended,
+      closed: this.closedPromise,
+      closedError: () => this.error ?? new HubConnectionError('the hub connection is closed'),
+      socket: () => this.socket,
+      maxFrameBytes: () => this.maxFrameBytes,
+      receiver: 'the hub',
+    });
     const timeoutMs = options.connectTimeoutMs ?? 10_000;
     const timeout = setTimeout(() => {
       this.fail(new HubConnectionError(`no welcome from the hub at ${ws.url} within ${timeoutMs} ms`));
@@ -210,7 +150,7 @@ export class HubClient {
     ws.on('open', () => {
       this.sendFrame({ type: 'hello', token, protocolVersion: PROTOCOL_VERSION, capabilities }).catch(() => undefined);
     });
-    ws.on('message', (data, isBinary) => this.onMessage(asParts(data), isBinary));
+    ws.on('message', (data, isBinary) => this.onMessage(messageParts(data), isBinary));
     ws.on('error', (err) => {
       const what = this.welcome
         ? `hub connection error: ${err.message}`
@@ -315,7 +255,14 @@ export class HubClient {
 
   /** Every rank's bytes, in rank order (sparse gradients: each rank's indices and values). */
   async allgather(runId: string, payload: Uint8Array): Promise<AllgatherResult> {
-    const { header, payload: others, payloadBytes, rank, round } = await this.collective(runId, 'allgather', payload);
+    const {
+      header,
+      payload: others,
+      payloadBytes,
+      bytesSent,
+      rank,
+      round,
+    } = await this.collective(runId, 'allgather', payload);
     const { sizes } = header;
     const expected = sizes.reduce((a, b) => a + b, 0) - payload.byteLength;
     if (sizes[rank] !== payload.byteLength || payloadBytes !== expected) {
@@ -325,12 +272,12 @@ export class HubClient {
           `its ${payloadBytes}-byte payload and this rank's ${payload.byteLength} bytes`,
       );
     }
-    const pieces = cut(
+    const pieces = cutParts(
       others,
       sizes.filter((_, r) => r !== rank),
     );
     const parts = sizes.map((_, r) => (r === rank ? payload : r < rank ? pieces[r]! : pieces[r - 1]!));
-    return { parts, round, bytesSent: header.bytesSent, bytesReceived: header.bytesReceived };
+    return { parts, round, bytesSent, bytesReceived: payloadBytes };
   }
 
   /** The element-wise float32 sum over ranks (in rank order: every rank gets the same bits). */
@@ -368,6 +315,8 @@ export class HubClient {
     header: CollectiveResultMessage;
     payload: Uint8Array[];
     payloadBytes: number;
+    /** This rank's payload bytes that crossed the wire (none in a world of one). */
+    bytesSent: number;
     rank: number;
     round: number;
   }> {
@@ -392,8 +341,6 @@ export class HubClient {
         round,
         op,
         sizes: [payload.byteLength],
-        bytesSent: 0,
-        bytesReceived: 0,
         waitMs: 0,
       };
       const own = op === 'allgather' ? [] : [payload];
@@ -401,6 +348,7 @@ export class HubClient {
         header,
         payload: own,
         payloadBytes: op === 'allgather' ? 0 : payload.byteLength,
+        bytesSent: 0,
         rank,
         round,
       });
@@ -408,8 +356,16 @@ export class HubClient {
     return new Promise((resolve, reject) => {
       run.pending.set(round, {
         op,
+        sent: payload.byteLength,
         resolve: ({ header, payload: p }) =>
-          resolve({ header, payload: p, payloadBytes: p.reduce((n, x) => n + x.byteLength, 0), rank, round }),
+          resolve({
+            header,
+            payload: p,
+            payloadBytes: p.reduce((n, x) => n + x.byteLength, 0),
+            bytesSent: payload.byteLength,
+            rank,
+            round,
+          }),
         reject,
       });
       this.sendFrame({ type: 'collective', runId, op, round, rank }, payload).catch((e: Error) => {
@@ -444,65 +400,15 @@ export class HubClient {
   // -------------------------------------------------------------------------------------------------------------
   // Transport
 
-  /**
-   * Sends one frame after those before it, waiting while the socket holds more than the high-water mark.
-   * Resolves once the frame is written to the socket: its payload (sent without a copy) may be reused then.
-   */
+  /** Sends one frame after those before it (common/frameSender.ts); resolves once it is written to the socket. */
   private sendFrame(header: WorkerMessage, payload?: Uint8Array | null): Promise<void> {
     if (this.error && header.type !== 'hello') return Promise.reject(this.error);
-    let parts: Uint8Array[];
-    try {
-      parts = encodeFrameParts(header, payload);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    let size = 0;
-    for (const p of parts) size += p.byteLength;
-    const max = this.welcome?.maxFrameBytes ?? 0;
-    if (max > 0 && size > max) {
-      return Promise.reject(
-        new Error(`a ${size}-byte '${header.type}' frame exceeds the ${max} bytes the hub accepts (its maxPayload)`),
-      );
-    }
-    this.queuedBytes += size;
-    let written: Promise<void> = Promise.resolve();
-    const handed = this.chain.then(async () => {
-      while (this.isOpen() && this.ws.bufferedAmount > this.highWaterMark) {
-        await Promise.race([this.lastWrite, this.closedPromise]);
-      }
-      if (!this.isOpen()) throw this.error ?? new HubConnectionError('the hub connection is closed');
-      written = new Promise<void>((resolve, reject) => {
-        // Corked, the header and payload fragments leave in one writev (one segment, one wake-up of the hub).
-        const socket = this.socket;
-        socket?.cork();
-        try {
-          parts.forEach((part, i) => {
-            const fin = i === parts.length - 1;
-            // The fragments of one message go out synchronously, one after another, so nothing interleaves.
-            this.ws.send(part, { binary: true, fin }, fin ? (err) => (err ? reject(err) : resolve()) : undefined);
-          });
-        } finally {
-          socket?.uncork();
-        }
-      });
-      this.lastWrite = written.catch(() => undefined);
-    });
-    const done = () => {
-      this.queuedBytes -= size;
-    };
-    handed.then(done, done);
-    // The next frame goes to ws as soon as this one has; the caller hears once this one is written out.
-    this.chain = handed.catch(() => undefined);
-    return handed.then(() => written);
-  }
-
-  private isOpen(): boolean {
-    return this.ws.readyState === WebSocket.OPEN && !this.ended;
+    return this.sender.send(header, payload);
   }
 
   private onMessage(bytes: readonly Uint8Array[], isBinary: boolean): void {
     if (this.ended) return;
-    this.lastSeen = Date.now();
+    this.liveness.lastSeen = Date.now();
     let message: HubMessage;
     let payload: Uint8Array[];
     try {
@@ -557,8 +463,8 @@ export class HubClient {
             ),
           );
         } else {
-          run.bytes.bytesSent += message.bytesSent;
-          run.bytes.bytesReceived += message.bytesReceived;
+          run.bytes.bytesSent += pending.sent;
+          run.bytes.bytesReceived += payload.reduce((n, p) => n + p.byteLength, 0);
           run.bytes.waitMs += message.waitMs;
           run.bytes.rounds++;
           pending.resolve({ header: message, payload });
@@ -570,11 +476,12 @@ export class HubClient {
 
   private onWelcomeMessage(welcome: WelcomeMessage): void {
     this.welcome = welcome;
-    this.lastSeen = Date.now();
+    this.liveness.lastSeen = Date.now();
     const silenceMs = this.options.silenceMs ?? welcome.silenceMs;
     this.timers.push(
       setInterval(() => {
-        if (this.queuedBytes === 0) this.sendFrame({ type: 'heartbeat', time: Date.now() }).catch(() => undefined);
+        if (this.sender.queuedBytes === 0)
+          this.sendFrame({ type: 'heartbeat', time: Date.now() }).catch(() => undefined);
       }, welcome.heartbeatMs),
       setInterval(() => this.checkSilence(silenceMs), Math.max(10, Math.min(welcome.heartbeatMs, silenceMs / 4))),
     );
@@ -583,13 +490,7 @@ export class HubClient {
 
   /** The hub is alive while bytes arrive from it (its heartbeats, or a large frame in transit). */
   private checkSilence(silenceMs: number): void {
-    const now = Date.now();
-    const bytesRead = this.socket?.bytesRead ?? 0;
-    if (bytesRead !== this.seenBytesRead) {
-      this.seenBytesRead = bytesRead;
-      this.lastSeen = Math.max(this.lastSeen, now);
-    }
-    const silent = now - this.lastSeen;
+    const silent = this.liveness.silentFor(Date.now(), { bytesRead: this.socket?.bytesRead ?? 0 });
     if (silent > silenceMs) {
       this.fail(new HubConnectionError(`the hub has been silent for ${silent} ms (limit ${silenceMs} ms)`));
       this.ws.terminate();

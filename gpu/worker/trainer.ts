@@ -9,12 +9,17 @@ import type { EvaluationRecord, HistogramRecord, IterationRecord, LayerStatsReco
 import { learningRateAt } from '../../common/schedule';
 import { sparsifierConfigSchema } from '../../common/sparsifier';
 import type { CompressionStats } from '../../common/stats';
-import { Compressor, createCompressors, type CompressResult } from '../compression';
-import { accumulatePacked, packSparse } from '../compression/packing';
+import {
+  concatenate,
+  createCommunicator,
+  ModelCompression,
+  type CompressResult,
+  type TensorGradients,
+} from '../compression';
 import type { Kernels } from '../kernels/kernels';
 import { randomKey } from '../kernels/random';
 import { cpuWaitClock } from './cpuWait';
-import { encodeRankCheckpoint, unbundleCheckpoint, weightsChecksum } from './checkpoint';
+import { encodeRankCheckpoint, unbundleCheckpoint, weightsChecksum } from '../../common/checkpoint';
 import { batches, batchesPerEpoch, loadDataset, type Batch, type Dataset, type Split } from './data';
 import type { HubClient } from './hubClient';
 import { buildModel, type TrainableModel } from './models';
@@ -79,16 +84,22 @@ export async function trainRank(
   });
   const shapes = model.trainable.map((t) => ({ name: t.name, length: t.size }));
   // Per tensor: compressed on the model's GPU device from its buffer, or on the host from an array.
-  const deviceKernels = kernels.wrap ? kernels : null;
   const onDevice = shapes.map(
     (s) =>
-      deviceKernels !== null &&
+      kernels.wrap !== undefined &&
       experiment.granularity === 'layer' &&
       (hostKernels === undefined || s.length >= deviceMinLength),
   );
-  const compressors = onDevice.some((d) => d)
-    ? shapes.map((s, i) => new Compressor(onDevice[i] ? kernels : hostKernels!, sparsifier, s.name, s.length))
-    : createCompressors(hostKernels ?? kernels, sparsifier, shapes, experiment.granularity);
+  const compression = ModelCompression.create(
+    { host: hostKernels ?? kernels, device: { kernels, tensors: onDevice } },
+    sparsifier,
+    shapes,
+    experiment.granularity,
+  );
+  const communicator = createCommunicator(sparsifier.method, {
+    allgather: async (payload) => (await client.allgather(runId, payload)).parts,
+    allreduce: (data) => client.allreduce(runId, data),
+  });
   const optimizer = await MomentumSgd.create(
     shapes.map((s) => s.length),
     experiment.optimizer.momentum,
@@ -99,13 +110,10 @@ export async function trainRank(
     throw new Error(`the training set is too small for ${worldSize} ranks of batch ${experiment.batchSize}`);
   const totalIterations = Math.ceil(experiment.epochs * perEpoch);
   // The ranks' selections are summed straight into the optimizer's gradient buffer, a view per compressor.
-  const sumViews = splitInto(
-    optimizer.gradientSum,
-    compressors.map((c) => c.length),
-  );
+  const sums = splitInto(optimizer.gradientSum, compression.lengths);
 
   let iteration = 0;
-  if (job.checkpoint) iteration = restore(job.checkpoint, rank, model, optimizer, compressors);
+  if (job.checkpoint) iteration = restore(job.checkpoint, rank, model, optimizer, compression);
   else await broadcastInitialWeights(client, runId, rank, model);
   optimizer.setWeights(await model.getWeightsAsync());
 
@@ -113,7 +121,6 @@ export async function trainRank(
   const started = performance.now();
   const evaluateEvery = Math.max(1, Math.round(experiment.evaluation.everyEpochs * perEpoch));
   const histogramAt = new Set(experiment.statistics.histogramIterations);
-  const isDense = arm.method === 'dense';
   const cpuWait = cpuWaitClock() ?? undefined;
 
   try {
@@ -146,32 +153,24 @@ export async function trainRank(
         let results: CompressResult[];
         try {
           if (histogram && hooks.dumpGradient)
-            await dumpCompensated(
-              compressors,
-              await hostGradients(compressors, computed),
-              iteration,
-              hooks.dumpGradient,
-            );
-          results = await compress(
-            compressors,
-            computed,
-            iteration,
+            for (const { tensor, u } of await compression.compensated(computed))
+              hooks.dumpGradient(iteration, tensor, u);
+          results = await compression.compress(computed, {
+            step: iteration,
             density,
-            measure,
-            histogram ? experiment.statistics.histogramBins : 0,
-          );
+            statistics: measure ? { histogramBins: histogram ? experiment.statistics.histogramBins : 0 } : false,
+          });
         } finally {
           computed.release();
         }
         const t2 = performance.now();
         const w2 = cpuWait?.();
         const before = bytesOf(client, runId);
-        // The sum over ranks, into the optimizer's buffer; its pass divides it by P.
-        if (isDense)
-          optimizer.gradientSum.set(
-            await client.allreduce(runId, concatenate(results.map((r) => r.compressed.values))),
-          );
-        else await allgatherSum(client, runId, results, sumViews);
+        // The sum over ranks, into the optimizer's buffer (its previous step left it zeroed); its pass divides it by P.
+        await communicator.exchange(
+          results.map((r) => r.compressed),
+          sums,
+        );
         const after = bytesOf(client, runId);
         const t3 = performance.now();
         const w3 = cpuWait?.();
@@ -196,13 +195,13 @@ export async function trainRank(
           wallMs: t4 - started,
           computeMs: t1 - t0,
           compressMs: t2 - t1,
-          communicateMs: t3 - t2,
+          exchangeMs: t3 - t2,
           waitMs: after.waitMs - before.waitMs,
           updateMs: t4 - t3,
           ...(w0 !== undefined && cpuWaits([w0, w1!, w2!, w3!, w4!], [t0, t1, t2, t3, t4])),
           ...(measure && modelStatistics(results)),
         });
-        if (measure && rank === 0) sendLayerStatistics(client, runId, iteration, compressors, results, histogram);
+        if (measure && rank === 0) sendLayerStatistics(client, runId, iteration, compression, results, histogram);
         if (pending.iterations.length >= RECORDS_PER_MESSAGE) flush(client, pending);
         iteration++;
 
@@ -219,7 +218,7 @@ export async function trainRank(
           await client.checkpoint(
             runId,
             iteration,
-            await checkpointPart(rank, iteration, model, optimizer, compressors),
+            await checkpointPart(rank, iteration, model, optimizer, compression),
           );
         }
       }
@@ -227,7 +226,7 @@ export async function trainRank(
     }
   } finally {
     flush(client, pending);
-    compressors.forEach((c) => c.release());
+    compression.release();
     model.dispose();
   }
 }
@@ -236,10 +235,8 @@ export async function trainRank(
  * A step's gradients as the compressors read them: per tensor a host array (null where the tensor
  * stays on the GPU) or a buffer on the kernels' GPUDevice (null where it was read back).
  */
-interface Gradients {
+interface Gradients extends TensorGradients {
   loss: number;
-  host: (Float32Array | null)[];
-  device: (GPUBuffer | null)[];
   release(): void;
 }
 
@@ -251,80 +248,6 @@ async function gradientsFor(model: TrainableModel, batch: Batch, onDevice: reado
   }
   const { loss, gradients, release } = await model.lossAndGradientsBorrowed(batch);
   return { loss, host: gradients, device: gradients.map(() => null), release };
-}
-
-/** Host copies of the gradients (the --dump-dir of histogram iterations only). */
-async function hostGradients(
-  compressors: readonly Compressor<unknown>[],
-  gradients: Gradients,
-): Promise<Float32Array[]> {
-  return Promise.all(
-    gradients.host.map(async (array, i) => {
-      if (array) return array;
-      const { kernels, length } = compressors[i]!;
-      const vector = kernels.wrap!(gradients.device[i]!, length);
-      try {
-        return await kernels.download(vector);
-      } finally {
-        kernels.release(vector);
-      }
-    }),
-  );
-}
-
-async function compress(
-  compressors: readonly Compressor<unknown>[],
-  gradients: Gradients,
-  step: number,
-  density: number | undefined,
-  measure: boolean,
-  histogramBins: number,
-): Promise<CompressResult[]> {
-  const { host, device } = gradients;
-  // Granularity 'model': one compressor over the concatenated host arrays.
-  const inputs = compressors.length === host.length ? host : [concatenate(host as Float32Array[])];
-  const results: CompressResult[] = [];
-  for (const [i, compressor] of compressors.entries()) {
-    const { kernels } = compressor;
-    const buffer = compressors.length === host.length ? device[i] : null;
-    const vector = buffer ? kernels.wrap!(buffer, compressor.length) : kernels.upload(inputs[i]!);
-    try {
-      results.push(
-        await compressor.compress(vector, { step, density, statistics: measure ? { histogramBins } : false }),
-      );
-    } finally {
-      kernels.release(vector);
-    }
-  }
-  return results;
-}
-
-async function dumpCompensated(
-  compressors: readonly Compressor<unknown>[],
-  gradients: Float32Array[],
-  iteration: number,
-  dump: NonNullable<TrainerHooks['dumpGradient']>,
-): Promise<void> {
-  const inputs = compressors.length === gradients.length ? gradients : [concatenate(gradients)];
-  for (const [i, compressor] of compressors.entries()) {
-    const residual = compressor.residual ? await compressor.residual.read() : null;
-    const g = inputs[i]!;
-    dump(iteration, compressor.tensor, residual ? g.map((x, j) => Math.fround(x + residual[j]!)) : g.slice());
-  }
-}
-
-/**
- * Allgather of every rank's packed selections, added in rank order into `sums` (one view per
- * compressor of the optimizer's gradient buffer, which its previous step left zeroed).
- */
-async function allgatherSum(
-  client: HubClient,
-  runId: string,
-  results: readonly CompressResult[],
-  sums: readonly Float32Array[],
-): Promise<void> {
-  const { parts } = await client.allgather(runId, packSparse(results.map((r) => r.compressed)));
-  parts.forEach((part, rank) => accumulatePacked(part, sums, `rank ${rank}`));
 }
 
 async function broadcastInitialWeights(
@@ -352,9 +275,9 @@ async function checkpointPart(
   iteration: number,
   model: TrainableModel,
   optimizer: MomentumSgd,
-  compressors: readonly Compressor<unknown>[],
+  compression: ModelCompression,
 ): Promise<Uint8Array> {
-  const residuals = await Promise.all(compressors.filter((c) => c.residual).map((c) => c.residual!.read()));
+  const residuals = await Promise.all(compression.compressors.filter((c) => c.residual).map((c) => c.residual!.read()));
   const weights = await model.getWeightsAsync();
   const common = { rank, iteration, weightsChecksum: weightsChecksum(weights), residuals };
   return encodeRankCheckpoint(
@@ -368,7 +291,7 @@ function restore(
   rank: number,
   model: TrainableModel,
   optimizer: MomentumSgd,
-  compressors: readonly Compressor<unknown>[],
+  compression: ModelCompression,
 ): number {
   const parts = unbundleCheckpoint(bundle);
   const leader = parts[0]!;
@@ -378,7 +301,7 @@ function restore(
   model.setWeights(leader.weights);
   model.setState(leader.state);
   optimizer.restore(leader.momentum);
-  compressors.filter((c) => c.residual).forEach((c, i) => c.residual!.restore(mine.residuals[i]!));
+  compression.compressors.filter((c) => c.residual).forEach((c, i) => c.residual!.restore(mine.residuals[i]!));
   return leader.iteration;
 }
 
@@ -439,6 +362,7 @@ function modelStatistics(results: readonly CompressResult[]): Partial<IterationR
     boundGeneral: 1 - k / d,
     boundGaussian: (1 - k / d) ** 2,
     overlap: stats.reduce((n, s) => n + s.overlap * s.k, 0) / k,
+    uNorm: Math.sqrt(energy.reduce((a, b) => a + b, 0)),
   };
 }
 
@@ -446,7 +370,7 @@ function sendLayerStatistics(
   client: HubClient,
   runId: string,
   iteration: number,
-  compressors: readonly Compressor<unknown>[],
+  compression: ModelCompression,
   results: readonly CompressResult[],
   histograms: boolean,
 ): void {
@@ -455,7 +379,7 @@ function sendLayerStatistics(
   results.forEach((result, i) => {
     const s = result.statistics;
     if (!s) return;
-    const layer = compressors[i]!.tensor;
+    const layer = compression.compressors[i]!.tensor;
     // A layer's record is its statistics without the histogram (stored apart) and delta (derived from k/d).
     const { histogram, delta, ...statistics } = s;
     layerStats.push({ runId, iteration, layer, ...statistics });
@@ -493,17 +417,6 @@ function flush(client: HubClient, pending: { iterations: IterationRecord[] }): v
   if (pending.iterations.length === 0) return;
   client.sendMetrics({ kind: 'iteration', records: pending.iterations });
   pending.iterations = [];
-}
-
-function concatenate(parts: readonly Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function describeEvaluation(record: EvaluationRecord): string {

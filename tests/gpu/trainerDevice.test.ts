@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sparsifierConfigSchema, type SparsifierMethod } from '../../common/sparsifier';
-import { createCompressors, type CompressResult } from '../../gpu/compression';
+import { ModelCompression, type CompressResult } from '../../gpu/compression';
 import { createCpuKernels, type CpuKernels } from '../../gpu/kernels/cpu';
 import { createWebGpuKernels, type WebGpuKernels } from '../../gpu/kernels/webgpu';
 import type { ClassificationBatch, DatasetInfo } from '../../gpu/worker/data';
@@ -58,8 +58,8 @@ describe('gradients on the GPU (shared GPUDevice)', () => {
     it(`${method}: the same selections and residuals as the CPU kernels over steps with error feedback`, async () => {
       const config = sparsifierConfigSchema.parse({ method, density: 0.01, seed: 11 });
       const shapes = model.trainable.map((t) => ({ name: t.name, length: t.size }));
-      const onGpu = createCompressors(gpu, config, shapes, 'layer');
-      const onCpu = createCompressors(cpu, config, shapes, 'layer');
+      const onGpu = ModelCompression.create({ host: gpu }, config, shapes, 'layer').compressors;
+      const onCpu = ModelCompression.create({ host: cpu }, config, shapes, 'layer').compressors;
       try {
         for (let step = 0; step < 3; step++) {
           const computed = await model.lossAndGradientsOnDevice(batchOf(step));

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AppEvent } from '../../common/api';
 import type { ExperimentInput } from '../../common/experiment';
 import { experimentSchema } from '../../common/experiment';
-import { AppCore, decimate, DRAFTS_FILE } from '../../main/core/app';
+import { AppCore, DRAFTS_FILE } from '../../main/core/app';
 
 const experiment: ExperimentInput = {
   name: 'app-test',
@@ -105,7 +105,7 @@ describe('series', () => {
           wallMs: iteration * 10,
           computeMs: 1,
           compressMs: 1,
-          communicateMs: 1,
+          exchangeMs: 1,
           waitMs: 0,
           updateMs: 1,
           ...(iteration % 10 === 0 && { rho: 0.5 }),
@@ -122,7 +122,6 @@ describe('series', () => {
     expect(series!.columns.rho!.slice(0, 3)).toEqual([0.5, 0.5, 0.5]);
     expect(series!.columns.rho!.at(-1)).toBeNull();
     expect(Object.keys(series!.columns).sort()).toEqual(['bytesSentTotal', 'loss', 'rho']);
-    expect(decimate([0, 1, 2, 3], 10)).toEqual([0, 1, 2, 3]);
   });
 });
 

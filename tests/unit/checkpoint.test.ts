@@ -6,7 +6,7 @@ import {
   unbundleCheckpoint,
   weightsChecksum,
   type RankCheckpoint,
-} from '../../gpu/worker/checkpoint';
+} from '../../common/checkpoint';
 
 const floats = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed + i));
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { normalData } from '../../main/core/bench/run';
+import { normalData } from '../../common/normalData';
 import { encodeNpy, parseNpy } from '../../gpu/io/npy';
 
 // Runs the bundled CLI as a user would (npm test builds it first).

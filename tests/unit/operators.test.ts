@@ -4,7 +4,7 @@ import { selectionSize } from '../../common/sparsifier';
 import { gaussianThreshold, reachableThresholds, walkCorrections } from '../../gpu/operators/gaussiank';
 import { normalQuantile } from '../../gpu/operators/normalQuantile';
 import { kthLargest, nextBelow } from '../../gpu/operators/selectHost';
-import { normalData } from '../../main/core/bench/run';
+import { normalData } from '../../common/normalData';
 
 describe('normalQuantile', () => {
   it('matches tabulated quantiles of the standard normal', () => {

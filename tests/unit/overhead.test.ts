@@ -8,7 +8,7 @@ function summary(times: Partial<RunSummary>): RunSummary {
     meanIterationMs: 20,
     meanComputeMs: 12,
     meanCompressMs: 1,
-    meanCommunicateMs: 6.5,
+    meanExchangeMs: 6.5,
     meanUpdateMs: 0.5,
     meanWaitMs: 3,
     meanCpuWaitMs: 2.3,

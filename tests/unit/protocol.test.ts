@@ -2,19 +2,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { experimentSchema } from '../../common/experiment';
 import type { IterationRecord } from '../../common/metrics';
+import { decodeFrame, encodeFrame, encodeFrameParts, joinParts } from '../../common/frame';
 import {
-  decodeFrame,
-  decodeUtf8,
-  encodeFrame,
-  encodeFrameParts,
-  encodeUtf8,
-  joinParts,
   MAX_HEADER_BYTES,
   parseRunConfig,
   ProtocolError,
   type Message,
   type ProtocolErrorCode,
 } from '../../common/protocol';
+import { decodeUtf8, encodeUtf8 } from '../../common/utf8';
 
 const caps = { host: 'node-1', pid: 42, backend: 'webgpu' as const, cores: 8 };
 
@@ -34,7 +30,7 @@ const iteration: IterationRecord = {
   computeMs: 10,
   compressMs: 2,
   waitMs: 1,
-  communicateMs: 3,
+  exchangeMs: 3,
   updateMs: 1,
   rho: 0.9,
 };
@@ -135,8 +131,6 @@ const samples: [Message, Uint8Array | null][] = [
       op: 'allreduce',
       sizes: [8, 8],
       waitMs: 0.5,
-      bytesSent: 8,
-      bytesReceived: 8,
     },
     new Uint8Array(new Float32Array([1.5, -2]).buffer),
   ],

@@ -370,7 +370,7 @@ describe('projection tables', () => {
     },
     meanComputeMs: computeMs,
     meanCompressMs: method === 'dense' ? 1 : 4,
-    meanCommunicateMs: 20,
+    meanExchangeMs: 20,
     meanWaitMs: 5,
     meanUpdateMs: 2,
   });
@@ -380,7 +380,7 @@ describe('projection tables', () => {
     expect(measuredBreakdown(rows[0]!)).toEqual({
       computeMs: 25,
       compressMs: 1,
-      communicateMs: 15,
+      exchangeMs: 15,
       waitMs: 5,
       updateMs: 2,
       totalMs: 48,
@@ -392,7 +392,7 @@ describe('projection tables', () => {
     expect(lines[0]!.projected!.compressMs).toBe(0);
     expect(lines[1]!.speedup).toBeCloseTo(projectedSpeedup(preset, rows[1]!.measured!, rows[0]!.measured!), 12);
     const p = lines[1]!.projected!;
-    expect(p.totalMs).toBeCloseTo(p.computeMs + p.compressMs + p.communicateMs + p.updateMs, 9);
+    expect(p.totalMs).toBeCloseTo(p.computeMs + p.compressMs + p.exchangeMs + p.updateMs, 9);
     // Seed 2 has no Dense of its own: it is compared with the first one.
     expect(lines[2]!.speedup).toBeCloseTo(projectedSpeedup(preset, rows[2]!.measured!, rows[0]!.measured!), 12);
   });

@@ -280,7 +280,7 @@ describe('buildPlot', () => {
         columns: {
           computeMs: [1, 2, null, 4],
           compressMs: [1, 1, 1, 1],
-          communicateMs: [0, 0, 0, 0],
+          exchangeMs: [0, 0, 0, 0],
           updateMs: [0, 0, 0, 0],
         },
       },
@@ -302,7 +302,7 @@ describe('buildPlot', () => {
 
   it('asks for the columns the axes need', () => {
     expect(columnsFor('bytes', 'iterationMs').sort()).toEqual(
-      ['bytesSentTotal', 'communicateMs', 'computeMs', 'compressMs', 'updateMs'].sort(),
+      ['bytesSentTotal', 'exchangeMs', 'computeMs', 'compressMs', 'updateMs'].sort(),
     );
     expect(columnsFor('iteration', 'accuracy')).toEqual([]);
   });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { experimentSchema, type ExperimentInput } from '../../common/experiment';
 import { parseNpy } from '../../gpu/io/npy';
-import { unbundleCheckpoint } from '../../gpu/worker/checkpoint';
+import { unbundleCheckpoint } from '../../common/checkpoint';
 import { startHub, type Hub } from '../../main/core/hub';
 import { LocalWorkers } from '../../main/core/runtime/localWorkers';
 import { Orchestrator } from '../../main/core/runtime/orchestrator';
@@ -111,6 +111,7 @@ describe('distributed training on local workers', () => {
     const [topkRun] = runs;
     const stats = store.layerStatsSeries(topkRun!.id).filter((s) => s.iteration === 10);
     expect(stats.length).toBeGreaterThan(0);
+    let modelNorm2 = 0;
     for (const s of stats) {
       const file = readdirSync(dumpDir).find((f) => f === `${topkRun!.id}.it10.${s.layer.replaceAll('/', '_')}.npy`);
       const u = Array.from(parseNpy(file!, readFileSync(join(dumpDir, file!))).data);
@@ -118,6 +119,7 @@ describe('distributed training on local workers', () => {
       const mean = u.reduce((a, b) => a + b, 0) / d;
       const variance = u.reduce((a, x) => a + (x - mean) ** 2, 0) / d;
       const norm2 = u.reduce((a, x) => a + x * x, 0);
+      modelNorm2 += norm2;
       const order = u.map((x, i) => [magnitudeBits(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
       const top = new Set(order.slice(0, s.k).map(([, i]) => i));
       const residual = u.reduce((a, x, i) => a + (top.has(i) ? 0 : x * x), 0);
@@ -129,6 +131,8 @@ describe('distributed training on local workers', () => {
       expect(s.rho).toBeCloseTo(s.rhoTopk, 12);
       expect(s.boundGaussian).toBeCloseTo((1 - s.k / d) ** 2, 12);
     }
+    const [atTen] = store.iterationSeries(topkRun!.id, { columns: ['uNorm'], from: 10, to: 10 });
+    expect(atTen!.uNorm! / Math.sqrt(modelNorm2)).toBeCloseTo(1, 5);
   });
 
   it('fails a run within seconds when a worker is killed, keeping what was recorded before', async () => {

@@ -38,7 +38,7 @@ function step() {
     for (let rank = 0; rank < 4; rank++)
       store.appendIteration({
         runId: run.id, rank, iteration: it, epoch: it / 1000, loss: 1 / (it + 1), lr: 0.1, density: 0.01, k: 10,
-        selected: 10, bytesSent: 80, bytesReceived: 240, wallMs: it, computeMs: 1, compressMs: 1, communicateMs: 1, waitMs: 0,
+        selected: 10, bytesSent: 80, bytesReceived: 240, wallMs: it, computeMs: 1, compressMs: 1, exchangeMs: 1, waitMs: 0,
         updateMs: 1,
       });
     if (it % 50 === 0)

@@ -83,7 +83,7 @@ function iteration(runId: string, it: number, rank = 0, extra: Partial<Iteration
     wallMs: 12.5 * (it + 1),
     computeMs: 8.25,
     compressMs: 1.5,
-    communicateMs: 2,
+    exchangeMs: 2,
     waitMs: 0.5,
     updateMs: 0.75,
     ...extra,
@@ -414,7 +414,7 @@ describe('batching', () => {
     for (let i = 0; i < 1500; i++) store.appendIteration(iteration(run.id, 2000 + (i >> 2), i & 3));
     expect(store.pending).toBe(1500);
     expect(store.iterationSeries(run.id, { ranks: 'all' }).length).toBe(5000);
-    const db = (store as unknown as { db: Database.Database }).db;
+    const db = (store as unknown as { db: { sqlite: Database.Database } }).db.sqlite;
     const transaction = vi.spyOn(db, 'transaction');
     expect(store.flush()).toBe(1500);
     expect(transaction).toHaveBeenCalledTimes(1);
@@ -517,7 +517,7 @@ describe('summaries', () => {
             loss: 2 - 0.5 * i + 0.1 * rank,
             computeMs: 10 + i,
             compressMs: 2,
-            communicateMs: 3 + rank,
+            exchangeMs: 3 + rank,
             updateMs: 1,
             bytesSent: 100 * (i + 1),
             bytesReceived: 50,
@@ -563,7 +563,7 @@ describe('summaries', () => {
       target: { metric: 'accuracy', value: 0.9, reached: true, wallMs: 300, iteration: 2, epoch: 0.75 },
       meanComputeMs: 11.5,
       meanCompressMs: 2,
-      meanCommunicateMs: 3.5,
+      meanExchangeMs: 3.5,
       meanUpdateMs: 1,
       meanIterationMs: 18,
       meanCpuWaitMs: 1.5,
@@ -653,11 +653,11 @@ describe('export', () => {
     store.flush();
     const lines = store.exportCsv(run.id, 'iterations').trimEnd().split('\n');
     expect(lines[0]).toBe(
-      'iteration,rank,epoch,loss,lr,density,k,selected,bytesSent,bytesReceived,wallMs,computeMs,compressMs,communicateMs,waitMs,updateMs,cpuWaitMs,computeCpuWaitMs,compressCpuWaitMs,updateCpuWaitMs,rho,rhoTopk,boundGeneral,boundGaussian,overlap',
+      'iteration,rank,epoch,loss,lr,density,k,selected,bytesSent,bytesReceived,wallMs,computeMs,compressMs,exchangeMs,waitMs,updateMs,cpuWaitMs,computeCpuWaitMs,compressCpuWaitMs,updateCpuWaitMs,rho,rhoTopk,boundGeneral,boundGaussian,overlap,uNorm',
     );
     expect(lines.slice(1)).toEqual([
-      '0,0,0.01,,0.1,0.01,79,81,648,1944,12.5,8.25,1.5,2,0.5,0.75,,,,,0.5,,,,',
-      '0,1,0.01,2,0.1,0.01,79,81,648,1944,12.5,8.25,1.5,2,0.5,0.75,,,,,,,,,',
+      '0,0,0.01,,0.1,0.01,79,81,648,1944,12.5,8.25,1.5,2,0.5,0.75,,,,,0.5,,,,,',
+      '0,1,0.01,2,0.1,0.01,79,81,648,1944,12.5,8.25,1.5,2,0.5,0.75,,,,,,,,,,',
     ]);
     expect(store.exportCsv(run.id, 'evaluations')).toBe(
       'iteration,epoch,wallMs,testLoss,accuracy,perplexity\n0,0.01,10,2.25,0.125,\n',
@@ -842,7 +842,9 @@ describe('opening', () => {
       `INSERT INTO runs (id, experiment_pk, arm_name, arm, seed, status, config, created, iteration)
        VALUES ('r-old', 1, 'dense', '{"method":"dense"}', 1, 'running', ?, 2, 7)`,
     ).run(JSON.stringify(config));
-    db.prepare('INSERT INTO iterations (run_pk, rank, iteration, loss) VALUES (1, 0, 7, 0.5)').run();
+    db.prepare(
+      'INSERT INTO iterations (run_pk, rank, iteration, loss, communicate_ms) VALUES (1, 0, 7, 0.5, 3.25)',
+    ).run();
     expect(db.prepare('SELECT MAX(version) AS v FROM schema_version').get()).toEqual({ v: 1 });
     db.close();
 
@@ -850,7 +852,10 @@ describe('opening', () => {
     open.push(store);
     expect(store.schemaVersion()).toBe(SCHEMA_VERSION);
     expect(store.getRun('r-old')).toMatchObject({ status: 'running', iteration: 7, totalIterations: null });
-    expect(store.iterationSeries('r-old', { columns: ['loss'] })).toEqual([{ iteration: 7, rank: 0, loss: 0.5 }]);
+    // Version 6 renamed communicate_ms to exchange_ms, keeping the values.
+    expect(store.iterationSeries('r-old', { columns: ['loss', 'exchangeMs'] })).toEqual([
+      { iteration: 7, rank: 0, loss: 0.5, exchangeMs: 3.25 },
+    ]);
     store.appendLayerStats(layerStats('r-old', 7, 'l', 1));
     store.flush();
     expect(store.layerNames('r-old')).toEqual(['l']);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SPARSIFIER_METHODS } from '../../common/sparsifier';
 import { encodeNpy } from '../../gpu/io/npy';
-import { normalData } from '../../main/core/bench/run';
+import { normalData } from '../../common/normalData';
 import { sparsify, type SparsifyOptions } from '../../main/core/cli/sparsify';
 import { torchPythonOrSkip } from '../torchParity';
 

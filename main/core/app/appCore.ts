@@ -31,7 +31,7 @@ import { hasEnded, type HistogramRecord, type LayerStatsRecord } from '../../../
 import { startHub, type Hub, type HubLogLevel, type WorkerInfo } from '../hub';
 import { packageRoot } from '../packageRoot';
 import { compareRunIds } from '../runtime/comparison';
-import { Orchestrator, type RunProgress } from '../runtime/orchestrator';
+import { Orchestrator } from '../runtime/orchestrator';
 import {
   defaultDataDir,
   openStore,
@@ -43,10 +43,12 @@ import {
   type RunRow,
   type Store,
 } from '../store';
+import { recordedBench } from './benchHistory';
 import { Drafts } from './drafts';
 import { describeIssues, isUserError, userMessage } from './errors';
 import { estimateExperiment, iterationsPerEpoch } from './estimate';
 import { runSeries } from './series';
+import { ProgressThrottle } from './progressThrottle';
 import { WorkerPool } from './workerPool';
 
 export type LogLevel = 'info' | 'warn' | 'error';
@@ -71,7 +73,6 @@ export type CallReply = { ok: true; result: unknown } | { ok: false; error: stri
 
 const RESUMABLE = new Set(['interrupted', 'failed', 'cancelled']);
 const DEFAULT_TEMPLATE = 'mnist-fnn-topk-vs-gaussiank.yaml';
-const PROGRESS_EVERY_MS = 250;
 const WORKERS_EVERY_MS = 2000;
 /** Worker stderr lines forwarded as log events, per 5 s window. */
 const WORKER_LINES_PER_WINDOW = 50;
@@ -84,9 +85,7 @@ export class AppCore {
   /** The API as the renderer sees it: only its methods, bound to this core. */
   readonly api: SparseLabApi;
   private readonly listeners = new Set<(event: AppEvent) => void>();
-  private readonly pendingProgress = new Map<string, RunProgress>();
-  private readonly progressSent = new Map<string, number>();
-  private progressTimer: NodeJS.Timeout | null = null;
+  private readonly progress: ProgressThrottle;
   private workersTimer: NodeJS.Timeout | null = null;
   private readonly workersInterval: NodeJS.Timeout;
   private workersSignature = '';
@@ -109,13 +108,16 @@ export class AppCore {
       API_METHODS.map((method) => [method, (this[method] as (...args: unknown[]) => unknown).bind(this)]),
     ) as Omit<SparseLabApi, 'onEvent'>;
     this.api = { ...methods, onEvent: (listener) => this.onEvent(listener) };
+    this.progress = new ProgressThrottle(({ runId, iteration, epoch, epochs, loss, wallMs }) =>
+      this.emit({ type: 'progress', runId, iteration, epoch, epochs, loss, wallMs }),
+    );
 
     orchestrator.on('status', (runId, status, reason) => {
-      this.flushProgress(runId);
+      this.progress.flush(runId);
       this.emit({ type: 'runStatus', runId, status, reason });
       this.workersChangedSoon();
     });
-    orchestrator.on('progress', (progress) => this.queueProgress(progress));
+    orchestrator.on('progress', (progress) => this.progress.queue(progress));
     orchestrator.on('log', (level, message) => this.logEvent(level, message));
     const joined = (worker: WorkerInfo) => {
       this.logEvent(
@@ -235,7 +237,7 @@ export class AppCore {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.workersInterval);
-      if (this.progressTimer) clearTimeout(this.progressTimer);
+      this.progress.close();
       if (this.workersTimer) clearTimeout(this.workersTimer);
       this.orchestrator.close();
       this.detachHub();
@@ -432,24 +434,7 @@ export class AppCore {
   }
 
   async benchHistory(): Promise<BenchRecord[]> {
-    const folder = join(packageRoot(), 'bench', 'results');
-    let files: string[] = [];
-    try {
-      files = readdirSync(folder).filter((f) => f.endsWith('.json'));
-    } catch {
-      // No recorded results in this installation.
-    }
-    const recorded: BenchRecord[] = [];
-    for (const file of files.sort().reverse()) {
-      try {
-        const results = JSON.parse(readFileSync(join(folder, file), 'utf8')) as BenchResults;
-        if (typeof results !== 'object' || !results || !Array.isArray(results.operators)) continue;
-        recorded.push({ source: `bench/results/${file}`, results });
-      } catch (error) {
-        this.logEvent('warn', `bench/results/${file} is not readable: ${(error as Error).message}`);
-      }
-    }
-    return [...this.sessionBench, ...recorded];
+    return [...this.sessionBench, ...recordedBench((message) => this.logEvent('warn', message))];
   }
 
   async loadDraft(key: string): Promise<string | null> {
@@ -548,44 +533,6 @@ export class AppCore {
     if (!force && signature === this.workersSignature && workers.length === 0) return;
     this.workersSignature = signature;
     this.emit({ type: 'workers', workers });
-  }
-
-  /** Progress events at most every 250 ms per run, the latest one kept. */
-  private queueProgress(progress: RunProgress): void {
-    const last = this.progressSent.get(progress.runId) ?? 0;
-    if (Date.now() - last >= PROGRESS_EVERY_MS) {
-      this.pendingProgress.delete(progress.runId);
-      this.sendProgress(progress);
-      return;
-    }
-    this.pendingProgress.set(progress.runId, progress);
-    if (!this.progressTimer) {
-      this.progressTimer = setTimeout(() => {
-        this.progressTimer = null;
-        for (const runId of [...this.pendingProgress.keys()]) this.flushProgress(runId);
-      }, PROGRESS_EVERY_MS);
-      this.progressTimer.unref();
-    }
-  }
-
-  private flushProgress(runId: string): void {
-    const pending = this.pendingProgress.get(runId);
-    if (!pending) return;
-    this.pendingProgress.delete(runId);
-    this.sendProgress(pending);
-  }
-
-  private sendProgress(p: RunProgress): void {
-    this.progressSent.set(p.runId, Date.now());
-    this.emit({
-      type: 'progress',
-      runId: p.runId,
-      iteration: p.iteration,
-      epoch: p.epoch,
-      epochs: p.epochs,
-      loss: p.loss,
-      wallMs: p.wallMs,
-    });
   }
 }
 

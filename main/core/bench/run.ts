@@ -1,4 +1,5 @@
 import type { BackendName, BenchOptions, BenchResults } from '../../../common/bench';
+import { normalData } from '../../../common/normalData';
 import { selectionSize } from '../../../common/sparsifier';
 import { createKernels } from '../../../gpu/engine';
 import type { Kernels } from '../../../gpu/kernels/kernels';
@@ -10,25 +11,6 @@ import { median, timeTfjsTopk } from './tfjsPeer';
 
 export interface BenchRunOptions extends BenchOptions {
   onProgress?: (line: string) => void;
-}
-
-/** Standard normal float32 data from a seeded generator (Box-Muller over a xorshift stream). */
-export function normalData(d: number, seed = 1): Float32Array {
-  const out = new Float32Array(d);
-  let state = (seed * 2654435761) >>> 0 || 1;
-  const uniform = (): number => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return ((state >>> 0) + 1) / 4294967297;
-  };
-  for (let i = 0; i < d; i += 2) {
-    const radius = Math.sqrt(-2 * Math.log(uniform()));
-    const angle = 2 * Math.PI * uniform();
-    out[i] = radius * Math.cos(angle);
-    if (i + 1 < d) out[i + 1] = radius * Math.sin(angle);
-  }
-  return out;
 }
 
 async function timeIt(repeats: number, fn: () => Promise<unknown>): Promise<number> {

@@ -21,7 +21,7 @@ export async function benchTraining(file: string, epochs?: number): Promise<Trai
         iterationMs: s.meanIterationMs,
         computeMs: s.meanComputeMs,
         compressMs: s.meanCompressMs,
-        communicateMs: s.meanCommunicateMs,
+        exchangeMs: s.meanExchangeMs,
         updateMs: s.meanUpdateMs,
         cpuWaitMs: s.meanCpuWaitMs,
         overhead: overheadOf(s),

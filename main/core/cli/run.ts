@@ -137,7 +137,7 @@ export function formatComparison(rows: ComparisonRow[]): string {
       ms(s.meanIterationMs),
       ms(s.meanComputeMs),
       ms(s.meanCompressMs),
-      ms(s.meanCommunicateMs),
+      ms(s.meanExchangeMs),
       ms(s.meanUpdateMs),
       ms(s.meanCpuWaitMs),
       share(overheadOf(s)),

@@ -1,28 +1,9 @@
 /**
- * A run's group of ranks and the state of its collectives: pending rounds, their contributions, bytes per rank,
- * and which ranks the hub should stop reading while the group holds more than its bound. No I/O: the hub acts
+ * A run's group of ranks and the state of its collectives: pending rounds, their contributions, and which ranks the hub should stop reading while the group holds more than its bound. No I/O: the hub acts
  * on what these methods return.
  */
-import { joinParts, type CollectiveOp, type CollectiveResultMessage } from '../../../common/protocol';
-
-/** Payload bytes one rank moved in one run, from the rank's side: sent to the hub, received from it. */
-export interface RankBytes {
-  rank: number;
-  workerId: string;
-  bytesSent: number;
-  bytesReceived: number;
-}
-
-export interface RunBytes {
-  runId: string;
-  worldSize: number;
-  /** Collective rounds completed. */
-  rounds: number;
-  ranks: RankBytes[];
-  /** Summed over ranks. */
-  bytesSent: number;
-  bytesReceived: number;
-}
+import { joinParts } from '../../../common/frame';
+import type { CollectiveOp, CollectiveResultMessage } from '../../../common/protocol';
 
 export interface RankResult {
   rank: number;
@@ -78,11 +59,9 @@ export class Group {
   failure: string | null = null;
   /** Contribution bytes held by open rounds. */
   buffered = 0;
-  roundsCompleted = 0;
   private readonly rounds = new Map<number, Round>();
   private readonly lastRound: number[];
   private readonly pendingOf: number[];
-  private readonly bytes: RankBytes[];
   private scratch = new Float32Array(0);
 
   constructor(
@@ -93,7 +72,6 @@ export class Group {
     this.worldSize = workerIds.length;
     this.lastRound = workerIds.map(() => -1);
     this.pendingOf = workerIds.map(() => 0);
-    this.bytes = workerIds.map((workerId, rank) => ({ rank, workerId, bytesSent: 0, bytesReceived: 0 }));
   }
 
   rankOf(workerId: string): number {
@@ -149,17 +127,14 @@ export class Group {
     this.buffered += size;
     this.lastRound[rank] = round;
     this.pendingOf[rank]!++;
-    this.bytes[rank]!.bytesSent += size;
     if (state.count < this.worldSize) return { kind: 'pending' };
 
     this.rounds.delete(round);
     this.buffered -= state.bytes;
     for (let r = 0; r < this.worldSize; r++) this.pendingOf[r]!--;
-    this.roundsCompleted++;
     const completed = performance.now();
     const waits = state.arrivals.map((arrival) => completed - arrival);
     const results = this.results(op, round, state.contributions as Parts[], state.sizes, waits);
-    for (const result of results) this.bytes[result.rank]!.bytesReceived += result.header.bytesReceived;
     return { kind: 'complete', round, op, results };
   }
 
@@ -170,35 +145,32 @@ export class Group {
     sizes: number[],
     waits: number[],
   ): RankResult[] {
-    const header = (rank: number, bytesReceived: number): CollectiveResultMessage => ({
+    const header = (rank: number): CollectiveResultMessage => ({
       type: 'collectiveResult',
       runId: this.runId,
       round,
       op,
       sizes,
-      bytesSent: sizes[rank]!,
-      bytesReceived,
       waitMs: waits[rank]!,
     });
-    const total = sizes.reduce((a, b) => a + b, 0);
     const ranks = contributions.map((_, rank) => rank);
     switch (op) {
       case 'allgather':
         // Each rank gets the others' contributions in rank order; it has its own.
         return ranks.map((rank) => ({
           rank,
-          header: header(rank, total - sizes[rank]!),
+          header: header(rank),
           payload: contributions.filter((_, r) => r !== rank).flat(),
         }));
       case 'allreduce': {
         const sum = new Uint8Array(this.sum(contributions).buffer);
-        return ranks.map((rank) => ({ rank, header: header(rank, sum.byteLength), payload: [sum] }));
+        return ranks.map((rank) => ({ rank, header: header(rank), payload: [sum] }));
       }
       case 'broadcast': {
         const root = contributions[0]!;
         return ranks.map((rank) => ({
           rank,
-          header: header(rank, rank === 0 ? 0 : sizes[0]!),
+          header: header(rank),
           payload: rank === 0 ? [] : [...root],
         }));
       }
@@ -254,17 +226,5 @@ export class Group {
    */
   shouldPause(rank: number): boolean {
     return this.failure === null && this.overBudget && this.pendingOf[rank]! > 0;
-  }
-
-  bytesSnapshot(): RunBytes {
-    const ranks = this.bytes.map((b) => ({ ...b }));
-    return {
-      runId: this.runId,
-      worldSize: this.worldSize,
-      rounds: this.roundsCompleted,
-      ranks,
-      bytesSent: ranks.reduce((a, b) => a + b.bytesSent, 0),
-      bytesReceived: ranks.reduce((a, b) => a + b.bytesReceived, 0),
-    };
   }
 }

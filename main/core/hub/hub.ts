@@ -9,16 +9,15 @@
  * maxPendingConnections may be waiting to, and no frame may exceed maxPayload. The hub listens on 127.0.0.1
  * unless told otherwise.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { decodeFrame, joinParts, messageParts } from '../../../common/frame';
 import type { LogRecord } from '../../../common/metrics';
 import {
   CLOSE_CODES,
-  decodeFrame,
-  joinParts,
   PROTOCOL_VERSION,
   ProtocolError,
   type CheckpointMessage,
@@ -30,37 +29,9 @@ import {
   type WorkerCapabilities,
   type WorkerMessage,
 } from '../../../common/protocol';
-import { Group, type ContributeOutcome, type RoundFailure, type RunBytes } from './group';
+import { Group, type ContributeOutcome, type RoundFailure } from './group';
+import { resolveOptions, type HubOptions, type ResolvedHubOptions } from './options';
 import { Peer } from './peer';
-
-export type HubLogLevel = 'debug' | 'info' | 'warn' | 'error';
-
-export interface HubOptions {
-  /** Interface to listen on; default 127.0.0.1 (this machine only). Use '0.0.0.0' for workers on other machines. */
-  host?: string;
-  /** Port; default 0 (an ephemeral one: read hub.port). */
-  port?: number;
-  /** Shared secret workers present in hello; default 32 random bytes as hex. */
-  token?: string;
-  /** Largest frame accepted from a worker (ws maxPayload), bytes; default 512 MiB, at most 2^31 - 1. */
-  maxPayload?: number;
-  /** How often hub and workers send heartbeats; default 2000 ms. */
-  heartbeatMs?: number;
-  /** A worker not heard from for longer than this is declared lost; default 10000 ms. */
-  silenceMs?: number;
-  /** A connection must say hello within this; default 5000 ms. */
-  helloTimeoutMs?: number;
-  /** Connections allowed to be waiting for their hello at once; default 64. */
-  maxPendingConnections?: number;
-  /** Bytes a socket may hold unsent before the hub waits for it to drain; default 16 MiB. */
-  highWaterMark?: number;
-  /** Contribution bytes a group may hold before the hub stops reading ranks that are ahead; default 1 GiB. */
-  maxGroupBufferBytes?: number;
-  /** Rounds a group may have open before the same; default 64. */
-  maxPendingRounds?: number;
-  /** Where the hub's own log lines go (refusals, losses, failures); default: warnings and errors to stderr. */
-  log?: (level: HubLogLevel, message: string) => void;
-}
 
 /** A worker as the registry knows it (a snapshot). */
 export interface WorkerInfo {
@@ -106,66 +77,6 @@ export interface HubEvents {
   groupFailed: [runId: string, reason: string];
 }
 
-interface Resolved {
-  host: string;
-  port: number;
-  token: string;
-  maxPayload: number;
-  heartbeatMs: number;
-  silenceMs: number;
-  helloTimeoutMs: number;
-  maxPendingConnections: number;
-  highWaterMark: number;
-  maxGroupBufferBytes: number;
-  maxPendingRounds: number;
-  log: (level: HubLogLevel, message: string) => void;
-}
-
-const MAX_FINISHED_RUNS = 10_000;
-
-function defaultLog(level: HubLogLevel, message: string): void {
-  if (level === 'warn' || level === 'error') console.error(`[hub] ${message}`);
-}
-
-function resolveOptions(o: HubOptions): Resolved {
-  const r: Resolved = {
-    host: o.host ?? '127.0.0.1',
-    port: o.port ?? 0,
-    token: o.token ?? randomBytes(32).toString('hex'),
-    maxPayload: o.maxPayload ?? 512 * 1024 * 1024,
-    heartbeatMs: o.heartbeatMs ?? 2000,
-    silenceMs: o.silenceMs ?? 10_000,
-    helloTimeoutMs: o.helloTimeoutMs ?? 5000,
-    maxPendingConnections: o.maxPendingConnections ?? 64,
-    highWaterMark: o.highWaterMark ?? 16 * 1024 * 1024,
-    maxGroupBufferBytes: o.maxGroupBufferBytes ?? 1024 * 1024 * 1024,
-    maxPendingRounds: o.maxPendingRounds ?? 64,
-    log: o.log ?? defaultLog,
-  };
-  const positiveInts: (keyof Resolved)[] = [
-    'maxPayload',
-    'heartbeatMs',
-    'silenceMs',
-    'helloTimeoutMs',
-    'maxPendingConnections',
-    'highWaterMark',
-    'maxGroupBufferBytes',
-    'maxPendingRounds',
-  ];
-  for (const key of positiveInts) {
-    const v = r[key];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
-      throw new RangeError(`hub option ${key} must be a positive integer, got ${String(v)}`);
-    }
-  }
-  if (r.maxPayload > 2 ** 31 - 1) throw new RangeError(`hub option maxPayload must be at most 2^31 - 1 bytes`);
-  if (r.heartbeatMs >= r.silenceMs) {
-    throw new RangeError(`hub option heartbeatMs (${r.heartbeatMs}) must be less than silenceMs (${r.silenceMs})`);
-  }
-  if (r.token.length === 0) throw new RangeError('hub option token must not be empty');
-  return r;
-}
-
 function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
@@ -181,13 +92,6 @@ function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** A message's bytes as ws hands them over (binaryType 'fragments': one buffer per WebSocket fragment). */
-function asParts(data: RawData): readonly Uint8Array[] {
-  if (Array.isArray(data)) return data;
-  if (data instanceof ArrayBuffer) return [new Uint8Array(data)];
-  return [data];
-}
-
 export class Hub extends EventEmitter<HubEvents> {
   readonly host: string;
   readonly port: number;
@@ -197,7 +101,6 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly peers = new Set<Peer>();
   private readonly byId = new Map<string, Peer>();
   private readonly groups = new Map<string, Group>();
-  private readonly finishedBytes = new Map<string, RunBytes>();
   private readonly tokenDigest: Buffer;
   private readonly timers: NodeJS.Timeout[] = [];
   private nextWorker = 1;
@@ -207,7 +110,7 @@ export class Hub extends EventEmitter<HubEvents> {
   constructor(
     private readonly server: Server,
     private readonly wss: WebSocketServer,
-    private readonly o: Resolved,
+    private readonly o: ResolvedHubOptions,
   ) {
     super();
     const address = server.address() as AddressInfo;
@@ -282,7 +185,6 @@ export class Hub extends EventEmitter<HubEvents> {
       maxPendingRounds: this.o.maxPendingRounds,
     });
     this.groups.set(runId, group);
-    this.finishedBytes.delete(runId);
     for (const id of workerIds) this.byId.get(id)!.runId = runId;
     this.o.log('info', `run ${runId}: group of ${workerIds.length} (${workerIds.join(', ')})`);
     return this.groupInfo(group);
@@ -339,17 +241,13 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /**
    * Ends a run's group: its workers become idle, open rounds fail with `reason`, later collectives for the run
-   * fail. The run's byte counts stay readable with bytes(runId).
+   * fail.
    */
   endGroup(runId: string, reason = `the group for run ${runId} ended`): void {
     const group = this.groups.get(runId);
     if (!group) return;
     this.notifyFailures(group, group.fail(reason).notify, reason);
     this.groups.delete(runId);
-    this.finishedBytes.set(runId, group.bytesSnapshot());
-    if (this.finishedBytes.size > MAX_FINISHED_RUNS) {
-      this.finishedBytes.delete(this.finishedBytes.keys().next().value!);
-    }
     for (const id of group.workerIds) {
       const peer = this.byId.get(id);
       if (peer && peer.runId === runId) {
@@ -357,11 +255,6 @@ export class Hub extends EventEmitter<HubEvents> {
         peer.resume('group');
       }
     }
-  }
-
-  /** Payload bytes each rank of a run sent and received through collectives (live, or as the group ended). */
-  bytes(runId: string): RunBytes | undefined {
-    return this.groups.get(runId)?.bytesSnapshot() ?? this.finishedBytes.get(runId);
   }
 
   private failGroup(group: Group, reason: string): void {
@@ -459,7 +352,7 @@ export class Hub extends EventEmitter<HubEvents> {
     let errorReason: string | null = null;
     ws.on('message', (data, isBinary) => {
       try {
-        this.onMessage(peer, asParts(data), isBinary);
+        this.onMessage(peer, messageParts(data), isBinary);
       } catch (e) {
         this.o.log('error', `while handling a message from ${peer.label}: ${(e as Error).stack ?? errorMessage(e)}`);
       }
@@ -480,8 +373,7 @@ export class Hub extends EventEmitter<HubEvents> {
 
   private onMessage(peer: Peer, bytes: readonly Uint8Array[], isBinary: boolean): void {
     if (peer.state === 'closed') return;
-    peer.lastSeen = Date.now();
-    peer.framesReceived++;
+    peer.heard();
     if (!isBinary) {
       this.disconnect(peer, CLOSE_CODES.protocolError, 'sent a text frame; the protocol is binary frames only');
       return;

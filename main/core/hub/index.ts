@@ -1,11 +1,2 @@
-export {
-  Hub,
-  startHub,
-  type AssignOptions,
-  type GroupInfo,
-  type HubEvents,
-  type HubLogLevel,
-  type HubOptions,
-  type WorkerInfo,
-} from './hub';
-export type { RankBytes, RunBytes } from './group';
+export { Hub, startHub, type AssignOptions, type GroupInfo, type HubEvents, type WorkerInfo } from './hub';
+export type { HubLogLevel, HubOptions } from './options';

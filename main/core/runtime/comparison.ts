@@ -49,7 +49,7 @@ function withoutCpuWait(meanMs: number | null, cpuWaitMs: number | null): number
  */
 export function overheadOf(s: RunSummary): number | null {
   if (s.meanIterationMs === null || s.meanIterationMs === 0) return null;
-  const exchange = (s.meanCommunicateMs ?? 0) - (s.meanWaitMs ?? 0);
+  const exchange = (s.meanExchangeMs ?? 0) - (s.meanWaitMs ?? 0);
   return ((s.meanCompressMs ?? 0) + exchange + (s.meanUpdateMs ?? 0)) / s.meanIterationMs;
 }
 
@@ -64,7 +64,7 @@ export function activeOverheadOf(s: RunSummary): number | null {
   const compress = withoutCpuWait(s.meanCompressMs, s.meanCompressCpuWaitMs);
   const update = withoutCpuWait(s.meanUpdateMs, s.meanUpdateCpuWaitMs);
   const exchangeCpuWait = afterCompute - (s.meanCompressCpuWaitMs ?? 0) - (s.meanUpdateCpuWaitMs ?? 0);
-  const exchange = (s.meanCommunicateMs ?? 0) - (s.meanWaitMs ?? 0) - exchangeCpuWait;
+  const exchange = (s.meanExchangeMs ?? 0) - (s.meanWaitMs ?? 0) - exchangeCpuWait;
   const framework = compress + exchange + update;
   const total = withoutCpuWait(s.meanComputeMs, inCompute) + framework;
   return total > 0 ? framework / total : null;

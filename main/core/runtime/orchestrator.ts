@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Experiment } from '../../../common/experiment';
 import { hasEnded, type RunStatus } from '../../../common/metrics';
 import type { CheckpointMessage, MetricsBatch, StatusMessage } from '../../../common/protocol';
-import { bundleCheckpoint, readCheckpointHeader } from '../../../gpu/worker/checkpoint';
+import { bundleCheckpoint, readCheckpointHeader } from '../../../common/checkpoint';
 import type { Hub, WorkerInfo } from '../hub';
 import type { RunRow, Store } from '../store';
 

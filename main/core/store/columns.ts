@@ -1,92 +1,59 @@
 /**
- * How each record type maps to its table: field name, column, and how the value is stored.
- *  - key: a non-negative integer (rank, iteration); anything else would break the primary key.
+ * How each record maps to its table, derived from common/records.ts: field name, column (the field in snake_case)
+ * and how the value is stored.
+ *  - key: part of the primary key: a non-negative integer (rank, iteration) or a non-empty name (layer).
  *  - num: a required number. NaN (a diverged loss) is stored as NULL, as SQLite has no NaN, and read back as NaN.
  *  - opt: an optional number: absent <-> NULL.
  *  - nullable: number | null.
- *  - text: a required string.
+ *  - counts: histogram counts, a BLOB of little-endian uint32.
  * Values are checked when appended, so a batch never fails on one bad record.
  */
+import { z } from 'zod';
+import { RECORDS, type FieldDef, type RecordKind, type SqlType } from '../../../common/records';
 import { InvalidRecordError } from './errors';
 
-export type FieldKind = 'key' | 'num' | 'opt' | 'nullable' | 'text';
+export type FieldKind = 'key' | 'text' | 'num' | 'opt' | 'nullable' | 'counts';
 
 export interface FieldSpec {
   field: string;
   column: string;
   kind: FieldKind;
+  sql: Exclude<SqlType, null>;
+  /** The schema version that added the column, where a generated migration adds it. */
+  since?: number;
 }
 
-function spec(fields: [string, string, FieldKind][]): readonly FieldSpec[] {
-  return fields.map(([field, column, kind]) => ({ field, column, kind }));
+export function columnName(field: string): string {
+  return field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
-export const ITERATION_FIELDS = spec([
-  ['iteration', 'iteration', 'key'],
-  ['rank', 'rank', 'key'],
-  ['epoch', 'epoch', 'num'],
-  ['loss', 'loss', 'num'],
-  ['lr', 'lr', 'num'],
-  ['density', 'density', 'num'],
-  ['k', 'k', 'num'],
-  ['selected', 'selected', 'num'],
-  ['bytesSent', 'bytes_sent', 'num'],
-  ['bytesReceived', 'bytes_received', 'num'],
-  ['wallMs', 'wall_ms', 'num'],
-  ['computeMs', 'compute_ms', 'num'],
-  ['compressMs', 'compress_ms', 'num'],
-  ['communicateMs', 'communicate_ms', 'num'],
-  ['waitMs', 'wait_ms', 'num'],
-  ['updateMs', 'update_ms', 'num'],
-  ['cpuWaitMs', 'cpu_wait_ms', 'opt'],
-  ['computeCpuWaitMs', 'compute_cpu_wait_ms', 'opt'],
-  ['compressCpuWaitMs', 'compress_cpu_wait_ms', 'opt'],
-  ['updateCpuWaitMs', 'update_cpu_wait_ms', 'opt'],
-  ['rho', 'rho', 'opt'],
-  ['rhoTopk', 'rho_topk', 'opt'],
-  ['boundGeneral', 'bound_general', 'opt'],
-  ['boundGaussian', 'bound_gaussian', 'opt'],
-  ['overlap', 'overlap', 'opt'],
-]);
+function kindOf(f: FieldDef): FieldKind {
+  if (f.key) return f.sql === 'TEXT' ? 'text' : 'key';
+  if (f.sql === 'BLOB') return 'counts';
+  if (f.schema instanceof z.ZodOptional) return 'opt';
+  if (f.schema instanceof z.ZodNullable) return 'nullable';
+  return 'num';
+}
 
-export const EVALUATION_FIELDS = spec([
-  ['iteration', 'iteration', 'key'],
-  ['epoch', 'epoch', 'num'],
-  ['wallMs', 'wall_ms', 'num'],
-  ['testLoss', 'test_loss', 'num'],
-  ['accuracy', 'accuracy', 'opt'],
-  ['perplexity', 'perplexity', 'opt'],
-]);
+/** A record's stored fields, in declaration order (runId is the row's run_pk, not a column). */
+function specs(kind: RecordKind): readonly FieldSpec[] {
+  return Object.entries(RECORDS[kind].fields as Record<string, FieldDef>)
+    .filter(([, f]) => f.sql !== null)
+    .map(([field, f]) => ({
+      field,
+      column: columnName(field),
+      kind: kindOf(f),
+      sql: f.sql!,
+      ...(f.since !== undefined && { since: f.since }),
+    }));
+}
 
-export const LAYER_STATS_FIELDS = spec([
-  ['iteration', 'iteration', 'key'],
-  ['layer', 'layer', 'text'],
-  ['d', 'd', 'num'],
-  ['k', 'k', 'num'],
-  ['selected', 'selected', 'num'],
-  ['threshold', 'threshold', 'nullable'],
-  ['rho', 'rho', 'num'],
-  ['rhoTopk', 'rho_topk', 'num'],
-  ['boundGeneral', 'bound_general', 'num'],
-  ['boundGaussian', 'bound_gaussian', 'num'],
-  ['overlap', 'overlap', 'num'],
-  ['mean', 'mean', 'num'],
-  ['std', 'std', 'num'],
-  ['skewness', 'skewness', 'num'],
-  ['excessKurtosis', 'excess_kurtosis', 'num'],
-]);
-
-/** Histograms: counts is handled apart (a BLOB). */
-export const HISTOGRAM_FIELDS = spec([
-  ['iteration', 'iteration', 'key'],
-  ['layer', 'layer', 'text'],
-  ['min', 'min', 'num'],
-  ['max', 'max', 'num'],
-  ['mean', 'mean', 'num'],
-  ['std', 'std', 'num'],
-  ['skewness', 'skewness', 'num'],
-  ['excessKurtosis', 'excess_kurtosis', 'num'],
-]);
+export const TABLE_FIELDS: Readonly<Record<RecordKind, readonly FieldSpec[]>> = {
+  iteration: specs('iteration'),
+  evaluation: specs('evaluation'),
+  layerStats: specs('layerStats'),
+  histogram: specs('histogram'),
+};
 
 /** The bound values of one record, after run_pk, in the order of `fields`; throws on a value SQLite would refuse. */
 export function recordParams(kind: string, fields: readonly FieldSpec[], record: object, runPk: number): unknown[] {
@@ -117,6 +84,9 @@ export function recordParams(kind: string, fields: readonly FieldSpec[], record:
         if (typeof v !== 'string' || v.length === 0)
           throw new InvalidRecordError(kind, `${f.field} must be a non-empty string, got ${String(v)}`);
         break;
+      case 'counts':
+        params[i + 1] = encodeCounts(v);
+        continue;
     }
     params[i + 1] = v;
   }
@@ -139,7 +109,8 @@ export function recordsFromRaw(
     for (let i = 0; i < fields.length; i++) {
       const f = fields[i]!;
       const v = row[i];
-      if (v !== null) record[f.field] = v;
+      if (f.kind === 'counts') record[f.field] = decodeCounts(v as Uint8Array);
+      else if (v !== null) record[f.field] = v;
       else if (f.kind === 'num') record[f.field] = NaN;
       else if (f.kind !== 'opt') record[f.field] = null;
     }
@@ -154,12 +125,12 @@ export function columnList(fields: readonly FieldSpec[]): string {
 }
 
 /** Histogram counts as little-endian uint32. */
-export function encodeCounts(counts: readonly number[]): Buffer {
+export function encodeCounts(counts: unknown): Buffer {
   if (!Array.isArray(counts)) throw new InvalidRecordError('histogram', 'counts must be an array');
   const out = Buffer.allocUnsafe(counts.length * 4);
   for (let i = 0; i < counts.length; i++) {
-    const c = counts[i]!;
-    if (!Number.isInteger(c) || c < 0 || c > 0xffffffff)
+    const c: unknown = counts[i];
+    if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > 0xffffffff)
       throw new InvalidRecordError('histogram', `counts[${i}] must be an integer in [0, 2^32), got ${String(c)}`);
     out.writeUInt32LE(c, i * 4);
   }

@@ -1,4 +1,6 @@
 import type Database from 'better-sqlite3';
+import { TABLE_FIELDS, type FieldSpec } from './columns';
+import { RECORDS, RECORD_KINDS } from '../../../common/records';
 
 /**
  * The database schema, as numbered migrations. A migration, once released, never changes: a new version adds one.
@@ -21,7 +23,8 @@ export const APPLICATION_ID = 0x53504c42;
 
 const STATUSES = "'queued', 'running', 'waiting', 'finished', 'failed', 'cancelled', 'interrupted'";
 
-export const MIGRATIONS: readonly Migration[] = [
+/** Written by hand: tables, and changes a record field's `since` cannot express (renames). Append new ones. */
+const HAND_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'experiments, runs, status history, iterations, evaluations, logs, checkpoints',
@@ -197,7 +200,55 @@ export const MIGRATIONS: readonly Migration[] = [
         ALTER TABLE iterations ADD COLUMN update_cpu_wait_ms REAL;
       `),
   },
+  {
+    version: 6,
+    description: 'iterations.communicate_ms renamed exchange_ms: one name for the exchange phase',
+    up: (db) => db.exec('ALTER TABLE iterations RENAME COLUMN communicate_ms TO exchange_ms'),
+  },
 ];
+
+/** A stored record field and its table, as a generated migration adds it. */
+export interface AddedColumn {
+  table: string;
+  field: FieldSpec;
+}
+
+/** The columns of the record fields declared with a `since` (common/records.ts). */
+function declaredColumns(): AddedColumn[] {
+  return RECORD_KINDS.flatMap((kind) =>
+    TABLE_FIELDS[kind].filter((f) => f.since !== undefined).map((field) => ({ table: RECORDS[kind].table, field })),
+  );
+}
+
+/**
+ * The hand-written migrations and, per version named by a field's `since`, one that adds those fields' columns (so
+ * a new field is declared once), in order. Throws where a version is taken twice or missing.
+ */
+export function composeMigrations(
+  hand: readonly Migration[],
+  added: readonly AddedColumn[] = declaredColumns(),
+): Migration[] {
+  const byVersion = new Map<number, AddedColumn[]>();
+  for (const c of added) byVersion.set(c.field.since!, [...(byVersion.get(c.field.since!) ?? []), c]);
+  const generated = [...byVersion].map(([version, columns]): Migration => ({
+    version,
+    description: columns.map((c) => `${c.table}.${c.field.column}`).join(', '),
+    up: (db) => {
+      for (const { table, field } of columns) db.exec(`ALTER TABLE ${table} ADD COLUMN ${field.column} ${field.sql}`);
+    },
+  }));
+  const all = [...hand, ...generated].sort((a, b) => a.version - b.version);
+  all.forEach((m, i) => {
+    if (m.version !== i + 1)
+      throw new Error(
+        `schema migrations must be numbered 1, 2, ... without gaps or repeats; found version ${m.version} in place ${i + 1} ` +
+          "(two changes took the same number, by hand or as a record field's since: renumber the later one)",
+      );
+  });
+  return all;
+}
+
+export const MIGRATIONS: readonly Migration[] = composeMigrations(HAND_MIGRATIONS);
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 

@@ -21,7 +21,7 @@ export type ProjectionRow = Pick<
   | 'measured'
   | 'meanComputeMs'
   | 'meanCompressMs'
-  | 'meanCommunicateMs'
+  | 'meanExchangeMs'
   | 'meanWaitMs'
   | 'meanUpdateMs'
 >;
@@ -134,8 +134,8 @@ export function applyDraft(base: ClusterPreset, draft: PresetDraft): AppliedDraf
 export interface Breakdown {
   computeMs: number;
   compressMs: number;
-  /** Transfer: communication less the waiting for other ranks (measured) or the model's time (projected). */
-  communicateMs: number;
+  /** Transfer: the exchange less the waiting for other ranks (measured) or the model's time (projected). */
+  exchangeMs: number;
   /** Measured only: waiting at the hub for slower ranks (load imbalance). */
   waitMs: number;
   updateMs: number;
@@ -146,16 +146,16 @@ export function measuredBreakdown(row: ProjectionRow): Breakdown | null {
   if (row.meanComputeMs === null) return null;
   const compute = row.meanComputeMs;
   const compress = row.meanCompressMs ?? 0;
-  const communicate = row.meanCommunicateMs ?? 0;
-  const wait = Math.min(row.meanWaitMs ?? 0, communicate);
+  const exchange = row.meanExchangeMs ?? 0;
+  const wait = Math.min(row.meanWaitMs ?? 0, exchange);
   const update = row.meanUpdateMs ?? 0;
   return {
     computeMs: compute,
     compressMs: compress,
-    communicateMs: communicate - wait,
+    exchangeMs: exchange - wait,
     waitMs: wait,
     updateMs: update,
-    totalMs: compute + compress + communicate + update,
+    totalMs: compute + compress + exchange + update,
   };
 }
 
@@ -164,7 +164,7 @@ export function projectedBreakdown(preset: ClusterPreset, measured: MeasuredIter
   return {
     computeMs: p.computeSeconds * 1000,
     compressMs: p.compressSeconds * 1000,
-    communicateMs: p.communicateSeconds * 1000,
+    exchangeMs: p.exchangeSeconds * 1000,
     waitMs: 0,
     updateMs: p.updateSeconds * 1000,
     totalMs: p.totalSeconds * 1000,

@@ -4,6 +4,17 @@
  */
 import type { RunSeries, SeriesColumn } from '../../../common/api';
 import type { EvaluationRecord, RunStatus } from '../../../common/metrics';
+import {
+  EVALUATION_CHART_FIELDS,
+  EVALUATION_FIELDS,
+  ITERATION_CHART_FIELDS,
+  ITERATION_FIELDS,
+  PHASE_FIELDS,
+  axisLabel,
+  type EvaluationChartField,
+  type FieldMeta,
+  type IterationChartField,
+} from '../../../common/records';
 import { aggregateSeeds, type BandKind } from './aggregate';
 import { assignColors, DASHES } from './colors';
 import { emaSmooth } from './smoothing';
@@ -20,41 +31,28 @@ type IterationMetric = { label: string; source: 'iteration'; columns: readonly S
 type EvaluationMetric = {
   label: string;
   source: 'evaluation';
-  field: 'accuracy' | 'perplexity' | 'testLoss';
+  field: EvaluationChartField;
   scale?: number;
 };
 
-const Y_METRIC_TABLE = {
-  loss: { label: 'Train loss', source: 'iteration', columns: ['loss'] },
-  accuracy: { label: 'Test accuracy (%)', source: 'evaluation', field: 'accuracy', scale: 100 },
-  perplexity: { label: 'Test perplexity', source: 'evaluation', field: 'perplexity' },
-  testLoss: { label: 'Test loss', source: 'evaluation', field: 'testLoss' },
-  lr: { label: 'Learning rate', source: 'iteration', columns: ['lr'] },
-  density: { label: 'Density', source: 'iteration', columns: ['density'] },
-  rho: { label: 'rho (contraction ratio)', source: 'iteration', columns: ['rho'] },
-  rhoTopk: { label: 'rho of exact Top_k', source: 'iteration', columns: ['rhoTopk'] },
-  overlap: { label: 'Overlap with exact Top_k', source: 'iteration', columns: ['overlap'] },
-  selected: { label: 'Selected coordinates', source: 'iteration', columns: ['selected'] },
-  bytesSent: { label: 'Bytes sent / iteration', source: 'iteration', columns: ['bytesSent'] },
-  iterationMs: {
-    label: 'Iteration time (ms)',
-    source: 'iteration',
-    columns: ['computeMs', 'compressMs', 'communicateMs', 'updateMs'],
-  },
-  waitMs: { label: 'Waiting for other ranks (ms)', source: 'iteration', columns: ['waitMs'] },
-  cpuWaitMs: {
-    label: 'Waiting for a CPU after compute (ms)',
-    source: 'iteration',
-    columns: ['cpuWaitMs'],
-  },
-  computeCpuWaitMs: {
-    label: 'Waiting for a CPU during compute (ms)',
-    source: 'iteration',
-    columns: ['computeCpuWaitMs'],
-  },
-} as const satisfies Record<string, IterationMetric | EvaluationMetric>;
-export type YMetricId = keyof typeof Y_METRIC_TABLE;
-export const Y_METRICS: Record<YMetricId, IterationMetric | EvaluationMetric> = Y_METRIC_TABLE;
+/** The y metrics: the record fields marked `chart` (common/records.ts), and the iteration time, the phases' sum. */
+export type YMetricId = IterationChartField | EvaluationChartField | 'iterationMs';
+const scaleOf = ({ scale }: FieldMeta) => (scale === undefined ? {} : { scale });
+const iterationMetric = (id: IterationChartField): [YMetricId, IterationMetric] => {
+  const meta: FieldMeta = ITERATION_FIELDS[id];
+  return [id, { label: axisLabel(meta), source: 'iteration', columns: [id], ...scaleOf(meta) }];
+};
+const evaluationMetric = (id: EvaluationChartField): [YMetricId, EvaluationMetric] => {
+  const meta: FieldMeta = EVALUATION_FIELDS[id];
+  return [id, { label: axisLabel(meta), source: 'evaluation', field: id, ...scaleOf(meta) }];
+};
+/** In the menu: the train loss, the evaluation metrics, the other iteration fields, the iteration time. */
+export const Y_METRICS = Object.fromEntries([
+  iterationMetric('loss'),
+  ...EVALUATION_CHART_FIELDS.map(evaluationMetric),
+  ...ITERATION_CHART_FIELDS.filter((id) => id !== 'loss').map(iterationMetric),
+  ['iterationMs', { label: 'Iteration time (ms)', source: 'iteration', columns: PHASE_FIELDS }],
+]) as Record<YMetricId, IterationMetric | EvaluationMetric>;
 
 export interface PlotOptions {
   x: XAxisId;

@@ -1,8 +1,10 @@
 /**
- * Checkpoints: each rank contributes a part (rank 0 the model, its optimizer state and its
- * residuals; the others their residuals) and the hub stores the parts of one iteration together.
- * A part is a small JSON header followed by float32 blocks, so it crosses the wire untouched.
+ * The checkpoint format: each rank contributes a part (rank 0 the model, its optimizer state and
+ * its residuals; the others their residuals) and the orchestrator stores the parts of one
+ * iteration together. A part is a small JSON header followed by float32 blocks, so it crosses the
+ * wire untouched. Environment-free: the worker writes and reads parts, the orchestrator bundles them.
  */
+import { decodeUtf8, encodeUtf8 } from './utf8';
 
 export interface RankCheckpoint {
   rank: number;
@@ -29,7 +31,7 @@ interface Header {
 export function encodeRankCheckpoint(part: RankCheckpoint): Uint8Array {
   const lengths: Header['lengths'] = {};
   for (const group of GROUPS) if (part[group]) lengths[group] = part[group].map((t) => t.length);
-  const header = new TextEncoder().encode(
+  const header = encodeUtf8(
     JSON.stringify({ rank: part.rank, iteration: part.iteration, weightsChecksum: part.weightsChecksum, lengths }),
   );
   const headerWords = Math.ceil(header.byteLength / 4);
@@ -58,7 +60,9 @@ export function readCheckpointHeader(
 
 function readHeader(bytes: Uint8Array): { header: Header; bodyOffset: number } {
   const headerBytes = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + headerBytes))) as Header;
+  const text = decodeUtf8(bytes.subarray(4, 4 + headerBytes));
+  if (text === null) throw new Error('checkpoint part header is not valid UTF-8');
+  const header = JSON.parse(text) as Header;
   return { header, bodyOffset: 4 + Math.ceil(headerBytes / 4) * 4 };
 }
 
