@@ -7,8 +7,9 @@ the statistics): all six operators on several sizes and edge cases, error feedba
 steps, the refusal of a NaN, and every golden fixture (tests/fixtures). Then times exact Top_k
 of sparselab_torch against torch.topk at d = 25M, density 0.001, with CUDA events, both including
 the copy of the selection to the host. Writes OUTDIR/device_check.json and prints a summary.
-Without CUDA it says so and runs every check on the CPU (the script's own smoke test, with a
-smaller d unless --d is given); --require-cuda makes that an error instead.
+Without CUDA it says so and runs every check on the CPU, the "device" side taking the torch code
+that CUDA tensors take (the script's own smoke test, with a smaller d unless --d is given);
+--require-cuda makes that an error instead.
 """
 import argparse
 import glob
@@ -26,10 +27,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import sparselab_torch as sl  # noqa: E402
+from sparselab_torch import operators_paths  # noqa: E402
 from sparselab_torch.operators_cli import json_safe, read_gradient, run_case  # noqa: E402
 
 FIXTURES = os.path.join(HERE, "tests", "fixtures")
 DENSITIES = (0.001, 0.01, 0.1)
+
+
+def on_device(device, fn, *args):
+    """fn on the device side: CUDA, or without it the torch code path on the CPU."""
+    operators_paths.NUMPY_ON_CPU = device.type != "cpu"
+    try:
+        return fn(*args)
+    finally:
+        operators_paths.NUMPY_ON_CPU = True
 
 
 def inputs():
@@ -73,7 +84,7 @@ def check_operators(device, report):
         u = torch.from_numpy(data.copy())
         started = time.perf_counter()
         cpu = run_case(u, runs)
-        dev = run_case(u.to(device), runs)
+        dev = on_device(device, run_case, u.to(device), runs)
         for run, a, b in zip(runs, cpu, dev):
             problem = compare([a], [b])
             report["cases"].append({"input": name, "d": int(data.size), "method": run["method"], "density": run["density"],
@@ -90,7 +101,7 @@ def check_error_feedback(device, report):
         ok = True
         for step, g in enumerate(grads):
             a = cpu.compress(g, step)
-            b = dev.compress(g.to(device), step)
+            b = on_device(device, dev.compress, g.to(device), step)
             ok &= torch.equal(a.indices, b.indices.cpu()) and torch.equal(a.values, b.values.cpu())
             if cpu.residual is not None:
                 ok &= torch.equal(cpu.residual, dev.residual.cpu())
@@ -110,7 +121,7 @@ def check_fixtures(device, report):
             fixture = json.load(f)
         u = torch.from_numpy(read_gradient(os.path.join(FIXTURES, fixture["input"])).copy()).to(device)
         runs = [{k: v for k, v in run.items() if k not in ("indices", "valuesBits", "thresholdBits", "statistics")} for run in fixture["runs"]]
-        problem = compare(fixture["runs"], run_case(u, runs))
+        problem = compare(fixture["runs"], on_device(device, run_case, u, runs))
         report["fixtures"].append({"name": fixture["name"], "runs": len(runs), "ok": problem is None, **({"problem": problem} if problem else {})})
 
 

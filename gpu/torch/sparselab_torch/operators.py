@@ -10,7 +10,7 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from .operators_select import bits_to_float32, compact_above, count_above, exact_topk, float32_bits, magnitude_keys, top_keys
+from .operators_select import bits_to_float32, compact_above, count_above, exact_topk, float32_bits, top_keys
 from .random import random_keys, step_seed
 from .stats_moments import Moments, moments
 
@@ -110,9 +110,8 @@ def topk(u: torch.Tensor, k: int, **_) -> Selection:
 def gaussiank(u: torch.Tensor, k: int, *, moments_of_u: Optional[Moments] = None, **_) -> Selection:
     """Gaussian_k as the GaussianK-SGD reference, threshold in float32 from the native moments."""
     m = moments_of_u or moments(u)
-    keys = magnitude_keys(u)
-    threshold = walk_corrections(gaussian_threshold(m, k / m.count), k, lambda t: count_above(keys, t))
-    indices, values = compact_above(u, keys, threshold)
+    threshold = walk_corrections(gaussian_threshold(m, k / m.count), k, lambda t: count_above(u, t))
+    indices, values = compact_above(u, threshold)
     return Selection(indices, values, threshold)
 
 
@@ -135,11 +134,10 @@ def dgck(u: torch.Tensor, k: int, *, seed: int = 0, sample_ratio: float = 0.01, 
     positions = random_keys(seed, sample_size, device=u.device) % d
     rank = max(1, math.ceil(k * sample_size / d))
     threshold = _next_below(_kth_largest(u[positions].abs(), rank))
-    keys = magnitude_keys(u)
-    if 3 * count_above(keys, threshold) > 4 * k:
+    if 3 * count_above(u, threshold) > 4 * k:
         indices, values = exact_topk(u, k)
     else:
-        indices, values = compact_above(u, keys, threshold)
+        indices, values = compact_above(u, threshold)
     return Selection(indices, values, threshold)
 
 
@@ -148,11 +146,10 @@ def trimmedk(u: torch.Tensor, k: int, *, moments_of_u: Optional[Moments] = None,
     the candidates of an exact Top_k; the selection equals Top_k's."""
     m = moments_of_u or moments(u)
     mean = m.sum_abs / m.count
-    keys = magnitude_keys(u)
     threshold = None
     for r in TRIM_RATIOS:
         level = fround(mean + r * (m.max_abs - mean))
-        if count_above(keys, level) >= k:
+        if count_above(u, level) >= k:
             threshold = level
             break
     indices, values = exact_topk(u, k)

@@ -16,6 +16,8 @@ import struct
 import numpy as np
 import torch
 
+from .operators_paths import numpy_path
+
 from .random import mix32_tensor
 
 MAGNITUDE_MASK = 0x7FFFFFFF
@@ -50,14 +52,33 @@ def magnitude_keys(u: torch.Tensor) -> torch.Tensor:
     return u.view(torch.int32) & MAGNITUDE_MASK
 
 
-def count_above(keys: torch.Tensor, threshold: float) -> int:
+def _beyond(a: np.ndarray, t: np.float32, inclusive: bool) -> np.ndarray:
+    """|a| > t (or >= t) for t >= 0 without materialising |a|: x > t or x < -t. NumPy's float
+    compares equal the bit compare for finite values (-0 == 0, subnormals ordered, no flushing)."""
+    compare, mirror = (np.greater_equal, np.less_equal) if inclusive else (np.greater, np.less)
+    passing = compare(a, t)
+    np.logical_or(passing, mirror(a, -t), out=passing)
+    return passing
+
+
+def count_above(u: torch.Tensor, threshold: float) -> int:
     """Number of coordinates with |u_i| > threshold."""
-    return int((keys > threshold_bits(threshold)).sum())
+    if threshold < 0:
+        return u.numel()
+    if numpy_path(u.device):
+        a, t = u.numpy(), np.float32(threshold)
+        return int(np.count_nonzero(np.greater(a, t))) + int(np.count_nonzero(np.less(a, -t)))
+    return int((magnitude_keys(u) > threshold_bits(threshold)).sum())
 
 
-def compact_above(u: torch.Tensor, keys: torch.Tensor, threshold: float):
+def compact_above(u: torch.Tensor, threshold: float):
     """Every coordinate with |u_i| > threshold: (ascending int64 indices, values)."""
-    indices = torch.nonzero(keys > threshold_bits(threshold)).view(-1)
+    if threshold < 0:
+        indices = torch.arange(u.numel(), device=u.device)
+    elif numpy_path(u.device):
+        indices = torch.from_numpy(np.flatnonzero(_beyond(u.numpy(), np.float32(threshold), False)).astype(np.int64))
+    else:
+        indices = torch.nonzero(magnitude_keys(u) > threshold_bits(threshold)).view(-1)
     return indices, u[indices]
 
 
@@ -103,14 +124,10 @@ def top_keys(keys: torch.Tensor, k: int, whole_select_max_length: int = WHOLE_SE
 
 def _magnitude_candidates(u: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
     """Ascending indices of every |u_i| >= the magnitude whose float32 bits are `key` (> 0)."""
-    if u.is_cpu:
-        # NumPy's comparisons and flatnonzero are several times faster than torch's on CPU; the
-        # float compare equals the bit compare for finite values (|x| >= t <=> x >= t or x <= -t).
-        a = u.numpy()
+    if numpy_path(u.device):
+        # NumPy's comparisons and flatnonzero are several times faster than torch's on a CPU.
         t = np.int32(int(key)).view(np.float32)
-        passing = np.greater_equal(a, t)
-        np.logical_or(passing, np.less_equal(a, -t), out=passing)
-        return torch.from_numpy(np.flatnonzero(passing).astype(np.int64, copy=False))
+        return torch.from_numpy(np.flatnonzero(_beyond(u.numpy(), t, True)).astype(np.int64))
     return torch.nonzero(magnitude_keys(u) >= key).view(-1)
 
 

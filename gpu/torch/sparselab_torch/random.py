@@ -9,6 +9,8 @@ from typing import Union
 import numpy as np
 import torch
 
+from .operators_paths import numpy_path
+
 MASK32 = 0xFFFFFFFF
 
 
@@ -69,7 +71,7 @@ def _random_keys_numpy(seed: int, n: int) -> torch.Tensor:
 def random_keys(seed: int, indices: Union[torch.Tensor, int], device: Union[str, torch.device, None] = None) -> torch.Tensor:
     """randomKey(seed, i) for each i of `indices` (an int64 tensor, or n for 0..n-1), as int64."""
     if isinstance(indices, int):
-        if torch.device(device or "cpu").type == "cpu":
+        if numpy_path(device):
             with np.errstate(over="ignore"):
                 return _random_keys_numpy(seed, indices)
         indices = torch.arange(indices, dtype=torch.int64, device=device)

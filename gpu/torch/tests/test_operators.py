@@ -17,6 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import sparselab_torch as sl  # noqa: E402
+from sparselab_torch import operators_paths as paths  # noqa: E402
 from sparselab_torch.operators_cli import read_gradient, run_case  # noqa: E402
 from sparselab_torch.operators_select import exact_topk  # noqa: E402
 from sparselab_torch.random import mix32, random_key, step_seed  # noqa: E402
@@ -72,6 +73,31 @@ class GoldenFixtures(unittest.TestCase):
 
     def test_fixtures_written_by_sparselab_torch(self):
         self.check("py")
+
+
+class TorchPathOnCpu(GoldenFixtures):
+    """The torch code that CUDA tensors take, run on CPU tensors against the same fixtures."""
+
+    def setUp(self):
+        paths.NUMPY_ON_CPU = False
+
+    def tearDown(self):
+        paths.NUMPY_ON_CPU = True
+
+    def test_moments_equal_the_numpy_path(self):
+        rng = np.random.default_rng(12)
+        for data in (rng.standard_normal(70_001), rng.standard_normal(5000) * 1e-20, np.zeros(9)):
+            u = torch.from_numpy(data.astype(np.float32))
+            torch_moments = sl.moments(u)
+            paths.NUMPY_ON_CPU = True
+            self.assertEqual(torch_moments, sl.moments(u))
+            paths.NUMPY_ON_CPU = False
+
+    def test_random_keys_and_topk_equal_the_reference(self):
+        self.assertEqual(sl.random.random_keys(99, 3000).tolist(), [random_key(99, i) for i in range(3000)])
+        u = torch.from_numpy(np.random.default_rng(13).standard_t(2, size=100_000).astype(np.float32))
+        for k in (1, 100, 5000):
+            self.assertTrue(torch.equal(exact_topk(u, k)[0], reference_topk(u, k)))
 
 
 class Generator(unittest.TestCase):
