@@ -16,7 +16,7 @@ import type { AppEvent } from '../../common/api';
 import { AppCore } from '../../main/core/app';
 import { importExternalRun, parseExternalRunFile } from '../../main/core/cli/import';
 import { torchPythonEnv } from '../../main/core/cli/torchPython';
-import { startHub, type Hub } from '../../main/core/hub';
+import { startHub, type Hub, type HubOptions } from '../../main/core/hub';
 import { Orchestrator } from '../../main/core/runtime/orchestrator';
 import { openStore, type Store } from '../../main/core/store';
 import { torchPythonOrSkip } from '../torchParity';
@@ -32,9 +32,9 @@ interface Core {
 }
 let core: Core | null = null;
 
-async function startCore(): Promise<Core> {
+async function startCore(options: HubOptions = {}): Promise<Core> {
   const store = openStore(mkdtempSync(join(tmpdir(), 'sparselab-external-')));
-  const hub = await startHub({ log: () => {} });
+  const hub = await startHub({ log: () => {}, ...options });
   core = { store, hub, orchestrator: new Orchestrator(store, hub) };
   return core;
 }
@@ -167,6 +167,24 @@ sl.connect("${hub.url}", "wrong", experiment="e", arm={"method": "topk", "densit
     expect(exit.code).not.toBe(0);
     expect(exit.out).toContain('wrong token');
     expect(store.listRuns()).toEqual([]);
+  });
+
+  it('a quiet script stays connected through its heartbeats; one that dies fails its run', async () => {
+    const { hub, store } = await startCore({ heartbeatMs: 100, silenceMs: 600 });
+    const connect = `import os, sys, time, sparselab_torch as sl
+run = sl.connect("${hub.url}", "${hub.token}", experiment="quiet", arm={"method": "topk", "density": 0.1}, model="m", dataset="d", epochs=1, batch_size=1, lr=0.1)
+time.sleep(2)  # a long evaluation: no records, three times the hub's silence limit
+`;
+    const quiet = await runPython(['-c', `${connect}run.log("still here")\nrun.finish()`], {});
+    expect(quiet.code, quiet.out).toBe(0);
+    const dies = await runPython(['-c', `${connect}os._exit(3)`], {});
+    expect(dies.code).toBe(3);
+    await new Promise((r) => setTimeout(r, 200));
+    const [died, finished] = store.listRuns();
+    expect(store.getRun(finished!.id).status).toBe('finished');
+    expect(store.logs(finished!.id).map((l) => l.message)).toContain('still here');
+    expect(store.getRun(died!.id).status).toBe('failed');
+    expect(store.getRun(died!.id).failureReason).toMatch(/the training script's connection ended/);
   });
 
   it('cancelling the run in SparseLab reaches the script, and the run cannot be resumed on workers', async () => {
