@@ -302,8 +302,38 @@ describe('sparselab import', () => {
     expect(() => parseExternalRunFile(readFileSync(file, 'utf8'), file)).toThrow(`${file}:3: not JSON`);
     writeFileSync(file, JSON.stringify(good) + '\n');
     expect(() => parseExternalRunFile(readFileSync(file, 'utf8'), file)).toThrow(`${file}:1: not the first line`);
+    const other = { ...good, records: [{ ...good.records[0], runId: 'r-1' }] };
+    writeFileSync(file, [header, other].map((l) => JSON.stringify(l)).join('\n') + '\n');
+    expect(() => parseExternalRunFile(readFileSync(file, 'utf8'), file)).toThrow(`${file}:2: record of run "r-1"`);
+    const hello = {
+      type: 'hello',
+      token: 't',
+      protocolVersion: 2,
+      capabilities: { host: 'h', pid: 1, backend: 'cpu', cores: 1 },
+    };
+    writeFileSync(file, [header, hello].map((l) => JSON.stringify(l)).join('\n') + '\n');
+    expect(() => parseExternalRunFile(readFileSync(file, 'utf8'), file)).toThrow(
+      `${file}:2: a 'hello' message has no place`,
+    );
     const store = openStore(join(dir, 'data'));
     expect(store.listRuns()).toEqual([]);
+    store.close();
+  });
+
+  it('records a file that ends before the run did as failed, saying so', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sparselab-import-'));
+    const file = join(dir, 'cut.jsonl');
+    const header = { type: 'registerRun', format: 'sparselab-external-run', version: 1, spec: spec() };
+    const evaluation = { runId: 'local', iteration: 3, epoch: 1, wallMs: 1, testLoss: 0.5, accuracy: 0.9 };
+    const lines = [header, { type: 'metrics', kind: 'evaluation', records: [evaluation] }];
+    writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    expect(importExternalRun(join(dir, 'data'), file)).toMatch(/, failed\): 1 records$/);
+    const store = openStore(join(dir, 'data'));
+    const [run] = store.listRuns();
+    expect(store.getRun(run!.id).failureReason).toBe(
+      `${file} ends before the run finished (the script stopped early?)`,
+    );
+    expect(store.evaluationSeries(run!.id)).toEqual([{ ...evaluation, runId: run!.id }]);
     store.close();
   });
 });
