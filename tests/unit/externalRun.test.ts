@@ -237,6 +237,35 @@ describe("the hub's rules for external runs", () => {
     expect(store.listRuns()).toEqual([]);
   });
 
+  it('keeps going when the run is deleted while its script still sends, logging what it could not record', async () => {
+    const logged: string[] = [];
+    const { hub, store } = await startCore({ log: (level, message) => level === 'error' && logged.push(message) });
+    const register = async () => {
+      const link = await open(hub);
+      const parsed = externalRunSpecSchema.parse(spec());
+      link.ws.send(
+        encodeFrame({ type: 'registerRun', token: hub.token, protocolVersion: PROTOCOL_VERSION, spec: parsed }),
+      );
+      const reply = await link.next();
+      expect(reply.type).toBe('runRegistered');
+      return { ...link, runId: (reply as { runId: string }).runId };
+    };
+    const first = await register();
+    store.deleteRun(first.runId);
+    const record = { runId: first.runId, iteration: 0, epoch: 0, wallMs: 1, testLoss: 1 };
+    first.ws.send(encodeFrame({ type: 'metrics', kind: 'evaluation', records: [record] }));
+    first.ws.send(encodeFrame({ type: 'log', level: 'info', message: 'hello' }));
+    first.ws.close();
+    await first.closed;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(logged.join('\n')).toMatch(new RegExp(`external run ${first.runId}: could not record evaluation records`));
+    expect(logged.join('\n')).toMatch(/could not record a log line/);
+    expect(logged.join('\n')).toMatch(/could not record its loss/);
+    const second = await register(); // the hub and the store go on
+    expect(store.getRun(second.runId).status).toBe('running');
+    second.ws.close();
+  });
+
   it("closes a connection that sends another run's records, and the run fails", async () => {
     const { hub, store } = await startCore();
     const { ws, next, closed } = await open(hub);
