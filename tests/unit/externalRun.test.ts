@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -73,18 +74,37 @@ function runPython(args: string[], env: Record<string, string>, onLine?: (line: 
   });
 }
 
-/** torchrun on Debian 12 (torch 1.13, Python 3.11) fails with its default --redirects/--tee of 0. */
-const TORCHRUN = [
-  '-m',
-  'torch.distributed.run',
-  '--standalone',
-  '--nproc_per_node',
-  '2',
-  '--redirects',
-  '1',
-  '--tee',
-  '1',
-];
+/**
+ * torchrun for 2 local ranks. --redirects/--tee 1: Debian 12's torch 1.13 under Python 3.11 fails with their
+ * default of 0. A static rendezvous on a free port rather than --standalone's c10d one, whose keep-alives
+ * time out on a loaded machine.
+ */
+async function torchrun(): Promise<string[]> {
+  const port = await new Promise<number>((resolvePort) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolvePort(port));
+    });
+  });
+  const rendezvous = ['--nnodes', '1', '--node_rank', '0', '--master_addr', '127.0.0.1', '--master_port', String(port)];
+  return ['-m', 'torch.distributed.run', ...rendezvous, '--nproc_per_node', '2', '--redirects', '1', '--tee', '1'];
+}
+
+/** A raw connection to the hub, its messages decoded in order. */
+function open(hub: Hub): Promise<{ ws: WebSocket; next: () => Promise<Message>; closed: Promise<number> }> {
+  const ws = new WebSocket(hub.url);
+  const queue: Message[] = [];
+  const waiting: ((m: Message) => void)[] = [];
+  ws.on('message', (data: Buffer) => {
+    const { header } = decodeFrame(new Uint8Array(data));
+    const w = waiting.shift();
+    if (w) w(header);
+    else queue.push(header);
+  });
+  const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+  const next = () => new Promise<Message>((r) => (queue.length ? r(queue.shift()!) : waiting.push(r)));
+  return new Promise((r) => ws.on('open', () => r({ ws, next, closed })));
+}
 
 describe.runIf(python !== null)('a DDP training script recorded by SparseLab', () => {
   it('streams 2-rank gloo runs of the example into a core: they appear with their records, finish, and compare like native runs', async () => {
@@ -103,7 +123,7 @@ describe.runIf(python !== null)('a DDP training script recorded by SparseLab', (
       ['--method', 'gaussiank', '--density', '0.02'],
       ['--method', 'dense'],
     ]) {
-      const exit = await runPython([...TORCHRUN, EXAMPLE, ...arm, ...common], env);
+      const exit = await runPython([...(await torchrun()), EXAMPLE, ...arm, ...common], env);
       expect(exit.code, exit.out).toBe(0);
       const summary = JSON.parse(/summary (\{.*\})/.exec(exit.out)![1]!) as {
         steps: number;
@@ -152,6 +172,17 @@ describe.runIf(python !== null)('a DDP training script recorded by SparseLab', (
     expect((await app.api.layerNames(sparse)).sort()).toEqual(['0.bias', '0.weight', '2.bias', '2.weight']);
     expect((await app.api.layerStats(sparse, '0.weight')).map((s) => s.iteration)).toEqual([0, 20, 39]);
     expect(new Set((await app.api.histograms(sparse)).map((h) => h.iteration))).toEqual(new Set([0, 39]));
+    // A run that failed outside cannot be resumed on SparseLab's workers, and none are started for it.
+    const link = await open(app.hub);
+    const parsed = externalRunSpecSchema.parse(spec());
+    link.ws.send(
+      encodeFrame({ type: 'registerRun', token: app.hub.token, protocolVersion: PROTOCOL_VERSION, spec: parsed }),
+    );
+    const failedId = ((await link.next()) as { runId: string }).runId;
+    link.ws.close();
+    await expect.poll(async () => (await app.api.run(failedId)).status).toBe('failed');
+    await expect(app.api.resumeRun(failedId)).rejects.toThrow(/outside SparseLab's workers/);
+    expect(app.pool.count).toBe(0);
     const comparison = await app.api.compare(runs.map((r) => r.id));
     const row = comparison.find((c) => c.runId === sparse)!;
     expect(row.measured).not.toBeNull();
@@ -208,21 +239,6 @@ print("cancelled:", run.cancelled, flush=True)`;
 });
 
 describe("the hub's rules for external runs", () => {
-  function open(hub: Hub): Promise<{ ws: WebSocket; next: () => Promise<Message>; closed: Promise<number> }> {
-    const ws = new WebSocket(hub.url);
-    const queue: Message[] = [];
-    const waiting: ((m: Message) => void)[] = [];
-    ws.on('message', (data: Buffer) => {
-      const { header } = decodeFrame(new Uint8Array(data));
-      const w = waiting.shift();
-      if (w) w(header);
-      else queue.push(header);
-    });
-    const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
-    const next = () => new Promise<Message>((r) => (queue.length ? r(queue.shift()!) : waiting.push(r)));
-    return new Promise((r) => ws.on('open', () => r({ ws, next, closed })));
-  }
-
   it('refuses a registration whose spec breaks the schema, naming the field', async () => {
     const { hub, store } = await startCore();
     const { ws, next, closed } = await open(hub);
@@ -290,7 +306,7 @@ describe('sparselab import', () => {
   it.runIf(python !== null)('records a run the example wrote to JSON Lines without a core', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sparselab-import-'));
     const file = join(dir, 'run.jsonl');
-    const args = [...TORCHRUN, EXAMPLE, '--method', 'topk', '--density', '0.05', '--strategy', 'capacity'];
+    const args = [...(await torchrun()), EXAMPLE, '--method', 'topk', '--density', '0.05', '--strategy', 'capacity'];
     args.push('--train-limit', '1280', '--test-limit', '200', '--jsonl', file);
     const exit = await runPython(args, { SPARSELAB_HUB: '' });
     expect(exit.code, exit.out).toBe(0);
