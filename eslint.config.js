@@ -61,7 +61,18 @@ const GPU_ENVIRONMENT_FREE = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'out/', 'build/', '.device/', '.gl/', 'gpu/kernels/cpu/wasm/', 'bench/results/'] },
+  {
+    ignores: [
+      'node_modules/',
+      'out/',
+      'build/',
+      '.device/',
+      '.devkit/',
+      '.gl/',
+      'gpu/kernels/cpu/wasm/',
+      'bench/results/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   ...vue.configs['flat/recommended'],

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { apiArgs } from '../../common/apiArgs';
-import { decodeFrame, encodeFrame } from '../../common/protocol';
+import { decodeFrame, encodeFrame } from '../../common/frame';
 import {
   EVALUATION_FIELDS,
   ITERATION_FIELDS,

@@ -64,17 +64,12 @@ export function iterationSeries<F extends IterationColumn>(
     return f;
   });
   const allRanks = options.ranks === 'all';
-  const ranks: Condition = !allRanks && ['rank = 0'];
-  const source = wanted.has(BYTES_SENT_TOTAL.field)
-    ? `(SELECT *, TOTAL(bytes_sent) OVER (PARTITION BY rank ORDER BY iteration) AS ${BYTES_SENT_TOTAL.column}
-        FROM iterations WHERE ${whereOf([['run_pk = ?', pk], ranks]).where})`
-    : 'iterations';
-  const sourceParams = source === 'iterations' ? [] : [pk];
-  const filter: Condition[] = [['run_pk = ?', pk], ranks, ...range(options.from, options.to)];
+  const ofRun: Condition[] = [['run_pk = ?', pk], !allRanks && ['rank = 0']];
+  const filter: Condition[] = [...range(options.from, options.to)];
   if (options.points !== undefined) {
     const points = Math.floor(options.points);
     if (!(points >= 1)) throw new StoreError(`points must be at least 1, got ${options.points}`, 'BAD_ARGUMENT');
-    const { where, params } = whereOf(filter);
+    const { where, params } = whereOf([...ofRun, ...filter]);
     const span = db
       .stmt(`SELECT MIN(iteration) AS lo, MAX(iteration) AS hi FROM iterations WHERE ${where}`)
       .get(...params) as { lo: number | null; hi: number | null };
@@ -83,13 +78,22 @@ export function iterationSeries<F extends IterationColumn>(
     if (points === 1) filter.push(['iteration = ?', span.hi]);
     else if (stride > 1) filter.push(['((iteration - ?) % ? = 0 OR iteration = ?)', span.lo, stride, span.hi]);
   }
-  const { where, params } = whereOf(filter);
+  // The running total needs every iteration of the rank: the range and the decimation apply after it.
+  const withTotal = fields.includes(BYTES_SENT_TOTAL);
+  const run = whereOf(ofRun);
+  const source = withTotal
+    ? `(SELECT ${columnList(fields.filter((f) => f !== BYTES_SENT_TOTAL))},
+        TOTAL(bytes_sent) OVER (PARTITION BY rank ORDER BY iteration) AS ${BYTES_SENT_TOTAL.column}
+        FROM iterations WHERE ${run.where})`
+    : 'iterations';
+  const kept = whereOf(withTotal ? filter : [...ofRun, ...filter]);
   const rows = db
     .stmt(
-      `SELECT ${columnList(fields)} FROM ${source} WHERE ${where} ORDER BY iteration${allRanks ? ', rank' : ''}`,
+      `SELECT ${columnList(fields)} FROM ${source} ${kept.where ? `WHERE ${kept.where}` : ''}
+       ORDER BY iteration${allRanks ? ', rank' : ''}`,
       true,
     )
-    .all(...sourceParams, ...params) as unknown[][];
+    .all(...(withTotal ? run.params : []), ...kept.params) as unknown[][];
   return recordsFromRaw(fields, rows) as IterationPoint<F>[];
 }
 
