@@ -197,6 +197,8 @@ def select(
     for the checked path with error feedback)."""
     if method not in OPERATORS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if method != "dense" and (density is None) == (k is None):
+        raise ValueError(f"{method}: give exactly one of density or k")
     flat = flat_float32(u)
     size = selection_size(flat.numel(), density, k)
     return OPERATORS[method](flat, size, seed=step_seed(seed, step), sample_ratio=sample_ratio)

@@ -241,6 +241,8 @@ class ErrorFeedback(unittest.TestCase):
             sl.Compressor("topk")
         with self.assertRaisesRegex(ValueError, "unknown method"):
             sl.select("top", torch.ones(3), k=1)
+        with self.assertRaisesRegex(ValueError, "exactly one of density or k"):
+            sl.select("randk", torch.ones(3), density=0.5, k=1)
 
 
 class Statistics(unittest.TestCase):
