@@ -83,8 +83,12 @@ def compact_above(u: torch.Tensor, threshold: float):
 
 
 def _composite(keys: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """One int64 per coordinate ordering by key descending, then index ascending (keys < 2^32)."""
-    return ((keys.to(torch.int64) - (1 << 31)) << _INDEX_BITS) + ((1 << _INDEX_BITS) - 1 - indices)
+    """One int64 per coordinate ordering by key descending, then index ascending. int32 keys
+    order as signed integers; int64 keys hold u32 values, shifted by -2^31 so the product fits."""
+    wide = keys.to(torch.int64)
+    if keys.dtype == torch.int64:
+        wide = wide - (1 << 31)
+    return (wide << _INDEX_BITS) + ((1 << _INDEX_BITS) - 1 - indices)
 
 
 def _top_of(keys: torch.Tensor, indices: torch.Tensor, k: int) -> torch.Tensor:
@@ -101,7 +105,8 @@ def _stratified_sample(keys: torch.Tensor, n: int, s: int) -> torch.Tensor:
 
 
 def top_keys(keys: torch.Tensor, k: int, whole_select_max_length: int = WHOLE_SELECT_MAX_LENGTH) -> torch.Tensor:
-    """Ascending indices of the k largest keys (ties to the lower index); keys are int32 or int64 < 2^32."""
+    """Ascending indices of the k largest keys (ties to the lower index); keys are int32 (signed
+    order) or int64 holding u32 values."""
     n = keys.numel()
     device = keys.device
     if k <= 0 or n == 0:
@@ -115,7 +120,10 @@ def top_keys(keys: torch.Tensor, k: int, whole_select_max_length: int = WHOLE_SE
         if rank * n / s <= n * MAX_CANDIDATE_FRACTION:
             sample = _stratified_sample(keys, n, s)
             sampled = torch.topk(sample, rank, sorted=True).values[-1]
-            candidates = torch.nonzero(keys >= sampled).view(-1)
+            if numpy_path(device):
+                candidates = torch.from_numpy(np.flatnonzero(keys.numpy() >= int(sampled)).astype(np.int64))
+            else:
+                candidates = torch.nonzero(keys >= sampled).view(-1)
             c = candidates.numel()
             if k <= c <= n * MAX_CANDIDATE_FRACTION:
                 return _top_of(keys[candidates], candidates, k)
