@@ -75,7 +75,7 @@ export async function trainRank(
   const model = buildModel(experiment.model, dataset.info, seed);
   const sparsifier = sparsifierConfigSchema.parse({
     method: arm.method,
-    density: arm.method === 'dense' ? undefined : arm.density,
+    density: arm.density,
     k: arm.k,
     errorFeedback: arm.errorFeedback,
     sampleRatio: arm.sampleRatio,
