@@ -69,6 +69,8 @@ export const experimentSchema = z
     workers: positiveInt.max(MAX_WORKERS, `must be at most ${MAX_WORKERS} (each rank is a worker process)`).default(4),
     /** Compute backend of the workers; auto picks WebGPU where an adapter exists. */
     backend: z.enum(['auto', 'cpu', 'webgpu']).default('auto'),
+    /** On one machine with fewer GPUs than workers, let ranks share GPUs (otherwise the run is refused before launch). */
+    shareGpus: z.boolean().default(false),
     epochs: positive,
     /** Per-worker mini-batch. */
     batchSize: positiveInt,

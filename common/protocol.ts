@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { armSchema, experimentSchema, type RunSpec } from './experiment';
+import { registerRunSchema, runRegisteredSchema } from './externalRun';
 import { RECORD_SCHEMAS as records, nonNegativeInt as nonNegInt, recordId as id } from './records';
 
 /** A batch of records of one kind, as `metrics` carries it. */
@@ -71,7 +72,23 @@ export const capabilitiesSchema = z.object({
   host: z.string().max(256),
   pid: nonNegInt,
   backend: z.enum(['cpu', 'webgpu']),
-  adapter: z.object({ name: z.string(), vendor: z.string(), architecture: z.string() }).optional(),
+  /** The WebGPU adapter the worker's models and kernels run on. */
+  adapter: z
+    .object({
+      name: z.string().max(256),
+      vendor: z.string().max(256),
+      architecture: z.string().max(256),
+      /** The driver's own description (e.g. its version). */
+      description: z.string().max(512).optional(),
+      /** Dawn's backend: vulkan, metal, d3d12, ... */
+      backend: z.string().max(64).optional(),
+      /** The GPU the worker was placed on (common/gpus.ts): its number and stable id on its machine. */
+      index: nonNegInt.optional(),
+      id: z.string().max(256).optional(),
+      pciBusId: z.string().max(64).nullable().optional(),
+      software: z.boolean().optional(),
+    })
+    .optional(),
   limits: z.record(z.string(), z.number()).optional(),
   cores: z.number().int().positive(),
 });
@@ -171,7 +188,15 @@ const collectiveFailedSchema = z.object({
   reason: z.string(),
 });
 
-const workerOnly = [helloSchema, metricsSchema, logSchema, statusSchema, checkpointSchema, collectiveSchema] as const;
+const workerOnly = [
+  helloSchema,
+  registerRunSchema,
+  metricsSchema,
+  logSchema,
+  statusSchema,
+  checkpointSchema,
+  collectiveSchema,
+] as const;
 const hubOnly = [
   welcomeSchema,
   refusedSchema,
@@ -179,12 +204,14 @@ const hubOnly = [
   cancelSchema,
   collectiveResultSchema,
   collectiveFailedSchema,
+  runRegisteredSchema,
 ] as const;
 
 /** Message types by sender (heartbeat goes both ways). */
 export const WORKER_MESSAGE_TYPES = [
   'heartbeat',
   'hello',
+  'registerRun',
   'metrics',
   'log',
   'status',
@@ -199,6 +226,7 @@ export const HUB_MESSAGE_TYPES = [
   'cancel',
   'collectiveResult',
   'collectiveFailed',
+  'runRegistered',
 ] as const;
 
 /** Every message, either direction. */
@@ -228,6 +256,8 @@ export type CheckpointMessage = MessageOf<'checkpoint'>;
 export type CollectiveMessage = MessageOf<'collective'>;
 export type CollectiveResultMessage = MessageOf<'collectiveResult'>;
 export type CollectiveFailedMessage = MessageOf<'collectiveFailed'>;
+export type RegisterRunMessage = MessageOf<'registerRun'>;
+export type RunRegisteredMessage = MessageOf<'runRegistered'>;
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 /** Compile-time proof that the type lists above name exactly the messages of each direction. */

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { describeGpus, parseGpuList } from '../../../common/gpus';
 import { SPARSIFIER_METHODS, type SparsifierMethod } from '../../../common/sparsifier';
 import { BACKENDS } from '../../../gpu/engine';
 import type { BackendName } from '../../../gpu/kernels/kernels';
@@ -9,9 +10,10 @@ import { benchTraining } from '../bench/training';
 
 import { SPARSE_METHODS, type SparseMethod } from '../../../common/bench';
 import { runBench } from '../bench/run';
+import { importExternalRun } from './import';
 import { runExperimentFile } from './run';
 import { exportRun, listRuns, listWorkers, resumeRun, showRun } from './runs';
-import { formatSparsifyReport, sparsify } from './sparsify';
+import { formatSparsifyReport, SPARSIFY_ENGINES, sparsify, type SparsifyEngine } from './sparsify';
 
 function positiveNumber(text: string): number {
   const value = Number(text);
@@ -35,6 +37,15 @@ function sizeList(text: string): number[] {
     const scale = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6 }[match[2]!]!;
     return Math.round(Number(match[1]) * scale);
   });
+}
+
+/** "0,2" -> [0, 2] (GPU numbers from `sparselab gpus`). */
+function gpuList(text: string): number[] {
+  try {
+    return parseGpuList(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 function list<T extends string>(allowed: readonly T[]) {
@@ -64,6 +75,15 @@ export function buildProgram(): Command {
     .option('--bins <n>', 'histogram bins', nonNegativeInteger, 41)
     .option('-o, --out <prefix>', 'write PREFIX.indices.npy (ascending) and PREFIX.values.npy')
     .option('--json', 'print JSON instead of a table', false)
+    .addOption(
+      new Option(
+        '--engine <name>',
+        "operators: SparseLab's kernels, or sparselab_torch (gpu/torch) in a Python with torch",
+      )
+        .choices(SPARSIFY_ENGINES)
+        .default('native'),
+    )
+    .option('--python <path>', "the torch engine's Python (default: $SPARSELAB_PYTHON, else a python3 with torch)")
     .action(
       async (
         file: string,
@@ -76,6 +96,8 @@ export function buildProgram(): Command {
           bins: number;
           out?: string;
           json: boolean;
+          engine: SparsifyEngine;
+          python?: string;
         },
       ) => {
         if (opts.method !== 'dense' && (opts.density === undefined) === (opts.k === undefined)) {
@@ -170,11 +192,23 @@ export function buildProgram(): Command {
         'webgpu',
       ]),
     )
+    .option(
+      '--gpus <list>',
+      'place the workers on these GPUs, e.g. 0,2 (default: every GPU; see sparselab gpus)',
+      gpuList,
+    )
     .option('--json', 'print the comparison as JSON', false)
     .action(
       async (
         file: string,
-        opts: { set: string[]; workers?: number; dataDir?: string; backend?: 'auto' | 'cpu' | 'webgpu'; json: boolean },
+        opts: {
+          set: string[];
+          workers?: number;
+          dataDir?: string;
+          backend?: 'auto' | 'cpu' | 'webgpu';
+          gpus?: number[];
+          json: boolean;
+        },
       ) => {
         process.exitCode = await runExperimentFile(file, opts);
       },
@@ -232,11 +266,33 @@ export function buildProgram(): Command {
     );
 
   program
-    .command('workers')
-    .description('workers that have joined this data folder’s hub')
+    .command('import')
+    .description('record an external run (sparselab_torch) that its script wrote to a JSON Lines file')
+    .argument('<file>', 'the file the script wrote')
     .addOption(dataDir)
+    .action((file: string, opts: { dataDir?: string }) => console.log(importExternalRun(opts.dataDir, file)));
+
+  program
+    .command('workers')
+    .description('workers that have joined this data folder’s hub, with their adapters, and the GPUs of this machine')
+    .addOption(dataDir)
+    .option('--json', 'print JSON: { gpus, workers }', false)
+    .action(async (opts: { dataDir?: string; json: boolean }) =>
+      console.log(await listWorkers(opts.dataDir, opts.json)),
+    );
+
+  program
+    .command('gpus')
+    .description('the GPUs of this machine as workers see them: number, name, backend, driver, memory, stable id')
     .option('--json', 'print JSON', false)
-    .action((opts: { dataDir?: string; json: boolean }) => console.log(listWorkers(opts.dataDir, opts.json)));
+    .action(async (opts: { json: boolean }) => {
+      const { loadDawn } = await import('../../../gpu/worker/gpus/dawn');
+      const { discoverGpus, systemSources } = await import('../../../gpu/worker/gpus/discovery');
+      const gpus = await discoverGpus(systemSources(await loadDawn()));
+      console.log(opts.json ? JSON.stringify(gpus, null, 2) : describeGpus(gpus));
+      // Dawn's instances keep the event loop alive.
+      process.exit(process.exitCode ?? 0);
+    });
 
   program
     .command('serve')
@@ -246,6 +302,11 @@ export function buildProgram(): Command {
     .addOption(dataDir)
     .option('-w, --workers <n>', 'local worker processes to keep', nonNegativeInteger, 2)
     .addOption(modelBackend)
+    .option(
+      '--gpus <list>',
+      'place local workers on these GPUs, e.g. 0,2 (default: every GPU; see sparselab gpus)',
+      gpuList,
+    )
     .option('--token <token>', 'the token browsers present (default: a random one per start)')
     .option('--hub-listen <addr>', 'interface the hub for workers listens on', '127.0.0.1')
     .option('--hub-port <n>', 'port of the hub for workers (0: any free one)', nonNegativeInteger, 0)
@@ -258,6 +319,7 @@ export function buildProgram(): Command {
           dataDir?: string;
           workers: number;
           backend: 'auto' | 'cpu' | 'webgpu';
+          gpus?: number[];
           token?: string;
           hubListen: string;
           hubPort: number;
@@ -281,12 +343,25 @@ export function buildProgram(): Command {
     .option('--token <token>', 'the hub token (default: $SPARSELAB_TOKEN)')
     .addOption(modelBackend)
     .option('--dump-dir <dir>', 'write u = g + e of rank 0 at the histogram iterations as .npy files here')
-    .action(async (opts: { hub: string; token?: string; backend: 'auto' | 'cpu' | 'webgpu'; dumpDir?: string }) => {
-      const token = opts.token ?? process.env.SPARSELAB_TOKEN;
-      if (!token) throw new Error('worker: give --token or set SPARSELAB_TOKEN');
-      const { runWorker } = await import('../../../gpu/worker/main');
-      await runWorker({ hub: opts.hub, token, backend: opts.backend, dumpDir: opts.dumpDir });
-    });
+    .option(
+      '--gpu <n>',
+      'run on this GPU of this machine and no other (numbers from sparselab gpus)',
+      nonNegativeInteger,
+    )
+    .action(
+      async (opts: {
+        hub: string;
+        token?: string;
+        backend: 'auto' | 'cpu' | 'webgpu';
+        dumpDir?: string;
+        gpu?: number;
+      }) => {
+        const token = opts.token ?? process.env.SPARSELAB_TOKEN;
+        if (!token) throw new Error('worker: give --token or set SPARSELAB_TOKEN');
+        const { runWorker } = await import('../../../gpu/worker/main');
+        await runWorker({ hub: opts.hub, token, backend: opts.backend, dumpDir: opts.dumpDir, gpu: opts.gpu });
+      },
+    );
 
   return program;
 }

@@ -15,6 +15,8 @@ export interface ServeOptions {
   dataDir?: string;
   workers: number;
   backend: WorkerBackendChoice;
+  /** Place local workers on these GPUs (numbers from `sparselab gpus`); default every hardware GPU. */
+  gpus?: number[];
   token?: string;
   hubListen: string;
   hubPort: number;
@@ -37,6 +39,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     hub: { host: options.hubListen, port: options.hubPort },
     localWorkers: options.workers,
     workerBackend: options.backend,
+    localGpus: options.gpus ?? null,
     log: (level, message) => level !== 'info' && log(level, message),
   });
   let server: AppServer;

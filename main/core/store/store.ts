@@ -36,6 +36,7 @@ import type {
   WorkerSeen,
 } from '../../../common/runs';
 import { Checkpoints } from './checkpoints';
+import { RunAnnotations } from './annotations';
 import { Db, openDatabase } from './database';
 import { CHECKPOINTS_DIR, DB_FILE, defaultDataDir } from './paths';
 import * as runs from './runs';
@@ -72,6 +73,8 @@ export class Store {
   private readonly db: Db;
   private readonly writer: RecordWriter;
   private readonly checkpoints: Checkpoints;
+  /** Names, notes and tags of runs (annotations.ts). */
+  readonly annotations = new RunAnnotations(() => this.open());
   private readonly exitHook = (): void => {
     try {
       this.flush();
