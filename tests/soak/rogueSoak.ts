@@ -93,7 +93,15 @@ export async function rogueSoak(options: SoakOptions): Promise<SoakReport> {
   try {
     const reference = orchestrator.submit(experiment);
     await orchestrator.waitFor(reference.map((r) => r.id));
-    store.flush();
+    // A run ends with rank 0's word; the other ranks' last log lines may still be on their way.
+    await until(
+      () => {
+        store.flush();
+        return reference.every((r) => store.logs(r.id).filter((l) => l.message === 'finished').length === 2);
+      },
+      30_000,
+      'every rank of the reference runs to log its end',
+    );
     const referenceBefore = reference.map((r) => snapshot(store, r.id));
 
     const attacked = orchestrator.submit(experiment);
@@ -189,14 +197,16 @@ async function rogueCycle(hub: Hub, targets: string[], flood: number[]): Promise
     rogue.send({ type: 'status', runId, state: 'finished' });
     rogue.send({ type: 'status', runId, state: 'failed', reason: 'forged by the rogue' });
   }
-  rogue.send({ type: 'hello', token: hub.token, protocolVersion: PROTOCOL_VERSION, capabilities: capabilities('x') });
+  // Hello twice, on a connection of its own: the forgeries above may already have cut `rogue` off.
+  const twice = await RogueWorker.join(hub);
+  twice.send({ type: 'hello', token: hub.token, protocolVersion: PROTOCOL_VERSION, capabilities: capabilities('x') });
   // Garbage: a text frame, random bytes.
   const texter = await RogueWorker.join(hub);
   texter.sendRaw('a text frame');
   const garbler = await RogueWorker.join(hub);
   garbler.sendRaw(randomBytes(64));
   await Promise.all(
-    [rogue, texter, garbler].map((r) =>
+    [rogue, twice, texter, garbler].map((r) =>
       until(() => r.ws.readyState === WebSocket.CLOSED, 5000, 'the hub to cut a rogue off').catch(() => r.close()),
     ),
   );
