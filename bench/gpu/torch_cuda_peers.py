@@ -2,11 +2,14 @@
 from data on the device to the selection's indices and values on the host. Prints JSON lines."""
 import json
 import statistics
-from statistics import NormalDist
+from pathlib import Path
 import sys
 import time
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "main" / "core" / "bench"))
+from peers import reference_gaussian_k  # noqa: E402  (the same reference code as the CPU peers)
 
 
 def timed(fn, repeats=10):
@@ -36,23 +39,14 @@ def main():
                 values, indices = torch.topk(x.abs(), k)
                 return values.cpu(), indices.cpu()
 
-            z = NormalDist().inv_cdf(1 - density / 2)
+            gaussian_k = reference_gaussian_k(x, density)
 
-            def gaussian_k():
-                thr = float(x.mean()) + float(x.std()) * z
-                magnitudes = x.abs()
-                for _ in range(3):
-                    indexes = (magnitudes > thr).nonzero().view(-1)
-                    if indexes.numel() < 2 * k / 3:
-                        thr *= 0.5
-                    elif indexes.numel() > 4 * k / 3:
-                        thr *= 1.5
-                    else:
-                        break
-                return x[indexes].cpu(), indexes.cpu()
+            def gaussian_k_to_host():
+                values, indexes = gaussian_k()
+                return values.cpu(), indexes.cpu()
 
             print(json.dumps({"d": d, "density": density, "name": "torch.topk (cuda)", "ms": timed(topk)}))
-            print(json.dumps({"d": d, "density": density, "name": "torch Gaussian_k (cuda, reference)", "ms": timed(gaussian_k)}))
+            print(json.dumps({"d": d, "density": density, "name": "torch Gaussian_k (cuda, reference)", "ms": timed(gaussian_k_to_host)}))
 
 
 if __name__ == "__main__":

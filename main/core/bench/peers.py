@@ -11,6 +11,29 @@ import sys
 import time
 
 
+def reference_gaussian_k(x, density):
+    """The GaussianK-SGD reference selection of a torch tensor x at a density, as a function that
+    returns the selection's (values, indexes) on x's device. Also imported by
+    bench/gpu/torch_cuda_peers.py, so that the CPU and CUDA peers time the same code."""
+    k = max(1, int(x.numel() * density))
+    z = NormalDist().inv_cdf(1 - density / 2)
+
+    def select():
+        thr = float(x.mean()) + float(x.std()) * z
+        magnitudes = x.abs()
+        for _ in range(3):
+            indexes = (magnitudes > thr).nonzero().view(-1)
+            if indexes.numel() < 2 * k / 3:
+                thr *= 0.5
+            elif indexes.numel() > 4 * k / 3:
+                thr *= 1.5
+            else:
+                break
+        return x[indexes], indexes
+
+    return select
+
+
 def timed(fn, repeats):
     fn()  # warm-up
     samples = []
@@ -53,23 +76,7 @@ def main():
         if torch is None:
             continue
         record("torch.topk", density, timed(lambda: torch.topk(x.abs(), k), repeats))
-
-        z = NormalDist().inv_cdf(1 - density / 2)
-
-        def gaussian_k():
-            thr = float(x.mean()) + float(x.std()) * z
-            magnitudes = x.abs()
-            for _ in range(3):
-                indexes = (magnitudes > thr).nonzero().view(-1)
-                if indexes.numel() < 2 * k / 3:
-                    thr *= 0.5
-                elif indexes.numel() > 4 * k / 3:
-                    thr *= 1.5
-                else:
-                    break
-            return x[indexes], indexes
-
-        record("torch Gaussian_k (reference)", density, timed(gaussian_k, repeats))
+        record("torch Gaussian_k (reference)", density, timed(reference_gaussian_k(x, density), repeats))
     print(json.dumps(out))
 
 
