@@ -192,6 +192,10 @@ describe('local workers', () => {
     await until('one worker', async () => (await core.api.workers()).length === 1);
     const [first] = await core.api.workers();
     expect(first).toMatchObject({ local: true, state: 'idle', backend: 'cpu' });
+    // The view is the hub's snapshot (less its own lastSeen) plus what the Workers view shows.
+    expect(Object.keys(first!).sort()).toEqual(
+      'adapter backend capabilities connectedAt host id lastHeartbeat local rank remoteAddress runId state'.split(' '),
+    );
     process.kill(first!.capabilities.pid, 'SIGKILL');
     await until('a replacement', async () => {
       const workers = await core.api.workers();
