@@ -7,21 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AppEvent } from '../../common/api';
-import type { ExperimentInput } from '../../common/experiment';
 import { experimentSchema } from '../../common/experiment';
 import { AppCore, DRAFTS_FILE } from '../../main/core/app';
+import { syntheticExperiment } from './experimentFixture';
 
-const experiment: ExperimentInput = {
+const experiment = syntheticExperiment({
   name: 'app-test',
-  model: 'synthetic',
   dataset: { name: 'synthetic', trainLimit: 1000, testLimit: 200 },
-  workers: 2,
-  backend: 'cpu',
-  epochs: 1,
-  batchSize: 32,
-  optimizer: { lr: 0.05 },
-  arms: [{ method: 'topk', density: 0.05 }],
-};
+});
 
 const cores: AppCore[] = [];
 async function start(dataDir = mkdtempSync(join(tmpdir(), 'sparselab-app-')), localWorkers = 0): Promise<AppCore> {
