@@ -150,6 +150,14 @@ export function buildProgram(): Command {
   const modelBackend = new Option('--backend <name>', 'where workers run their models')
     .choices(['auto', 'cpu', 'webgpu'])
     .default('auto');
+  /** A command that prints what the data folder's store lists, as a table or as JSON. */
+  const listing = (name: string, description: string, list: (dataDir: string | undefined, json: boolean) => string) =>
+    program
+      .command(name)
+      .description(description)
+      .addOption(dataDir)
+      .option('--json', 'print JSON', false)
+      .action((opts: { dataDir?: string; json: boolean }) => console.log(list(opts.dataDir, opts.json)));
 
   program
     .command('run')
@@ -180,12 +188,7 @@ export function buildProgram(): Command {
       },
     );
 
-  program
-    .command('runs')
-    .description('list runs, newest first')
-    .addOption(dataDir)
-    .option('--json', 'print JSON', false)
-    .action((opts: { dataDir?: string; json: boolean }) => console.log(listRuns(opts.dataDir, opts.json)));
+  listing('runs', 'list runs, newest first', listRuns);
 
   program
     .command('show')
@@ -231,12 +234,7 @@ export function buildProgram(): Command {
       console.log(await resumeRun(opts.dataDir, run, opts.backend)),
     );
 
-  program
-    .command('workers')
-    .description('workers that have joined this data folder’s hub')
-    .addOption(dataDir)
-    .option('--json', 'print JSON', false)
-    .action((opts: { dataDir?: string; json: boolean }) => console.log(listWorkers(opts.dataDir, opts.json)));
+  listing('workers', 'workers that have joined this data folder’s hub', listWorkers);
 
   program
     .command('serve')
