@@ -2,7 +2,7 @@
  * The app core (main/core/app): the dispatcher's argument checks, experiment validation, drafts across
  * restarts, series decimation, estimates and the run lifecycle rules, on a fresh data folder each.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -72,6 +72,8 @@ describe('drafts', () => {
     expect(await second.dispatch('loadDraft', ['designer'])).toBe('name: mine\nepochs: 4\n');
     expect(await second.dispatch('loadDraft', ['compare.view'])).toBe('{"log":true}');
     expect(JSON.parse(readFileSync(join(dataDir, DRAFTS_FILE), 'utf8'))).toHaveProperty('designer');
+    // What the user typed is theirs alone (POSIX permissions; Windows has none to check).
+    if (process.platform !== 'win32') expect(statSync(join(dataDir, DRAFTS_FILE)).mode & 0o777).toBe(0o600);
   });
 });
 
