@@ -85,7 +85,7 @@ describe('series', () => {
     const [run] = store.createRuns(row.id);
     for (let iteration = 0; iteration < 100; iteration++) {
       for (const rank of [0, 1]) {
-        store.appendIteration({
+        store.append('iteration', {
           runId: run!.id,
           rank,
           iteration,

@@ -183,32 +183,23 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
 
   private onMetrics(batch: MetricsBatch): void {
     this.guard(() => {
-      switch (batch.kind) {
-        case 'iteration':
-          for (const record of batch.records) {
-            this.store.appendIteration(record);
-            if (record.rank !== 0) continue;
-            const active = this.active.get(record.runId);
-            if (!active) continue;
-            this.emit('progress', {
-              runId: record.runId,
-              iteration: record.iteration,
-              epoch: record.epoch,
-              epochs: active.config.epochs,
-              loss: record.loss,
-              wallMs: record.wallMs,
-            });
-          }
-          break;
-        case 'evaluation':
-          batch.records.forEach((r) => this.store.appendEvaluation(r));
-          break;
-        case 'layerStats':
-          batch.records.forEach((r) => this.store.appendLayerStats(r));
-          break;
-        case 'histogram':
-          batch.records.forEach((r) => this.store.appendHistogram(r));
-          break;
+      if (batch.kind !== 'iteration') {
+        for (const record of batch.records) this.store.append(batch.kind, record);
+        return;
+      }
+      for (const record of batch.records) {
+        this.store.append('iteration', record);
+        if (record.rank !== 0) continue;
+        const active = this.active.get(record.runId);
+        if (!active) continue;
+        this.emit('progress', {
+          runId: record.runId,
+          iteration: record.iteration,
+          epoch: record.epoch,
+          epochs: active.config.epochs,
+          loss: record.loss,
+          wallMs: record.wallMs,
+        });
       }
     });
   }
