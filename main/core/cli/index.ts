@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { describeGpus, parseGpuList } from '../../../common/gpus';
 import { SPARSIFIER_METHODS, type SparsifierMethod } from '../../../common/sparsifier';
 import { BACKENDS } from '../../../gpu/engine';
 import type { BackendName } from '../../../gpu/kernels/kernels';
@@ -35,6 +36,15 @@ function sizeList(text: string): number[] {
     const scale = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6 }[match[2]!]!;
     return Math.round(Number(match[1]) * scale);
   });
+}
+
+/** "0,2" -> [0, 2] (GPU numbers from `sparselab gpus`). */
+function gpuList(text: string): number[] {
+  try {
+    return parseGpuList(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 function list<T extends string>(allowed: readonly T[]) {
@@ -150,14 +160,6 @@ export function buildProgram(): Command {
   const modelBackend = new Option('--backend <name>', 'where workers run their models')
     .choices(['auto', 'cpu', 'webgpu'])
     .default('auto');
-  /** A command that prints what the data folder's store lists, as a table or as JSON. */
-  const listing = (name: string, description: string, list: (dataDir: string | undefined, json: boolean) => string) =>
-    program
-      .command(name)
-      .description(description)
-      .addOption(dataDir)
-      .option('--json', 'print JSON', false)
-      .action((opts: { dataDir?: string; json: boolean }) => console.log(list(opts.dataDir, opts.json)));
 
   program
     .command('run')
@@ -178,17 +180,34 @@ export function buildProgram(): Command {
         'webgpu',
       ]),
     )
+    .option(
+      '--gpus <list>',
+      'place the workers on these GPUs, e.g. 0,2 (default: every GPU; see sparselab gpus)',
+      gpuList,
+    )
     .option('--json', 'print the comparison as JSON', false)
     .action(
       async (
         file: string,
-        opts: { set: string[]; workers?: number; dataDir?: string; backend?: 'auto' | 'cpu' | 'webgpu'; json: boolean },
+        opts: {
+          set: string[];
+          workers?: number;
+          dataDir?: string;
+          backend?: 'auto' | 'cpu' | 'webgpu';
+          gpus?: number[];
+          json: boolean;
+        },
       ) => {
         process.exitCode = await runExperimentFile(file, opts);
       },
     );
 
-  listing('runs', 'list runs, newest first', listRuns);
+  program
+    .command('runs')
+    .description('list runs, newest first')
+    .addOption(dataDir)
+    .option('--json', 'print JSON', false)
+    .action((opts: { dataDir?: string; json: boolean }) => console.log(listRuns(opts.dataDir, opts.json)));
 
   program
     .command('show')
@@ -234,7 +253,27 @@ export function buildProgram(): Command {
       console.log(await resumeRun(opts.dataDir, run, opts.backend)),
     );
 
-  listing('workers', 'workers that have joined this data folder’s hub', listWorkers);
+  program
+    .command('workers')
+    .description('workers that have joined this data folder’s hub, with their adapters, and the GPUs of this machine')
+    .addOption(dataDir)
+    .option('--json', 'print JSON: { gpus, workers }', false)
+    .action(async (opts: { dataDir?: string; json: boolean }) =>
+      console.log(await listWorkers(opts.dataDir, opts.json)),
+    );
+
+  program
+    .command('gpus')
+    .description('the GPUs of this machine as workers see them: number, name, backend, driver, memory, stable id')
+    .option('--json', 'print JSON', false)
+    .action(async (opts: { json: boolean }) => {
+      const { loadDawn } = await import('../../../gpu/worker/gpus/dawn');
+      const { discoverGpus, systemSources } = await import('../../../gpu/worker/gpus/discovery');
+      const gpus = await discoverGpus(systemSources(await loadDawn()));
+      console.log(opts.json ? JSON.stringify(gpus, null, 2) : describeGpus(gpus));
+      // Dawn's instances keep the event loop alive.
+      process.exit(process.exitCode ?? 0);
+    });
 
   program
     .command('serve')
@@ -244,6 +283,11 @@ export function buildProgram(): Command {
     .addOption(dataDir)
     .option('-w, --workers <n>', 'local worker processes to keep', nonNegativeInteger, 2)
     .addOption(modelBackend)
+    .option(
+      '--gpus <list>',
+      'place local workers on these GPUs, e.g. 0,2 (default: every GPU; see sparselab gpus)',
+      gpuList,
+    )
     .option('--token <token>', 'the token browsers present (default: a random one per start)')
     .option('--hub-listen <addr>', 'interface the hub for workers listens on', '127.0.0.1')
     .option('--hub-port <n>', 'port of the hub for workers (0: any free one)', nonNegativeInteger, 0)
@@ -256,6 +300,7 @@ export function buildProgram(): Command {
           dataDir?: string;
           workers: number;
           backend: 'auto' | 'cpu' | 'webgpu';
+          gpus?: number[];
           token?: string;
           hubListen: string;
           hubPort: number;
@@ -279,12 +324,25 @@ export function buildProgram(): Command {
     .option('--token <token>', 'the hub token (default: $SPARSELAB_TOKEN)')
     .addOption(modelBackend)
     .option('--dump-dir <dir>', 'write u = g + e of rank 0 at the histogram iterations as .npy files here')
-    .action(async (opts: { hub: string; token?: string; backend: 'auto' | 'cpu' | 'webgpu'; dumpDir?: string }) => {
-      const token = opts.token ?? process.env.SPARSELAB_TOKEN;
-      if (!token) throw new Error('worker: give --token or set SPARSELAB_TOKEN');
-      const { runWorker } = await import('../../../gpu/worker/main');
-      await runWorker({ hub: opts.hub, token, backend: opts.backend, dumpDir: opts.dumpDir });
-    });
+    .option(
+      '--gpu <n>',
+      'run on this GPU of this machine and no other (numbers from sparselab gpus)',
+      nonNegativeInteger,
+    )
+    .action(
+      async (opts: {
+        hub: string;
+        token?: string;
+        backend: 'auto' | 'cpu' | 'webgpu';
+        dumpDir?: string;
+        gpu?: number;
+      }) => {
+        const token = opts.token ?? process.env.SPARSELAB_TOKEN;
+        if (!token) throw new Error('worker: give --token or set SPARSELAB_TOKEN');
+        const { runWorker } = await import('../../../gpu/worker/main');
+        await runWorker({ hub: opts.hub, token, backend: opts.backend, dumpDir: opts.dumpDir, gpu: opts.gpu });
+      },
+    );
 
   return program;
 }

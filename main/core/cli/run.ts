@@ -1,11 +1,14 @@
 import type { Experiment } from '../../../common/experiment';
+import { describeGpus, placementProblem } from '../../../common/gpus';
 import { loadExperiment } from '../experiments/load';
-import { startHub } from '../hub';
+import { startHub, type Hub } from '../hub';
 import { activeOverheadOf, compareRuns, overheadOf, TABLE_PRESETS, type ComparisonRow } from '../runtime/comparison';
+import { localPlacement } from '../runtime/gpus';
 import { LocalWorkers } from '../runtime/localWorkers';
 import { Orchestrator, type RunProgress } from '../runtime/orchestrator';
 import { WorkerWatch } from '../runtime/workerWatch';
-import { openStore, type RunRow, type Store } from '../store';
+import { defaultDataDir, openStore, type RunRow, type Store } from '../store';
+import { claimDataFolder, describeDataFolderOwner, releaseDataFolder } from '../store/owner';
 import { formatCount, formatMs, table } from './format';
 
 export interface RunOptions {
@@ -15,6 +18,8 @@ export interface RunOptions {
   json: boolean;
   /** Overrides the experiment's own backend. */
   backend?: 'auto' | 'cpu' | 'webgpu';
+  /** Place the workers on these GPUs (numbers from `sparselab gpus`); default every hardware GPU. */
+  gpus?: number[];
 }
 
 /** Runs every arm x seed of an experiment file on local workers and prints the comparison. */
@@ -24,6 +29,7 @@ export async function runExperimentFile(file: string, options: RunOptions): Prom
   const rows = await runLocally(experiment, {
     dataDir: options.dataDir,
     backend: options.backend ?? experiment.backend,
+    gpus: options.gpus ?? null,
     sourceFile: file,
     progress: true,
   });
@@ -34,6 +40,8 @@ export async function runExperimentFile(file: string, options: RunOptions): Prom
 export interface LocalRunOptions {
   dataDir?: string;
   backend: 'auto' | 'cpu' | 'webgpu';
+  /** GPUs chosen by number; null: every hardware GPU (none for the cpu backend). */
+  gpus?: number[] | null;
   sourceFile?: string;
   /** Progress bars and worker logs on stderr. */
   progress: boolean;
@@ -41,11 +49,28 @@ export interface LocalRunOptions {
 
 /** Starts a hub and the experiment's workers on this machine, runs every arm x seed, and compares them. */
 export async function runLocally(experiment: Experiment, options: LocalRunOptions): Promise<ComparisonRow[]> {
-  const store = openStore(options.dataDir);
-  store.markInterrupted('the app restarted');
-  const hub = await startHub({
-    log: (level, message) => level !== 'debug' && level !== 'info' && process.stderr.write(`[hub] ${message}\n`),
-  });
+  // Before anything starts: the GPUs exist, and the ranks fit on them or may share them.
+  const { used } = await localPlacement(options.backend, options.gpus ?? null);
+  const problem = placementProblem(experiment.workers, used, experiment.shareGpus);
+  if (problem) throw new Error(problem);
+  if (options.progress && used.length > 0) {
+    process.stderr.write(`workers on GPU${used.length === 1 ? '' : 's'}:\n${describeGpus(used)}\n`);
+  }
+  const dataDir = options.dataDir ?? defaultDataDir();
+  claimDataFolder(dataDir, 'run');
+  let store: Store;
+  let hub: Hub;
+  try {
+    store = openStore(dataDir);
+    store.markInterrupted('the app restarted');
+    hub = await startHub({
+      log: (level, message) => level !== 'debug' && level !== 'info' && process.stderr.write(`[hub] ${message}\n`),
+    });
+  } catch (error) {
+    releaseDataFolder(dataDir);
+    throw error;
+  }
+  describeDataFolderOwner(dataDir, `hub ${hub.url}`);
   const orchestrator = new Orchestrator(store, hub);
   let runs: RunRow[] = [];
   const watch = new WorkerWatch(hub, orchestrator, store, () => runs);
@@ -54,6 +79,7 @@ export async function runLocally(experiment: Experiment, options: LocalRunOption
     token: hub.token,
     count: experiment.workers,
     backend: options.backend,
+    gpus: used,
     onLine: options.progress ? (i, line) => process.stderr.write(`[worker ${i}] ${line}\n`) : undefined,
     onExit: (i, exit) => watch.exited(workers, i, exit),
   });
@@ -79,6 +105,7 @@ export async function runLocally(experiment: Experiment, options: LocalRunOption
     workers.stop();
     await hub.close();
     store.close();
+    releaseDataFolder(dataDir);
   }
 }
 

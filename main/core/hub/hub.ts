@@ -6,8 +6,8 @@
  * is accepted without it so that a wrong token gets a `refused` message and close code 4401 the worker can
  * report, and so that browsers (which cannot set upgrade headers) could join the same way. What an
  * unauthenticated socket can cost is bounded: it must say hello within helloTimeoutMs, at most
- * maxPendingConnections may be waiting to, and no frame may exceed maxPayload. The hub listens on 127.0.0.1
- * unless told otherwise.
+ * maxPendingConnections may be waiting to, and each may send maxHelloBytes (a few KiB) before its hello is
+ * accepted; maxPayload bounds the frames of workers. The hub listens on 127.0.0.1 unless told otherwise.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -28,6 +28,7 @@ import {
 } from '../../../common/protocol';
 import { Group, type ContributeOutcome, type RoundFailure } from './group';
 import { resolveOptions, type HubOptions, type ResolvedHubOptions } from './options';
+import { limitBeforeHello } from './helloLimit';
 import { Peer } from './peer';
 import type { AssignOptions, GroupInfo, HubEvents, WorkerInfo } from './types';
 
@@ -156,6 +157,7 @@ export class Hub extends EventEmitter<HubEvents> {
       worldSize: g.worldSize,
       failure: g.failure,
       openRounds: g.openRounds,
+      awaitedRanks: g.awaitedRanks(),
       bufferedBytes: g.buffered,
     };
   }
@@ -249,6 +251,7 @@ export class Hub extends EventEmitter<HubEvents> {
         .catch(() => undefined);
     if (!group || rank < 0) {
       failed(`worker ${workerId} is not in a group for run ${msg.runId}`);
+      this.emitSafely('collectiveRefused', msg.runId, this.info(peer));
       return;
     }
     const outcome: ContributeOutcome = group.contribute(rank, msg.rank, msg.op, msg.round, payload);
@@ -303,6 +306,7 @@ export class Hub extends EventEmitter<HubEvents> {
         this.disconnect(peer, CLOSE_CODES.helloTimeout, `no hello within ${this.o.helloTimeoutMs} ms`);
       }
     }, this.o.helloTimeoutMs);
+    limitBeforeHello(socket, this.o.maxHelloBytes, peer, () => this.cutOff(peer));
     let errorReason: string | null = null;
     ws.on('message', (data, isBinary) => {
       try {
@@ -437,6 +441,13 @@ export class Hub extends EventEmitter<HubEvents> {
     const cut = setTimeout(() => peer.ws.terminate(), 1000);
     cut.unref();
     void peer.closed().then(() => clearTimeout(cut));
+  }
+
+  /** A stranger that sent more than its hello may take: cut off at once, not read to the end of its frame. */
+  private cutOff(peer: Peer): void {
+    this.o.log('warn', `refused ${peer.label}: sent more than ${this.o.maxHelloBytes} bytes before its hello`);
+    this.drop(peer, 'too many bytes before hello');
+    peer.ws.terminate();
   }
 
   /** Forgets a connection; a worker's loss fails its group's collectives and is announced. */

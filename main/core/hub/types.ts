@@ -17,6 +17,8 @@ export interface GroupInfo {
   /** Why the group failed, or null while it works. */
   failure: string | null;
   openRounds: number;
+  /** Ranks that have not contributed to the oldest open round: those the others wait for. */
+  awaitedRanks: number[];
   bufferedBytes: number;
 }
 
@@ -37,4 +39,6 @@ export interface HubEvents {
   checkpoint: [message: CheckpointMessage, payload: Uint8Array, worker: WorkerInfo];
   /** A run's group failed (a rank lost or a rule broken): its collectives fail until the group is ended. */
   groupFailed: [runId: string, reason: string];
+  /** A collective from a worker outside the run's group, refused (the scheduler judges and logs it). */
+  collectiveRefused: [runId: string, worker: WorkerInfo];
 }
