@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AppEvent } from '../../common/api';
 import { experimentSchema } from '../../common/experiment';
 import { AppCore, DRAFTS_FILE } from '../../main/core/app';
-import { syntheticExperiment } from './experimentFixture';
+import { syntheticExperiment } from '../experimentFixture';
 
 const experiment = syntheticExperiment({
   name: 'app-test',

@@ -11,7 +11,7 @@ import {
   type ProtocolErrorCode,
 } from '../../common/protocol';
 import { decodeUtf8, encodeUtf8 } from '../../common/utf8';
-import { syntheticExperiment } from './experimentFixture';
+import { syntheticExperiment } from '../experimentFixture';
 
 const caps = { host: 'node-1', pid: 42, backend: 'webgpu' as const, cores: 8 };
 

@@ -15,7 +15,7 @@ import { LocalWorkers } from '../../main/core/runtime/localWorkers';
 import { Orchestrator } from '../../main/core/runtime/orchestrator';
 import { openStore, type Store } from '../../main/core/store';
 import { magnitudeBits } from '../oracle/naiveKernels';
-import { syntheticExperiment } from './experimentFixture';
+import { syntheticExperiment } from '../experimentFixture';
 
 const base = syntheticExperiment({
   name: 'runtime-test',

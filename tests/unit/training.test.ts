@@ -3,7 +3,7 @@ import { experimentSchema, type ExperimentInput } from '../../common/experiment'
 import { learningRateAt } from '../../common/schedule';
 import type { Compressed } from '../../gpu/compression';
 import { accumulatePacked, packSparse } from '../../gpu/compression/packing';
-import { syntheticExperiment } from './experimentFixture';
+import { syntheticExperiment } from '../experimentFixture';
 
 const sparse = (length: number, indices: number[], values: number[]): Compressed => ({
   kind: 'sparse',
