@@ -10,6 +10,7 @@ import type { AppEvent } from '../../common/api';
 import { experimentSchema } from '../../common/experiment';
 import { AppCore, DRAFTS_FILE } from '../../main/core/app';
 import { syntheticExperiment } from '../experimentFixture';
+import { iterationRecord } from '../scriptedWorker';
 
 const experiment = syntheticExperiment({
   name: 'app-test',
@@ -86,23 +87,8 @@ describe('series', () => {
     for (let iteration = 0; iteration < 100; iteration++) {
       for (const rank of [0, 1]) {
         store.append('iteration', {
-          runId: run!.id,
-          rank,
-          iteration,
-          epoch: iteration / 100,
-          loss: 1 / (iteration + 1),
-          lr: 0.1,
-          density: 0.05,
-          k: 10,
-          selected: 10,
+          ...iterationRecord(run!.id, rank, iteration, 1 / (iteration + 1)),
           bytesSent: 100 + iteration,
-          bytesReceived: 0,
-          wallMs: iteration * 10,
-          computeMs: 1,
-          compressMs: 1,
-          exchangeMs: 1,
-          waitMs: 0,
-          updateMs: 1,
           ...(iteration % 10 === 0 && { rho: 0.5 }),
         });
       }
