@@ -7,12 +7,14 @@
 import { EventEmitter } from 'node:events';
 import { stallSecondsOf, type Experiment } from '../../../common/experiment';
 import { hasEnded, type IterationRecord, type LogRecord, type RunStatus } from '../../../common/metrics';
+import { isExternalEnvironment } from '../../../common/externalRun';
 import type { CheckpointMessage, MetricsBatch, StatusMessage } from '../../../common/protocol';
 import type { RecordOf } from '../../../common/records';
 import { bundleCheckpoint, CheckpointFormatError, readCheckpointHeader } from '../../../common/checkpoint';
 import type { Hub, WorkerInfo } from '../hub';
 import type { RunRow, Store } from '../store';
 import { Refusals } from './refusals';
+import { ExternalRunRecorder } from './externalRuns';
 
 export interface RunProgress {
   runId: string;
@@ -101,9 +103,17 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
         ),
     };
     for (const [event, handler] of Object.entries(handlers)) hub.on(event as keyof typeof handlers, handler as never);
+    // Runs trained outside SparseLab's workers (sparselab_torch) register through the same hub.
+    const stopExternal = hub.external.accept(
+      new ExternalRunRecorder(store, {
+        status: (runId, status, reason) => this.emit('status', runId, status, reason),
+        progress: (progress) => this.emit('progress', progress),
+      }),
+    );
     this.detach = () => {
       for (const [event, handler] of Object.entries(handlers))
         hub.off(event as keyof typeof handlers, handler as never);
+      stopExternal();
     };
     this.deadlineTimer = setInterval(() => {
       this.expireWaiting();
@@ -122,6 +132,9 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
 
   /** Queues an interrupted, failed or cancelled run again; it resumes from its last checkpoint. */
   resume(runId: string): void {
+    if (isExternalEnvironment(this.store.getRun(runId).environment)) {
+      throw new Error(`run ${runId} was trained outside SparseLab's workers; resume it from its own script`);
+    }
     let reason = 'resumed by user';
     if (this.store.listCheckpoints(runId).length === 0) {
       reason += '; it has no checkpoint, so it restarts from iteration 0';
@@ -142,6 +155,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     if (index >= 0) this.queue.splice(index, 1);
     if (this.active.has(runId)) void this.hub.cancel(runId, reason);
     this.active.delete(runId);
+    this.hub.external.cancel(runId, reason);
     this.setStatus(runId, 'cancelled', reason);
     this.schedule();
   }
