@@ -1,5 +1,5 @@
 /** The small experiment the tests build on, each overriding what it is about. */
-import type { ExperimentInput } from '../../common/experiment';
+import type { ExperimentInput } from '../common/experiment';
 
 /** Two CPU workers learning the synthetic task for an epoch, one Top_k arm at density 0.05. */
 export function syntheticExperiment(overrides: Partial<ExperimentInput> = {}): ExperimentInput {
