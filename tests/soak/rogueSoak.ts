@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { experimentSchema } from '../../common/experiment';
+import { syntheticExperiment } from '../experimentFixture';
 import { PROTOCOL_VERSION } from '../../common/protocol';
 import { encodeRankCheckpoint } from '../../common/checkpoint';
 import { startHub, type Hub } from '../../main/core/hub';
@@ -57,23 +58,19 @@ export interface RunOutcome {
 const FLOOD_BYTES = 200 * 1024 * 1024;
 
 export async function rogueSoak(options: SoakOptions): Promise<SoakReport> {
-  const experiment = experimentSchema.parse({
-    name: 'soak',
-    model: 'synthetic',
-    dataset: { name: 'synthetic' },
-    workers: 2,
-    backend: 'cpu',
-    epochs: options.epochs,
-    batchSize: 32,
-    optimizer: { lr: 0.05 },
-    arms: [
-      { method: 'topk', density: 0.05 },
-      { method: 'gaussiank', density: 0.05 },
-    ],
-    evaluation: { everyEpochs: 1 },
-    statistics: { everyIterations: 20, histogramIterations: [0], histogramBins: 16 },
-    faults: { checkpointEveryIterations: 50 },
-  });
+  const experiment = experimentSchema.parse(
+    syntheticExperiment({
+      name: 'soak',
+      epochs: options.epochs,
+      arms: [
+        { method: 'topk', density: 0.05 },
+        { method: 'gaussiank', density: 0.05 },
+      ],
+      evaluation: { everyEpochs: 1 },
+      statistics: { everyIterations: 20, histogramIterations: [0], histogramBins: 16 },
+      faults: { checkpointEveryIterations: 50 },
+    }),
+  );
   const store = openStore(mkdtempSync(join(tmpdir(), 'sparselab-soak-')));
   let hubRefusals = 0;
   const hubRefusalKinds: Record<string, number> = {};

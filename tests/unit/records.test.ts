@@ -127,7 +127,7 @@ describe('the records, defined once in common/records.ts', () => {
       const frame = encodeFrame({ type: 'metrics', kind: 'iteration', records: [record as never] });
       const { header } = decodeFrame(frame, 'worker');
       if (header.type !== 'metrics' || header.kind !== 'iteration') throw new Error('not an iteration batch');
-      store.appendIteration(header.records[0]!);
+      store.append('iteration', header.records[0]!);
       store.flush();
       const [stored] = store.iterationSeries(run.id, { ranks: 'all' });
       expect({ runId: run.id, ...stored }).toEqual(record);

@@ -33,7 +33,7 @@ def reference_topk(u: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def reference_gaussiank(x: torch.Tensor, k: int, mean: float, std: float, density: float):
-    """The GaussianK-SGD reference's Gaussian_k (bench/gpu/torch_cuda_peers.py), given u's moments."""
+    """The GaussianK-SGD reference's Gaussian_k (main/core/bench/peers.py:reference_gaussian_k), given u's moments."""
     from statistics import NormalDist
 
     thr = mean + std * NormalDist().inv_cdf(1 - density / 2)
