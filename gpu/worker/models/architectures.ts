@@ -7,6 +7,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelName } from '../../../common/experiment';
+import {
+  LENET,
+  LSTM_DEFAULTS,
+  MLP_WIDTH,
+  RESNET20_BLOCKS_PER_STAGE,
+  RESNET20_WIDTHS,
+  VGG16_CONFIG,
+} from '../../../common/modelCost';
 import type { DatasetInfo } from '../data/types';
 import type { InitRule } from './init';
 import { ZeroPadShortcut } from './layers';
@@ -132,10 +140,10 @@ function mlp(b: Builder, input: Sym, width: number, classes: number): Sym {
 
 /** He et al.'s ResNet-20 for CIFAR: 3 stages x 3 basic blocks, 16/32/64 channels, option-A shortcuts. */
 function resnet20(b: Builder, input: Sym, classes: number): Sym {
-  let x = b.relu(b.bn(b.conv(input, 'conv1', 16, 3, { useBias: false }), 'bn1'), 'relu1');
-  let channels = 16;
-  [16, 32, 64].forEach((width, s) => {
-    for (let block = 0; block < 3; block++) {
+  let x = b.relu(b.bn(b.conv(input, 'conv1', RESNET20_WIDTHS[0], 3, { useBias: false }), 'bn1'), 'relu1');
+  let channels: number = RESNET20_WIDTHS[0];
+  RESNET20_WIDTHS.forEach((width, s) => {
+    for (let block = 0; block < RESNET20_BLOCKS_PER_STAGE; block++) {
       const name = `stage${s + 1}_block${block + 1}`;
       const stride = s > 0 && block === 0 ? 2 : 1;
       let y = b.conv(x, `${name}_conv1`, width, 3, { strides: stride, useBias: false });
@@ -155,30 +163,10 @@ function resnet20(b: Builder, input: Sym, classes: number): Sym {
 
 /** VGG-16 for CIFAR-10 (13 3x3 convolutions with batch norm, 5 max-pools, one 512->10 classifier). */
 function vgg16(b: Builder, input: Sym, classes: number): Sym {
-  const config: (number | 'M')[] = [
-    64,
-    64,
-    'M',
-    128,
-    128,
-    'M',
-    256,
-    256,
-    256,
-    'M',
-    512,
-    512,
-    512,
-    'M',
-    512,
-    512,
-    512,
-    'M',
-  ];
   let x = input;
   let conv = 0;
   let pool = 0;
-  for (const item of config) {
+  for (const item of VGG16_CONFIG) {
     if (item === 'M') {
       x = tfl.layers.maxPooling2d({ name: `pool${++pool}`, poolSize: 2, strides: 2 }).apply(x) as Sym;
     } else {
@@ -191,11 +179,12 @@ function vgg16(b: Builder, input: Sym, classes: number): Sym {
 
 /** LeNet-style CNN (Caffe's LeNet with ReLU): conv5x5-20, pool, conv5x5-50, pool, fc500, fc. */
 function lenet(b: Builder, input: Sym, classes: number): Sym {
-  let x = b.conv(input, 'conv1', 20, 5, { padding: 'valid', activation: 'relu' });
-  x = tfl.layers.maxPooling2d({ name: 'pool1', poolSize: 2, strides: 2 }).apply(x) as Sym;
-  x = b.conv(x, 'conv2', 50, 5, { padding: 'valid', activation: 'relu' });
-  x = tfl.layers.maxPooling2d({ name: 'pool2', poolSize: 2, strides: 2 }).apply(x) as Sym;
-  x = b.dense(flatten(x), 'fc1', 500, 'relu', HE);
+  let x = input;
+  LENET.filters.forEach((filters, i) => {
+    x = b.conv(x, `conv${i + 1}`, filters, LENET.kernel, { padding: 'valid', activation: 'relu' });
+    x = tfl.layers.maxPooling2d({ name: `pool${i + 1}`, poolSize: 2, strides: 2 }).apply(x) as Sym;
+  });
+  x = b.dense(flatten(x), 'fc1', LENET.hidden, 'relu', HE);
   return b.dense(x, 'fc2', classes);
 }
 
@@ -206,9 +195,9 @@ function lenet(b: Builder, input: Sym, classes: number): Sym {
  */
 function lstmLanguageModel(info: DatasetInfo, options: LstmOptions): Architecture {
   const vocabulary = info.numClasses;
-  const embeddingSize = options.embeddingSize ?? 200;
-  const hidden = options.hiddenSize ?? 200;
-  const layers = options.layers ?? 2;
+  const embeddingSize = options.embeddingSize ?? LSTM_DEFAULTS.embeddingSize;
+  const hidden = options.hiddenSize ?? LSTM_DEFAULTS.hiddenSize;
+  const layers = options.layers ?? LSTM_DEFAULTS.layers;
   const rules = new Map<string, InitRule>();
   rules.set('embedding/embeddings', { kind: 'uniform', limit: 0.1 });
   const embedding = tfl.layers.embedding({
@@ -275,7 +264,7 @@ export function buildArchitecture(name: ModelName, info: DatasetInfo, options: M
     case 'logreg':
       return classifier(info, (b, x) => b.dense(flatten(x), 'fc', classes), options, 1000);
     case 'fnn':
-      return classifier(info, (b, x) => mlp(b, x, 200, classes), options, 1000);
+      return classifier(info, (b, x) => mlp(b, x, MLP_WIDTH.fnn, classes), options, 1000);
     case 'cnn':
       return classifier(info, (b, x) => lenet(b, x, classes), options, 500);
     case 'resnet20':
@@ -283,7 +272,7 @@ export function buildArchitecture(name: ModelName, info: DatasetInfo, options: M
     case 'vgg16':
       return classifier(info, (b, x) => vgg16(b, x, classes), options, 100);
     case 'synthetic':
-      return classifier(info, (b, x) => mlp(b, x, 64, classes), options, 1000);
+      return classifier(info, (b, x) => mlp(b, x, MLP_WIDTH.synthetic, classes), options, 1000);
     case 'lstm':
       return lstmLanguageModel(info, options.lstm ?? {});
   }
