@@ -91,6 +91,23 @@ export interface RunEstimate {
   totalSeconds: number | null;
   /** Where the iteration time comes from, in words (e.g. "mean of 3 finished fnn/mnist runs"). */
   basis: string;
+  /**
+   * Set when no finished run of the model and dataset exists and the time is projected from the cluster model
+   * (iterationMs is then the mean over the arms).
+   */
+  projection?: { arms: ArmProjection[] };
+}
+
+/** One arm's iteration as the cluster model projects it, per rank. */
+export interface ArmProjection {
+  arm: string;
+  /** Coordinates sent (d for Dense). */
+  k: number;
+  bytesPerIteration: number;
+  computeMs: number;
+  compressMs: number;
+  exchangeMs: number;
+  iterationMs: number;
 }
 
 /** One run's row in Compare's summary table: the store's summary plus what the projection needs. */

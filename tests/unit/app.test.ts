@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AppEvent } from '../../common/api';
 import { experimentSchema } from '../../common/experiment';
 import { AppCore, DRAFTS_FILE } from '../../main/core/app';
+import { DEFAULT_RATES } from '../../main/core/app/projection';
 import { syntheticExperiment } from '../experimentFixture';
 import { iterationRecord } from '../scriptedWorker';
 
@@ -107,15 +108,47 @@ describe('series', () => {
 });
 
 describe('estimate, templates and bench history', () => {
-  it('counts iterations from the dataset, batch and workers, and says when there is no timing basis', async () => {
+  it('counts iterations from the dataset, batch and workers, and projects the time with no finished run', async () => {
     const core = await start();
     const estimate = await core.api.estimate({ ...experiment, epochs: 2, seeds: [1, 2] });
     // floor(floor(1000 / 2) / 32) = 15 iterations per epoch.
-    expect(estimate).toMatchObject({ iterations: 30, iterationMs: null, runSeconds: null, totalSeconds: null });
-    expect(estimate.basis).toContain('no finished synthetic/synthetic run');
+    expect(estimate.iterations).toBe(30);
+    expect(estimate.projection?.arms.map((a) => a.arm)).toEqual(['topk@0.05']);
+    expect(estimate.iterationMs).toBe(estimate.projection!.arms[0]!.iterationMs);
+    expect(estimate.runSeconds).toBeCloseTo((30 * estimate.iterationMs!) / 1000, 9);
+    expect(estimate.basis).toMatch(/^projected from the cluster model, not measured: /);
+    expect(estimate.basis).toContain(
+      `at 10.0 GFLOP/s (no finished run to measure it from: the cpu backend's default, ${DEFAULT_RATES.cpu.source})`,
+    );
     const mnist = await core.api.estimate({ ...experiment, model: 'fnn', dataset: { name: 'mnist' }, workers: 4 });
     expect(mnist.iterations).toBe(Math.floor(15_000 / 32));
     await expect(core.api.estimate({ ...experiment, batchSize: 600 })).rejects.toThrow(/fewer than one batch/);
+  });
+
+  it('times from finished runs of the model and dataset, and calibrates other models on them', async () => {
+    const core = await start();
+    const store = core.store;
+    const row = store.createExperiment(experimentSchema.parse(experiment));
+    const [run] = store.createRuns(row.id);
+    // Every phase 1 ms: 4 ms per iteration, 1 ms of compute.
+    for (let iteration = 0; iteration < 10; iteration++) {
+      for (const rank of [0, 1]) store.append('iteration', iterationRecord(run!.id, rank, iteration));
+    }
+    store.setStatus(run!.id, 'running');
+    store.setStatus(run!.id, 'finished');
+    const measured = await core.api.estimate(experiment);
+    expect(measured).toMatchObject({
+      iterationMs: 4,
+      basis: 'mean of 1 finished synthetic/synthetic run with 2 workers and batch 32',
+    });
+    expect(measured.projection).toBeUndefined();
+    // The synthetic MLP's 1302528 FLOPs per iteration (batch 32) in 1 ms: 1.30 GFLOP/s.
+    const fnn = await core.api.estimate({ ...experiment, model: 'fnn', dataset: { name: 'mnist' } });
+    expect(fnn.basis).toContain(
+      `at 1.30 GFLOP/s measured by finished run ${run!.id} (synthetic/synthetic, cpu backend)`,
+    );
+    // fnn on MNIST: 198800 multiply-adds (784x200 + 200x200 + 200x10) x 6 FLOPs x 32 examples at 1.302528 GFLOP/s.
+    expect(fnn.projection!.arms[0]!.computeMs).toBeCloseTo((198_800 * 6 * 32) / 1.302528e6, 6);
   });
 
   it('lists the experiment templates with the default marked, and the recorded bench results', async () => {
