@@ -47,8 +47,10 @@ describe('projectArms', () => {
     const basis = projectionBasis(experiment, 2, 'measured by run r1');
     expect(basis).toBe(
       'projected from the cluster model, not measured: compute from 0.0407 MFLOP per example (6,922 parameters) ' +
-        'at 2.00 GFLOP/s measured by run r1, compression and exchange from the 4 GPUs, 10 GbE time model',
+        "at 2.00 GFLOP/s measured by run r1, compression from the reference's GPU top-k cost, exchange from the 4 GPUs, 10 GbE time model",
     );
+    const vgg = experimentSchema.parse({ ...experiment, model: 'vgg16', dataset: { name: 'cifar10', path: 'x' } });
+    expect(projectionBasis(vgg, 60, 'x')).toContain('compute from 1.88 GFLOP per example (14,724,042 parameters)');
     expect(projectionBasis({ ...experiment, workers: 6 }, 2, 'x')).toContain(
       '8 GPUs, 10 GbE time model (nearest to 6 workers)',
     );

@@ -80,14 +80,15 @@ export function projectArms(experiment: Experiment, gflops: number): ArmProjecti
 /** The basis in words, e.g. "projected: compute from 0.48 MFLOP per example at 2.0 GFLOP/s ...". */
 export function projectionBasis(experiment: Experiment, gflops: number, rateSource: string): string {
   const cost = modelCost(experiment.model, DATASET_SHAPES[experiment.dataset.name]);
-  const mflop = trainingFlopsPerExample(cost) / 1e6;
+  const flops = trainingFlopsPerExample(cost);
+  const work = flops >= 1e9 ? `${(flops / 1e9).toPrecision(3)} GFLOP` : `${(flops / 1e6).toPrecision(3)} MFLOP`;
   const unit = experiment.dataset.name === 'ptb' ? 'token' : 'example';
   const preset = presetFor(experiment.workers);
   const exchange = preset
-    ? `compression and exchange from the ${preset.label} time model${preset.workers === experiment.workers ? '' : ` (nearest to ${experiment.workers} workers)`}`
+    ? `compression from the reference's GPU top-k cost, exchange from the ${preset.label} time model${preset.workers === experiment.workers ? '' : ` (nearest to ${experiment.workers} workers)`}`
     : 'no exchange with one worker';
   return (
-    `projected from the cluster model, not measured: compute from ${mflop.toPrecision(3)} MFLOP per ${unit} ` +
+    `projected from the cluster model, not measured: compute from ${work} per ${unit} ` +
     `(${cost.parameters.toLocaleString('en-US')} parameters) at ${gflops.toPrecision(3)} GFLOP/s ${rateSource}, ${exchange}`
   );
 }
