@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { armSchema, experimentSchema, type RunSpec } from './experiment';
+import { registerRunSchema, runRegisteredSchema } from './externalRun';
 import { RECORD_SCHEMAS as records, nonNegativeInt as nonNegInt, recordId as id } from './records';
 
 /** A batch of records of one kind, as `metrics` carries it. */
@@ -171,7 +172,15 @@ const collectiveFailedSchema = z.object({
   reason: z.string(),
 });
 
-const workerOnly = [helloSchema, metricsSchema, logSchema, statusSchema, checkpointSchema, collectiveSchema] as const;
+const workerOnly = [
+  helloSchema,
+  registerRunSchema,
+  metricsSchema,
+  logSchema,
+  statusSchema,
+  checkpointSchema,
+  collectiveSchema,
+] as const;
 const hubOnly = [
   welcomeSchema,
   refusedSchema,
@@ -179,12 +188,14 @@ const hubOnly = [
   cancelSchema,
   collectiveResultSchema,
   collectiveFailedSchema,
+  runRegisteredSchema,
 ] as const;
 
 /** Message types by sender (heartbeat goes both ways). */
 export const WORKER_MESSAGE_TYPES = [
   'heartbeat',
   'hello',
+  'registerRun',
   'metrics',
   'log',
   'status',
@@ -199,6 +210,7 @@ export const HUB_MESSAGE_TYPES = [
   'cancel',
   'collectiveResult',
   'collectiveFailed',
+  'runRegistered',
 ] as const;
 
 /** Every message, either direction. */
@@ -228,6 +240,8 @@ export type CheckpointMessage = MessageOf<'checkpoint'>;
 export type CollectiveMessage = MessageOf<'collective'>;
 export type CollectiveResultMessage = MessageOf<'collectiveResult'>;
 export type CollectiveFailedMessage = MessageOf<'collectiveFailed'>;
+export type RegisterRunMessage = MessageOf<'registerRun'>;
+export type RunRegisteredMessage = MessageOf<'runRegistered'>;
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 /** Compile-time proof that the type lists above name exactly the messages of each direction. */

@@ -36,6 +36,18 @@ export function checkTargets(results: BenchResults, backend: 'cpu' | 'webgpu' = 
   ];
 }
 
+/** sparselab_torch's Top_k against torch.topk at each thread count timed in the same process (torchPeer.ts). */
+export function checkTorchTargets(results: BenchResults): TargetCheck[] {
+  const at25M = results.peers.filter((p) => p.d === TARGET_D && p.density === TARGET_DENSITY);
+  return at25M.flatMap((ours) => {
+    const threads = /^sparselab_torch topk \((.*)\)$/.exec(ours.name)?.[1];
+    const peer = threads === undefined ? undefined : at25M.find((p) => p.name === `torch.topk (${threads})`);
+    if (!peer) return [];
+    const ratio = peer.ms / ours.ms;
+    return [{ description: `sparselab_torch Top_k vs torch.topk (${threads})`, ratio, required: 3, met: ratio >= 3 }];
+  });
+}
+
 export function formatBench(results: BenchResults): string {
   const m = results.machine;
   const out = [
@@ -73,7 +85,10 @@ export function formatBench(results: BenchResults): string {
     }
   }
   if (results.training) out.push('', formatTraining(results.training));
-  const checks = Object.keys(results.devices).flatMap((b) => checkTargets(results, b as 'cpu' | 'webgpu'));
+  const checks = [
+    ...Object.keys(results.devices).flatMap((b) => checkTargets(results, b as 'cpu' | 'webgpu')),
+    ...checkTorchTargets(results),
+  ];
   const measured = checks.filter((c) => c.ratio !== null);
   if (measured.length > 0) {
     out.push('', 'targets at d = 25M, density 0.001:');

@@ -7,6 +7,7 @@ import { stepSeed } from '../../../gpu/kernels/random';
 import { SELECTION_OPERATORS } from '../../../gpu/operators';
 import { describeMachine } from './machine';
 import { runPythonPeers } from './peers';
+import { runTorchOperatorPeers } from './torchPeer';
 import { median, timeTfjsTopk } from './tfjsPeer';
 
 export interface BenchRunOptions extends BenchOptions {
@@ -101,6 +102,12 @@ export async function runBench(options: BenchRunOptions): Promise<BenchResults> 
     Object.assign(results.peerVersions, python.versions);
     if (python.missing && !results.notes.some((n) => n.startsWith('python peers'))) {
       results.notes.push(`python peers incomplete: ${python.missing}`);
+    }
+    const torchOperators = runTorchOperatorPeers(data, options.densities, options.repeats);
+    results.peers.push(...torchOperators.peers.map((p) => ({ ...p, d })));
+    Object.assign(results.peerVersions, torchOperators.versions);
+    if (torchOperators.missing && !results.notes.includes(torchOperators.missing)) {
+      results.notes.push(torchOperators.missing);
     }
     if (d <= options.tfjsMaxSize) {
       const tfjs = await timeTfjsTopk(data, options.densities, Math.min(options.repeats, 3));

@@ -9,9 +9,10 @@ import { benchTraining } from '../bench/training';
 
 import { SPARSE_METHODS, type SparseMethod } from '../../../common/bench';
 import { runBench } from '../bench/run';
+import { importExternalRun } from './import';
 import { runExperimentFile } from './run';
 import { exportRun, listRuns, listWorkers, resumeRun, showRun } from './runs';
-import { formatSparsifyReport, sparsify } from './sparsify';
+import { formatSparsifyReport, SPARSIFY_ENGINES, sparsify, type SparsifyEngine } from './sparsify';
 
 function positiveNumber(text: string): number {
   const value = Number(text);
@@ -64,6 +65,15 @@ export function buildProgram(): Command {
     .option('--bins <n>', 'histogram bins', nonNegativeInteger, 41)
     .option('-o, --out <prefix>', 'write PREFIX.indices.npy (ascending) and PREFIX.values.npy')
     .option('--json', 'print JSON instead of a table', false)
+    .addOption(
+      new Option(
+        '--engine <name>',
+        "operators: SparseLab's kernels, or sparselab_torch (gpu/torch) in a Python with torch",
+      )
+        .choices(SPARSIFY_ENGINES)
+        .default('native'),
+    )
+    .option('--python <path>', "the torch engine's Python (default: $SPARSELAB_PYTHON, else a python3 with torch)")
     .action(
       async (
         file: string,
@@ -76,6 +86,8 @@ export function buildProgram(): Command {
           bins: number;
           out?: string;
           json: boolean;
+          engine: SparsifyEngine;
+          python?: string;
         },
       ) => {
         if (opts.method !== 'dense' && (opts.density === undefined) === (opts.k === undefined)) {
@@ -230,6 +242,13 @@ export function buildProgram(): Command {
     .action(async (run: string, opts: { dataDir?: string; backend: 'auto' | 'cpu' | 'webgpu' }) =>
       console.log(await resumeRun(opts.dataDir, run, opts.backend)),
     );
+
+  program
+    .command('import')
+    .description('record an external run (sparselab_torch) that its script wrote to a JSON Lines file')
+    .argument('<file>', 'the file the script wrote')
+    .addOption(dataDir)
+    .action((file: string, opts: { dataDir?: string }) => console.log(importExternalRun(opts.dataDir, file)));
 
   program
     .command('workers')

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { SPARSIFIER_LABELS, sparsifierConfigSchema, type SparsifierMethod } from '../../../common/sparsifier';
 import type { CompressionStats } from '../../../common/stats';
@@ -6,6 +7,11 @@ import { createKernels } from '../../../gpu/engine';
 import type { BackendName } from '../../../gpu/kernels/kernels';
 import { encodeNpy, readGradientFile } from '../../../gpu/io/npy';
 import { formatCount, formatMs, formatNumber, table } from './format';
+import { findTorchPython, torchPythonEnv } from './torchPython';
+
+/** Who runs the operators: SparseLab's own kernels, or sparselab_torch (gpu/torch) in a Python with torch. */
+export const SPARSIFY_ENGINES = ['native', 'torch'] as const;
+export type SparsifyEngine = (typeof SPARSIFY_ENGINES)[number];
 
 export interface SparsifyOptions {
   method: SparsifierMethod;
@@ -16,12 +22,17 @@ export interface SparsifyOptions {
   out?: string;
   json: boolean;
   bins: number;
+  /** Default 'native'. */
+  engine?: SparsifyEngine;
+  /** The torch engine's Python (else SPARSELAB_PYTHON, else a python3 that imports torch). */
+  python?: string;
 }
 
 export interface SparsifyReport {
   file: string;
   shape: number[];
   method: SparsifierMethod;
+  engine: SparsifyEngine;
   backend: BackendName;
   device: string;
   /** Wall time of the compression call (finiteness check and selection), without statistics. */
@@ -31,6 +42,7 @@ export interface SparsifyReport {
 }
 
 export async function sparsify(file: string, options: SparsifyOptions): Promise<SparsifyReport> {
+  if (options.engine === 'torch') return sparsifyWithTorch(file, options);
   const config = sparsifierConfigSchema.parse({
     method: options.method,
     density: options.density,
@@ -51,6 +63,7 @@ export async function sparsify(file: string, options: SparsifyOptions): Promise<
     file,
     shape,
     method: config.method,
+    engine: 'native',
     backend: kernels.backend,
     device: kernels.deviceName,
     milliseconds,
@@ -69,10 +82,33 @@ export async function sparsify(file: string, options: SparsifyOptions): Promise<
   return report;
 }
 
+/**
+ * The same call on sparselab_torch's operators (same semantics, same statistics, same .npy
+ * output), in the Python found by findTorchPython; it runs on torch's CPU.
+ */
+function sparsifyWithTorch(file: string, options: SparsifyOptions): SparsifyReport {
+  if (options.backend !== 'cpu')
+    throw new Error(`the torch engine runs on torch's CPU, not --backend ${options.backend}`);
+  // The schema's checks (one of density or k, ranges) apply to both engines alike.
+  sparsifierConfigSchema.parse({ method: options.method, density: options.density, k: options.k, seed: options.seed });
+  const python = findTorchPython(options.python);
+  const args = ['-m', 'sparselab_torch.operators_cli', file, '--method', options.method];
+  if (options.density !== undefined) args.push('--density', String(options.density));
+  if (options.k !== undefined) args.push('--k', String(options.k));
+  args.push('--seed', String(options.seed), '--bins', String(options.bins));
+  if (options.out) args.push('--out', options.out);
+  const run = spawnSync(python, args, { encoding: 'utf8', env: torchPythonEnv(), maxBuffer: 1 << 26 });
+  if (run.status !== 0) {
+    const reason = run.error?.message ?? (run.stderr.trim() || `exit status ${run.status}`);
+    throw new Error(`sparsify --engine torch (${python}): ${reason}`);
+  }
+  return JSON.parse(run.stdout) as SparsifyReport;
+}
+
 export function formatSparsifyReport(r: SparsifyReport): string {
   const s = r.statistics;
   const lines = [
-    `${r.file}: d = ${formatCount(s.d)} (shape ${r.shape.join('x') || 'scalar'}), ${SPARSIFIER_LABELS[r.method]} on ${r.backend} (${r.device})`,
+    `${r.file}: d = ${formatCount(s.d)} (shape ${r.shape.join('x') || 'scalar'}), ${SPARSIFIER_LABELS[r.method]} on ${r.engine === 'torch' ? 'sparselab_torch' : r.backend} (${r.device})`,
     '',
     table([
       ['k', formatCount(s.k)],

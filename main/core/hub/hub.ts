@@ -29,6 +29,7 @@ import {
   type WorkerCapabilities,
   type WorkerMessage,
 } from '../../../common/protocol';
+import { ExternalLink } from './external';
 import { Group, type ContributeOutcome, type RoundFailure } from './group';
 import { resolveOptions, type HubOptions, type ResolvedHubOptions } from './options';
 import { Peer } from './peer';
@@ -102,6 +103,8 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly byId = new Map<string, Peer>();
   private readonly groups = new Map<string, Group>();
   private readonly tokenDigest: Buffer;
+  /** Connections of external runs (training scripts outside SparseLab's workers). */
+  readonly external: ExternalLink;
   private readonly timers: NodeJS.Timeout[] = [];
   private nextWorker = 1;
   private closing: Promise<void> | null = null;
@@ -119,6 +122,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.token = o.token;
     this.url = `ws://${o.host.includes(':') ? `[${o.host}]` : o.host}:${address.port}/`;
     this.tokenDigest = digest(o.token);
+    this.external = new ExternalLink(o, (peer, code, reason) => this.disconnect(peer, code, reason));
     wss.on('connection', (ws, req) => this.onConnection(ws, req));
     wss.on('wsClientError', (err, _socket, req) =>
       o.log('warn', `rejected an upgrade from ${req.socket.remoteAddress}: ${err.message}`),
@@ -388,16 +392,23 @@ export class Hub extends EventEmitter<HubEvents> {
       return;
     }
     if (peer.state === 'pending') {
-      if (message.type !== 'hello') {
-        this.disconnect(peer, CLOSE_CODES.protocolError, `expected hello first, got '${message.type}'`);
-      } else {
+      if (message.type === 'hello') {
         this.onHello(peer, message);
+      } else if (message.type === 'registerRun') {
+        if (this.admit(peer, message.protocolVersion, message.token)) this.external.register(peer, message);
+      } else {
+        this.disconnect(peer, CLOSE_CODES.protocolError, `expected hello first, got '${message.type}'`);
       }
+      return;
+    }
+    if (peer.state === 'external') {
+      this.external.onMessage(peer, message);
       return;
     }
     switch (message.type) {
       case 'hello':
-        this.disconnect(peer, CLOSE_CODES.protocolError, 'sent hello twice');
+      case 'registerRun':
+        this.disconnect(peer, CLOSE_CODES.protocolError, `sent ${message.type} after hello`);
         return;
       case 'heartbeat':
         peer.lastHeartbeat = Date.now();
@@ -433,19 +444,18 @@ export class Hub extends EventEmitter<HubEvents> {
     }
   }
 
+  /** Checks a first message's protocol version and token; refuses the connection and returns false if wrong. */
+  private admit(peer: Peer, protocolVersion: number, token: string): boolean {
+    const versionMatches = protocolVersion === PROTOCOL_VERSION;
+    const tokenMatches = timingSafeEqual(digest(token), this.tokenDigest);
+    const version = `protocol version ${protocolVersion}; this hub speaks ${PROTOCOL_VERSION}`;
+    if (!versionMatches) this.disconnect(peer, CLOSE_CODES.protocolVersion, version);
+    else if (!tokenMatches) this.disconnect(peer, CLOSE_CODES.wrongToken, 'wrong token');
+    return versionMatches && tokenMatches;
+  }
+
   private onHello(peer: Peer, hello: HelloMessage): void {
-    if (hello.protocolVersion !== PROTOCOL_VERSION) {
-      this.disconnect(
-        peer,
-        CLOSE_CODES.protocolVersion,
-        `protocol version ${hello.protocolVersion}; this hub speaks ${PROTOCOL_VERSION}`,
-      );
-      return;
-    }
-    if (!timingSafeEqual(digest(hello.token), this.tokenDigest)) {
-      this.disconnect(peer, CLOSE_CODES.wrongToken, 'wrong token');
-      return;
-    }
+    if (!this.admit(peer, hello.protocolVersion, hello.token)) return;
     const id = `w${this.nextWorker++}`;
     peer.workerId = id;
     peer.capabilities = hello.capabilities;
@@ -488,6 +498,7 @@ export class Hub extends EventEmitter<HubEvents> {
   /** Forgets a connection; a worker's loss fails its group's collectives and is announced. */
   private drop(peer: Peer, reason: string): void {
     if (peer.state === 'closed') return;
+    if (peer.state === 'external') this.external.dropped(peer, reason);
     const wasWorker = peer.state === 'ready';
     const info = wasWorker ? this.info(peer) : null;
     peer.state = 'closed';
@@ -536,6 +547,7 @@ export class Hub extends EventEmitter<HubEvents> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const t of this.timers) clearInterval(t);
+      this.external.close();
       for (const runId of [...this.groups.keys()]) this.endGroup(runId, 'the hub is closing');
       // Let the failures just queued reach ws before the close frames.
       await new Promise((resolve) => setImmediate(resolve));

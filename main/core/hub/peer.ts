@@ -5,7 +5,8 @@ import { FrameSender } from '../../../common/frameSender';
 import { Liveness } from '../../../common/liveness';
 import type { HubMessage, WorkerCapabilities } from '../../../common/protocol';
 
-export type PeerState = 'pending' | 'ready' | 'closed';
+/** 'ready': a worker that said hello; 'external': a connection that registered an external run (hub/external.ts). */
+export type PeerState = 'pending' | 'ready' | 'external' | 'closed';
 /** Why the hub stopped reading a socket: its group holds too much, or the socket does not take what the hub sends. */
 export type PauseReason = 'group' | 'outbound';
 

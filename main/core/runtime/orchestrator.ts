@@ -6,11 +6,14 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Experiment } from '../../../common/experiment';
+import { isExternalEnvironment } from '../../../common/externalRun';
 import { hasEnded, type RunStatus } from '../../../common/metrics';
 import type { CheckpointMessage, MetricsBatch, StatusMessage } from '../../../common/protocol';
 import { bundleCheckpoint, readCheckpointHeader } from '../../../common/checkpoint';
 import type { Hub, WorkerInfo } from '../hub';
 import type { RunRow, Store } from '../store';
+import { ExternalRunRecorder } from './externalRuns';
+import { appendMetrics } from './recordMetrics';
 
 export interface RunProgress {
   runId: string;
@@ -71,9 +74,17 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
       checkpoint: (message: CheckpointMessage, payload: Uint8Array) => void this.onCheckpoint(message, payload),
     };
     for (const [event, handler] of Object.entries(handlers)) hub.on(event as keyof typeof handlers, handler as never);
+    // Runs trained outside SparseLab's workers (sparselab_torch) register through the same hub.
+    const stopExternal = hub.external.accept(
+      new ExternalRunRecorder(store, {
+        status: (runId, status, reason) => this.emit('status', runId, status, reason),
+        progress: (progress) => this.emit('progress', progress),
+      }),
+    );
     this.detach = () => {
       for (const [event, handler] of Object.entries(handlers))
         hub.off(event as keyof typeof handlers, handler as never);
+      stopExternal();
     };
     this.deadlineTimer = setInterval(() => this.expireWaiting(), 1000).unref();
   }
@@ -89,6 +100,9 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
 
   /** Queues an interrupted, failed or cancelled run again; it resumes from its last checkpoint. */
   resume(runId: string): void {
+    if (isExternalEnvironment(this.store.getRun(runId).environment)) {
+      throw new Error(`run ${runId} was trained outside SparseLab's workers; resume it from its own script`);
+    }
     this.store.setStatus(runId, 'queued', 'resumed by user');
     this.emit('status', runId, 'queued', 'resumed by user');
     this.queue.push({ runId, deadline: null });
@@ -100,6 +114,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     if (index >= 0) this.queue.splice(index, 1);
     if (this.active.has(runId)) void this.hub.cancel(runId, reason);
     this.active.delete(runId);
+    this.hub.external.cancel(runId, reason);
     this.setStatus(runId, 'cancelled', reason);
     this.schedule();
   }
@@ -183,32 +198,21 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
 
   private onMetrics(batch: MetricsBatch): void {
     this.guard(() => {
-      switch (batch.kind) {
-        case 'iteration':
-          for (const record of batch.records) {
-            this.store.appendIteration(record);
-            if (record.rank !== 0) continue;
-            const active = this.active.get(record.runId);
-            if (!active) continue;
-            this.emit('progress', {
-              runId: record.runId,
-              iteration: record.iteration,
-              epoch: record.epoch,
-              epochs: active.config.epochs,
-              loss: record.loss,
-              wallMs: record.wallMs,
-            });
-          }
-          break;
-        case 'evaluation':
-          batch.records.forEach((r) => this.store.appendEvaluation(r));
-          break;
-        case 'layerStats':
-          batch.records.forEach((r) => this.store.appendLayerStats(r));
-          break;
-        case 'histogram':
-          batch.records.forEach((r) => this.store.appendHistogram(r));
-          break;
+      appendMetrics(this.store, batch);
+      if (batch.kind === 'iteration') {
+        for (const record of batch.records) {
+          if (record.rank !== 0) continue;
+          const active = this.active.get(record.runId);
+          if (!active) continue;
+          this.emit('progress', {
+            runId: record.runId,
+            iteration: record.iteration,
+            epoch: record.epoch,
+            epochs: active.config.epochs,
+            loss: record.loss,
+            wallMs: record.wallMs,
+          });
+        }
       }
     });
   }

@@ -1,0 +1,78 @@
+"""Counter-based randomness bit-identical with gpu/kernels/random.ts.
+
+key(seed, i) = mix32(i + mix32(seed)) with Chris Wellons' "lowbias32" mixer, all arithmetic
+modulo 2^32. Tensors hold the u32 values in int64, so products never overflow: a 32x32-bit
+product is split into two 32x16-bit halves.
+"""
+from typing import Union
+
+import numpy as np
+import torch
+
+from .operators_paths import numpy_path
+
+MASK32 = 0xFFFFFFFF
+
+
+def _mul32_int(x: int, c: int) -> int:
+    return (x * c) & MASK32
+
+
+def mix32(x: int) -> int:
+    """lowbias32 of one u32, as the TypeScript mix32."""
+    x &= MASK32
+    x ^= x >> 16
+    x = _mul32_int(x, 0x7FEB352D)
+    x ^= x >> 15
+    x = _mul32_int(x, 0x846CA68B)
+    x ^= x >> 16
+    return x
+
+
+def step_seed(seed: int, step: int) -> int:
+    """Seed of the draws made at `step` (random.ts stepSeed): every step samples afresh, reproducibly."""
+    return mix32(mix32(seed & MASK32) ^ _mul32_int((step + 1) & MASK32, 0x9E3779B9))
+
+
+def random_key(seed: int, index: int) -> int:
+    return mix32((index + mix32(seed & MASK32)) & MASK32)
+
+
+def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
+    low = x * (c & 0xFFFF)
+    high = ((x * (c >> 16)) & 0xFFFF) << 16
+    return (low + high) & MASK32
+
+
+def mix32_tensor(x: torch.Tensor) -> torch.Tensor:
+    """mix32 over an int64 tensor of u32 values (in place on a fresh tensor)."""
+    x = x & MASK32
+    x ^= x >> 16
+    x = _mul32(x, 0x7FEB352D)
+    x ^= x >> 15
+    x = _mul32(x, 0x846CA68B)
+    x ^= x >> 16
+    return x
+
+
+def _random_keys_numpy(seed: int, n: int) -> torch.Tensor:
+    """randomKey(seed, i) for i < n in NumPy uint32, whose arithmetic wraps modulo 2^32 by definition;
+    in place, several times faster than the int64 tensor path on a CPU."""
+    x = np.arange(n, dtype=np.uint32)
+    x += np.uint32(mix32(seed))
+    x ^= x >> np.uint32(16)
+    x *= np.uint32(0x7FEB352D)
+    x ^= x >> np.uint32(15)
+    x *= np.uint32(0x846CA68B)
+    x ^= x >> np.uint32(16)
+    return torch.from_numpy(x.view(np.int32)).to(torch.int64) & MASK32
+
+
+def random_keys(seed: int, indices: Union[torch.Tensor, int], device: Union[str, torch.device, None] = None) -> torch.Tensor:
+    """randomKey(seed, i) for each i of `indices` (an int64 tensor, or n for 0..n-1), as int64."""
+    if isinstance(indices, int):
+        if numpy_path(device):
+            with np.errstate(over="ignore"):
+                return _random_keys_numpy(seed, indices)
+        indices = torch.arange(indices, dtype=torch.int64, device=device)
+    return mix32_tensor(indices.to(torch.int64) + mix32(seed))
