@@ -239,7 +239,7 @@ export class AppCore {
       clearInterval(this.workersInterval);
       this.progress.close();
       if (this.workersTimer) clearTimeout(this.workersTimer);
-      this.orchestrator.close();
+      await this.orchestrator.close();
       this.detachHub();
       await this.pool.close();
       await this.hub.close();
@@ -305,7 +305,7 @@ export class AppCore {
     const experiment = validateExperiment(input);
     // A batch larger than a rank's shard would fail on every worker; PTB's size depends on its files.
     if (experiment.dataset.name !== 'ptb') iterationsPerEpoch(experiment);
-    this.ensureWorkers(experiment.workers);
+    if (experiment.engine === 'native') this.ensureWorkers(experiment.workers); // torch runs bring their own ranks
     const runs = this.orchestrator.submit(experiment, sourceName);
     this.emit({ type: 'runsChanged' });
     this.logEvent('info', `launched ${experiment.name}: ${runs.length} run(s) on ${experiment.workers} workers each`);
@@ -345,7 +345,7 @@ export class AppCore {
     const run = this.store.getRun(runId);
     if (!RESUMABLE.has(run.status))
       throw new ApiError(`run ${runId} is ${run.status}; only interrupted, failed or cancelled runs can be resumed`);
-    this.ensureWorkers(run.config.workers);
+    if (run.config.engine === 'native') this.ensureWorkers(run.config.workers);
     this.orchestrator.resume(runId);
   }
 

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SPARSIFIER_METHODS, type SparsifierMethod } from '../../../common/sparsifier';
 import { BACKENDS } from '../../../gpu/engine';
+import { ENGINES, type EngineName } from '../../../common/experiment';
 import type { BackendName } from '../../../gpu/kernels/kernels';
 import { formatBench } from '../bench/report';
 import { benchTraining } from '../bench/training';
@@ -182,11 +183,29 @@ export function buildProgram(): Command {
         'webgpu',
       ]),
     )
+    .addOption(
+      new Option(
+        '--engine <name>',
+        "who trains the runs: SparseLab's workers (native) or torch.distributed under torchrun (torch); default: the experiment's",
+      ).choices(ENGINES),
+    )
+    .option(
+      '--python <path>',
+      "the torch engine's Python (default: the experiment's, $SPARSELAB_PYTHON, a python3 with torch)",
+    )
     .option('--json', 'print the comparison as JSON', false)
     .action(
       async (
         file: string,
-        opts: { set: string[]; workers?: number; dataDir?: string; backend?: 'auto' | 'cpu' | 'webgpu'; json: boolean },
+        opts: {
+          set: string[];
+          workers?: number;
+          dataDir?: string;
+          backend?: 'auto' | 'cpu' | 'webgpu';
+          engine?: EngineName;
+          python?: string;
+          json: boolean;
+        },
       ) => {
         process.exitCode = await runExperimentFile(file, opts);
       },

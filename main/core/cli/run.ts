@@ -1,4 +1,4 @@
-import type { Experiment } from '../../../common/experiment';
+import type { EngineName, Experiment } from '../../../common/experiment';
 import { loadExperiment } from '../experiments/load';
 import { startHub } from '../hub';
 import { activeOverheadOf, compareRuns, overheadOf, TABLE_PRESETS, type ComparisonRow } from '../runtime/comparison';
@@ -15,17 +15,26 @@ export interface RunOptions {
   json: boolean;
   /** Overrides the experiment's own backend. */
   backend?: 'auto' | 'cpu' | 'webgpu';
+  /** Overrides the experiment's engine. */
+  engine?: EngineName;
+  /** The torch engine's Python. */
+  python?: string;
 }
 
 /** Runs every arm x seed of an experiment file on local workers and prints the comparison. */
 export async function runExperimentFile(file: string, options: RunOptions): Promise<number> {
-  const overrides = options.workers ? [...options.set, `workers=${options.workers}`] : options.set;
+  const overrides = [
+    ...options.set,
+    ...(options.workers ? [`workers=${options.workers}`] : []),
+    ...(options.engine ? [`engine=${options.engine}`] : []),
+  ];
   const experiment = loadExperiment(file, overrides);
   const rows = await runLocally(experiment, {
     dataDir: options.dataDir,
     backend: options.backend ?? experiment.backend,
     sourceFile: file,
     progress: true,
+    python: options.python,
   });
   console.log(options.json ? JSON.stringify(rows, null, 2) : formatComparison(rows));
   return rows.every((r) => r.summary.status === 'finished') ? 0 : 1;
@@ -37,6 +46,8 @@ export interface LocalRunOptions {
   sourceFile?: string;
   /** Progress bars and worker logs on stderr. */
   progress: boolean;
+  /** The torch engine's Python (engine: torch). */
+  python?: string;
 }
 
 /** Starts a hub and the experiment's workers on this machine, runs every arm x seed, and compares them. */
@@ -46,13 +57,13 @@ export async function runLocally(experiment: Experiment, options: LocalRunOption
   const hub = await startHub({
     log: (level, message) => level !== 'debug' && level !== 'info' && process.stderr.write(`[hub] ${message}\n`),
   });
-  const orchestrator = new Orchestrator(store, hub);
+  const orchestrator = new Orchestrator(store, hub, { torch: { python: options.python } });
   let runs: RunRow[] = [];
   const watch = new WorkerWatch(hub, orchestrator, store, () => runs);
   const workers = new LocalWorkers({
     hubUrl: hub.url,
     token: hub.token,
-    count: experiment.workers,
+    count: experiment.engine === 'native' ? experiment.workers : 0, // torch runs bring their own ranks
     backend: options.backend,
     onLine: options.progress ? (i, line) => process.stderr.write(`[worker ${i}] ${line}\n`) : undefined,
     onExit: (i, exit) => watch.exited(workers, i, exit),
@@ -75,7 +86,7 @@ export async function runLocally(experiment: Experiment, options: LocalRunOption
     return compareRuns(store, runs[0]!.experimentId);
   } finally {
     process.off('SIGINT', stop);
-    orchestrator.close();
+    await orchestrator.close();
     workers.stop();
     await hub.close();
     store.close();

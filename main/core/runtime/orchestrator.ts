@@ -14,6 +14,10 @@ import type { Hub, WorkerInfo } from '../hub';
 import type { RunRow, Store } from '../store';
 import { ExternalRunRecorder } from './externalRuns';
 import { appendMetrics } from './recordMetrics';
+import { TorchEngine, type TorchEngineOptions } from './torchEngine';
+
+/** The torch engine's choices the orchestrator does not make itself. */
+export type OrchestratorOptions = { torch?: Pick<TorchEngineOptions, 'python' | 'gpus'> };
 
 export interface RunProgress {
   runId: string;
@@ -50,12 +54,24 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
   private readonly active = new Map<string, ActiveRun>();
   private readonly deadlineTimer: NodeJS.Timeout;
   private readonly detach: () => void;
+  /** Trains the runs of experiments with engine: torch, one at a time, outside the hub's workers. */
+  readonly torch: TorchEngine;
 
   constructor(
     readonly store: Store,
     readonly hub: Hub,
+    options: OrchestratorOptions = {},
   ) {
     super();
+    this.torch = new TorchEngine({
+      ...options.torch,
+      store,
+      hubUrl: hub.url,
+      token: hub.token,
+      setStatus: (runId, status, reason) => this.setStatus(runId, status, reason),
+      log: (level, message) => this.emit('log', level, message),
+      ended: () => this.schedule(),
+    });
     const handlers = {
       workerJoined: (worker: WorkerInfo) => {
         store.workerSeen({ id: worker.id, host: worker.capabilities.host, capabilities: worker.capabilities });
@@ -78,7 +94,11 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     const stopExternal = hub.external.accept(
       new ExternalRunRecorder(store, {
         status: (runId, status, reason) => this.emit('status', runId, status, reason),
-        progress: (progress) => this.emit('progress', progress),
+        progress: (progress) => {
+          this.torch.heard(progress.runId);
+          this.emit('progress', progress);
+        },
+        launched: this.torch,
       }),
     );
     this.detach = () => {
@@ -116,6 +136,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     this.active.delete(runId);
     this.hub.external.cancel(runId, reason);
     this.setStatus(runId, 'cancelled', reason);
+    this.torch.stop(runId, reason);
     this.schedule();
   }
 
@@ -133,15 +154,27 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     });
   }
 
-  close(): void {
+  /** Stops listening to the hub and stops the torch engine's runs (their processes are gone when it resolves). */
+  close(): Promise<void> {
     clearInterval(this.deadlineTimer);
     this.detach();
+    return this.torch.close();
   }
 
   private schedule(): void {
     while (this.queue.length > 0) {
       const next = this.queue[0]!;
       const run = this.store.getRun(next.runId);
+      if (run.config.engine === 'torch') {
+        if (this.torch.active().length > 0) return; // its ranks take this machine's cores or GPUs: one at a time
+        this.queue.shift();
+        try {
+          this.torch.start(run);
+        } catch (error) {
+          this.setStatus(run.id, 'failed', `could not start: ${(error as Error).message}`);
+        }
+        continue;
+      }
       const idle = this.hub.workers().filter((w) => w.state === 'idle' && !this.isReserved(w.id));
       if (idle.length < run.config.workers) return;
       this.queue.shift();
