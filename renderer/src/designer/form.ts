@@ -34,6 +34,8 @@ export interface ExperimentForm {
   workers: string;
   /** '' = omitted (auto). */
   backend: string;
+  /** '' = omitted (native). */
+  engine: string;
   epochs: string;
   batchSize: string;
   lr: string;
@@ -102,6 +104,7 @@ const KNOWN_KEYS = [
   'dataset',
   'workers',
   'backend',
+  'engine',
   'epochs',
   'batchSize',
   'optimizer',
@@ -136,6 +139,7 @@ export function experimentToForm(value: unknown): ExperimentForm {
     testLimit: str(dataset.testLimit),
     workers: str(e.workers),
     backend: str(e.backend),
+    engine: str(e.engine),
     epochs: str(e.epochs),
     batchSize: str(e.batchSize),
     lr: str(opt.lr),
@@ -244,6 +248,7 @@ export function formToObject(form: ExperimentForm): FormObject {
       }) ?? {},
     workers: num(form.workers, 'workers'),
     backend: text(form.backend),
+    engine: text(form.engine),
     epochs: num(form.epochs, 'epochs'),
     batchSize: num(form.batchSize, 'batchSize'),
     optimizer:
