@@ -3,7 +3,8 @@
  * under torchrun (sparselab_torch.engine), their records landing in the runs the core created; cancel stops every
  * rank; a killed rank fails the run naming it; a run resumes from its last checkpoint.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -50,10 +51,10 @@ function until(condition: () => boolean, timeoutMs: number, what: string): Promi
   });
 }
 
+/** Running (a zombie whose new parent has not reaped it yet counts as gone). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -162,6 +163,45 @@ describe.runIf(python !== null)('the torch engine', () => {
     expect(logs.some((l) => l.message === `resumed from iteration ${saved.iteration}`)).toBe(true);
     expect(app.store.evaluationSeries(run!.id).at(-1)!.accuracy).toBeGreaterThan(0.7);
   }, 180_000);
+});
+
+describe.runIf(python !== null)('the torch engine under the CLI', () => {
+  it('leaves no torchrun and no rank behind when the app is killed', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sparselab-torch-cli-'));
+    const cli = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'bin/sparselab.js'),
+        'run',
+        join(ROOT, 'resources/experiments/quick-synthetic.yaml'),
+        '--engine',
+        'torch',
+        '--set',
+        'epochs=50',
+        '--data-dir',
+        dataDir,
+      ],
+      { stdio: 'ignore' },
+    );
+    const pidFiles = () => {
+      const runs = existsSync(join(dataDir, 'torch')) ? readdirSync(join(dataDir, 'torch')) : [];
+      return runs.flatMap((run) =>
+        [0, 1].map((r) => join(dataDir, 'torch', run, `rank-${r}.pid`)).filter((f) => existsSync(f)),
+      );
+    };
+    try {
+      await until(() => pidFiles().length === 2, 60_000, 'both ranks');
+      // torchrun is the app's child (launch.py execs it); the ranks are its children.
+      const children = readFileSync(`/proc/${cli.pid}/task/${cli.pid}/children`, 'utf8').trim().split(/\s+/);
+      const pids = [...pidFiles().map((f) => Number(readFileSync(f, 'utf8'))), ...children.map(Number)];
+      expect(pids).toHaveLength(3);
+      expect(pids.every(alive)).toBe(true);
+      cli.kill('SIGKILL'); // no handler runs: only the kernel's parent-death signals can stop the ranks
+      await until(() => pids.every((pid) => !alive(pid)), 15_000, 'torchrun and the ranks to die with the app');
+    } finally {
+      cli.kill('SIGKILL');
+    }
+  }, 120_000);
 });
 
 /** Cancel's SIGTERM, then SIGKILL after 3 s: every rank is gone well within this. */

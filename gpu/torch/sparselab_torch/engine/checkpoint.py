@@ -23,8 +23,9 @@ def _checksum(model):
 
 def save(folder, iteration, rank, world, model, optimizer, exchange):
     folder = Path(folder)
-    sums = [torch.zeros(1, dtype=torch.float64) for _ in range(world)]
-    dist.all_gather(sums, torch.tensor([_checksum(model)], dtype=torch.float64))
+    device = next(model.parameters()).device  # NCCL gathers CUDA tensors only
+    sums = [torch.zeros(1, dtype=torch.float64, device=device) for _ in range(world)]
+    dist.all_gather(sums, torch.tensor([_checksum(model)], dtype=torch.float64, device=device))
     diverged = next((r for r, s in enumerate(sums) if float(s) != float(sums[0])), None)
     if diverged is not None:
         raise ReplicasDiverged("replicas diverged: rank %d's weights differ from rank 0's at iteration %d" % (diverged, iteration))
@@ -56,8 +57,9 @@ def restore(folder, iteration, rank, world, model, optimizer, exchange):
     saved = latest(folder)
     if saved is None or saved[1] != world:
         raise ValueError("the checkpoint in %s was written by %s ranks, this run has %d" % (folder, saved and saved[1], world))
-    leader = torch.load(target / "rank0.pt")
-    mine = leader if rank == 0 else torch.load(target / ("rank%d.pt" % rank))
+    device = next(model.parameters()).device
+    leader = torch.load(target / "rank0.pt", map_location=device)
+    mine = leader if rank == 0 else torch.load(target / ("rank%d.pt" % rank), map_location=device)
     model.load_state_dict(leader["model"])
     optimizer.load_state_dict(leader["optimizer"])
     for name, residual in mine["residuals"].items():
