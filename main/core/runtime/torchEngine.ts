@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { hasEnded, type RunStatus } from '../../../common/metrics';
 import { findTorchPython, torchPythonEnv } from '../cli/torchPython';
 import { packageRoot } from '../packageRoot';
-import type { RunRow, Store } from '../store';
+import type { RunDetail } from '../../../common/runs';
+import type { Store } from '../store';
 import {
   describeRankFailure,
   LAUNCH_MODULE,
@@ -78,7 +79,7 @@ export class TorchEngine {
   }
 
   /** Launches the run's ranks (resuming from its last complete checkpoint, if any); throws if it cannot start. */
-  start(run: RunRow): void {
+  start(run: RunDetail): void {
     const config = run.config;
     const python = findTorchPython(this.o.python ?? config.torch?.python);
     const checkpointDir = join(this.o.store.dataDir, 'torch', run.id);
@@ -245,7 +246,7 @@ export function latestCheckpoint(folder: string, worldSize: number): number | nu
 }
 
 /** The experiment's stall deadline (faults.stallSeconds where the schema has it), else DEFAULT_STALL_SECONDS. */
-function stallSecondsOf(config: RunRow['config']): number {
+function stallSecondsOf(config: RunDetail['config']): number {
   const seconds = (config.faults as { stallSeconds?: number }).stallSeconds;
   return seconds ?? DEFAULT_STALL_SECONDS;
 }
