@@ -85,7 +85,8 @@ export class TorchEngine {
     const checkpointDir = join(this.o.store.dataDir, 'torch', run.id);
     mkdirSync(checkpointDir, { recursive: true });
     const resumeFrom = latestCheckpoint(checkpointDir, config.workers * (config.torch?.nodes ?? 1));
-    if (resumeFrom !== null) this.o.store.discardAfter(run.id, resumeFrom);
+    // What an earlier attempt recorded after the checkpoint (everything, without one) is trained again.
+    this.o.store.discardAfter(run.id, resumeFrom ?? -1);
     const runConfig: TorchRunConfig = {
       runId: run.id,
       experiment: config,
