@@ -4,9 +4,11 @@
  * over a WebSocket (browser mode). Every argument crossing the boundary is validated
  * by `checkArgs` (common/apiArgs.ts, kept apart so the sandboxed preload stays free of zod).
  */
+import type { AnnotationPatch, RunAnnotation } from './annotations';
 import type { BackendName, BenchOptions, BenchResults } from './bench';
 import type { MeasuredIteration } from './clusterModel';
 import type { Arm, ExperimentInput } from './experiment';
+import type { GpuInfo } from './gpus';
 import type { EvaluationRecord, HistogramRecord, LayerStatsRecord, RunStatus } from './metrics';
 import type { SeriesColumn } from './records';
 import type { WorkerCapabilities } from './protocol';
@@ -30,7 +32,18 @@ export interface AppInfo {
     workerCommand: string;
   };
   /** Worker processes the app keeps on this machine. */
-  localWorkers: { count: number; backend: WorkerBackendChoice };
+  localWorkers: {
+    count: number;
+    backend: WorkerBackendChoice;
+    /** Every GPU of this machine (none for the cpu backend, or when discovery failed: see gpuError). */
+    gpus: GpuInfo[];
+    /** The numbers of the GPUs workers are placed on (slot s on placementGpus[s mod G]); empty: no placement. */
+    placementGpus: number[];
+    /** Each live local worker's slot, its GPU's number (null: none) and pid. */
+    slots: { slot: number; gpu: number | null; pid: number }[];
+    /** Why the GPUs are unknown, when discovery failed. */
+    gpuError: string | null;
+  };
   /** CPU cores of the machine the core runs on. */
   cores: number;
 }
@@ -128,6 +141,10 @@ export interface SparseLabApi {
   cancelRun(runId: string): Promise<void>;
   resumeRun(runId: string): Promise<void>;
   deleteRun(runId: string): Promise<void>;
+  /** Every run's name, notes and tags, by run id (runs without any are absent). */
+  runAnnotations(): Promise<Record<string, RunAnnotation>>;
+  /** Changes the fields given of a run's name, notes and tags; returns them as stored. */
+  annotateRun(runId: string, patch: AnnotationPatch): Promise<RunAnnotation>;
   logs(runId: string, options?: LogOptions): Promise<LogEntry[]>;
 
   compare(runIds: string[], options?: { target?: number }): Promise<RunComparison[]>;
@@ -144,6 +161,8 @@ export interface SparseLabApi {
   workers(): Promise<WorkerView[]>;
   /** Keeps this many local worker processes (0 to 64). */
   setLocalWorkers(count: number): Promise<void>;
+  /** Places local workers on these GPUs (numbers from info().localWorkers.gpus; null: every GPU) and restarts them there. */
+  setLocalGpus(gpus: number[] | null): Promise<void>;
 
   bench(request: BenchRequest): Promise<BenchResults>;
   /** Recorded results (bench/results) and the ones run in this session, newest first. */
@@ -171,6 +190,8 @@ export const API_METHODS = [
   'cancelRun',
   'resumeRun',
   'deleteRun',
+  'runAnnotations',
+  'annotateRun',
   'logs',
   'compare',
   'series',
@@ -180,6 +201,7 @@ export const API_METHODS = [
   'exportRun',
   'workers',
   'setLocalWorkers',
+  'setLocalGpus',
   'bench',
   'benchHistory',
   'loadDraft',

@@ -1,5 +1,6 @@
 /** Argument schemas of the API (common/api.ts): the core checks every call with them before acting. */
 import { z } from 'zod';
+import { annotationPatchSchema } from './annotations';
 import { ApiError, type ApiMethod, type SparseLabApi } from './api';
 import { SPARSE_METHODS } from './bench';
 import { RUN_STATUSES } from './metrics';
@@ -42,6 +43,8 @@ export const apiArgs = {
   cancelRun: z.tuple([runId]),
   resumeRun: z.tuple([runId]),
   deleteRun: z.tuple([runId]),
+  runAnnotations: z.tuple([]),
+  annotateRun: z.tuple([runId, annotationPatchSchema]),
   logs: z.tuple([runId, logOptions.optional()]),
   compare: z.tuple([runIds, z.object({ target: z.number().positive().optional() }).strict().optional()]),
   series: z.tuple([
@@ -60,6 +63,7 @@ export const apiArgs = {
   exportRun: z.tuple([runId, z.enum(['csv', 'json']), z.enum(['iterations', 'evaluations', 'layerStats']).optional()]),
   workers: z.tuple([]),
   setLocalWorkers: z.tuple([z.number().int().min(0).max(64)]),
+  setLocalGpus: z.tuple([z.array(z.number().int().min(0).max(1023)).max(1024).nullable()]),
   bench: z.tuple([
     z
       .object({

@@ -50,7 +50,18 @@ export function encodeRankCheckpoint(part: RankCheckpoint): Uint8Array {
   return out;
 }
 
-/** A part's rank, iteration and weights checksum, read without touching its float blocks. */
+/** A part or bundle that is not what encodeRankCheckpoint / bundleCheckpoint write; says what is wrong. */
+export class CheckpointFormatError extends Error {
+  override name = 'CheckpointFormatError';
+}
+
+/** Largest part header read (its JSON holds a few numbers and the tensors' lengths). */
+const MAX_HEADER_BYTES = 1 << 20;
+
+/**
+ * A part's rank, iteration and weights checksum, read without touching its float blocks; the whole part is
+ * checked first (header, tensor lengths against the bytes that follow), since parts come from workers.
+ */
 export function readCheckpointHeader(
   bytes: Uint8Array,
 ): Pick<RankCheckpoint, 'rank' | 'iteration' | 'weightsChecksum'> {
@@ -59,11 +70,37 @@ export function readCheckpointHeader(
 }
 
 function readHeader(bytes: Uint8Array): { header: Header; bodyOffset: number } {
+  const bad = (problem: string) =>
+    new CheckpointFormatError(`malformed checkpoint part (${bytes.byteLength} bytes): ${problem}`);
+  if (bytes.byteLength < 4) throw bad('shorter than its 4-byte header length');
   const headerBytes = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
+  const bodyOffset = 4 + Math.ceil(headerBytes / 4) * 4;
+  if (headerBytes > MAX_HEADER_BYTES || bodyOffset > bytes.byteLength)
+    throw bad(`a header of ${headerBytes} bytes does not fit`);
   const text = decodeUtf8(bytes.subarray(4, 4 + headerBytes));
-  if (text === null) throw new Error('checkpoint part header is not valid UTF-8');
-  const header = JSON.parse(text) as Header;
-  return { header, bodyOffset: 4 + Math.ceil(headerBytes / 4) * 4 };
+  if (text === null) throw bad('the header is not valid UTF-8');
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch {
+    throw bad('the header is not JSON');
+  }
+  const h = header as Partial<Header> | null;
+  const count = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  if (typeof h !== 'object' || h === null || !count(h.rank) || !count(h.iteration))
+    throw bad('the header needs a non-negative integer rank and iteration');
+  if (typeof h.weightsChecksum !== 'string' || !/^[0-9a-f]{8}$/.test(h.weightsChecksum))
+    throw bad('the header needs an 8-digit hex weights checksum');
+  if (typeof h.lengths !== 'object' || h.lengths === null) throw bad('the header has no tensor lengths');
+  let floats = 0;
+  for (const [group, lengths] of Object.entries(h.lengths as Record<string, unknown>)) {
+    if (!(GROUPS as readonly string[]).includes(group)) throw bad(`unknown block '${group.slice(0, 40)}'`);
+    if (!Array.isArray(lengths) || !lengths.every(count)) throw bad(`the ${group} lengths are not counts`);
+    for (const length of lengths as number[]) floats += length;
+  }
+  if (floats * 4 !== bytes.byteLength - bodyOffset)
+    throw bad(`the header's tensors need ${floats * 4} bytes of float32, ${bytes.byteLength - bodyOffset} follow`);
+  return { header: h as Header, bodyOffset };
 }
 
 export function decodeRankCheckpoint(bytes: Uint8Array): RankCheckpoint {
@@ -86,7 +123,6 @@ export function decodeRankCheckpoint(bytes: Uint8Array): RankCheckpoint {
       return tensor;
     });
   }
-  if (at !== body.length) throw new Error(`checkpoint of rank ${header.rank}: ${body.length - at} values left over`);
   return part;
 }
 
@@ -104,8 +140,16 @@ export function bundleCheckpoint(parts: readonly Uint8Array[]): Uint8Array[] {
 
 export function unbundleCheckpoint(bytes: Uint8Array): RankCheckpoint[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const count = view.getUint32(0, true);
+  const count = bytes.byteLength >= 4 ? view.getUint32(0, true) : -1;
+  if (count < 0 || 4 + 4 * count > bytes.byteLength)
+    throw new CheckpointFormatError(`malformed checkpoint (${bytes.byteLength} bytes): its index does not fit`);
   let at = 4 + 4 * count;
+  let total = at;
+  for (let i = 0; i < count; i++) total += view.getUint32(4 + 4 * i, true);
+  if (total !== bytes.byteLength)
+    throw new CheckpointFormatError(
+      `malformed checkpoint: its index lists ${total} bytes, the file has ${bytes.byteLength}`,
+    );
   return Array.from({ length: count }, (_, i) => {
     const length = view.getUint32(4 + 4 * i, true);
     const part = decodeRankCheckpoint(bytes.subarray(at, at + length));

@@ -18,6 +18,12 @@ export const MODEL_DATASETS: Record<ModelName, readonly DatasetName[]> = {
   synthetic: ['synthetic'],
 };
 
+/**
+ * Ranks per run: each is a worker process (launch spawns the missing ones locally) and a
+ * connection the hub serves every iteration, so an experiment cannot ask for an unbounded number.
+ */
+export const MAX_WORKERS = 256;
+
 const positive = z.number().positive('must be greater than 0');
 const positiveInt = z.number().int('must be an integer').positive('must be at least 1');
 
@@ -78,7 +84,7 @@ export const experimentSchema = z
       })
       .strict(),
     /** Data-parallel ranks per run (P). */
-    workers: positiveInt.default(4),
+    workers: positiveInt.max(MAX_WORKERS, `must be at most ${MAX_WORKERS} (each rank is a worker process)`).default(4),
     /** Compute backend of the workers; auto picks WebGPU where an adapter exists. */
     backend: z.enum(['auto', 'cpu', 'webgpu']).default('auto'),
     /**
@@ -88,6 +94,8 @@ export const experimentSchema = z
     engine: z.enum(ENGINES).default('native'),
     /** The torch engine's options. */
     torch: torchOptionsSchema.optional(),
+    /** On one machine with fewer GPUs than workers, let ranks share GPUs (otherwise the run is refused before launch). */
+    shareGpus: z.boolean().default(false),
     epochs: positive,
     /** Per-worker mini-batch. */
     batchSize: positiveInt,
@@ -134,6 +142,11 @@ export const experimentSchema = z
         checkpointEveryIterations: positiveInt.default(200),
         /** With 'wait': how long to wait for a replacement before failing. */
         waitSeconds: positive.default(300),
+        /**
+         * A rank that reports no progress (iterations, an evaluation, a checkpoint) for this long fails its
+         * run, or with 'wait' is replaced; default by model (DEFAULT_STALL_SECONDS).
+         */
+        stallSeconds: positive.optional(),
       })
       .strict()
       .default({ onWorkerLoss: 'fail', checkpointEveryIterations: 200, waitSeconds: 300 }),
@@ -176,6 +189,24 @@ export const experimentSchema = z
 export type Experiment = z.infer<typeof experimentSchema>;
 export type ExperimentInput = z.input<typeof experimentSchema>;
 export type Arm = z.infer<typeof armSchema>;
+
+/**
+ * Progress deadline per model, seconds: above the longest quiet spell of a healthy rank on a shared CPU
+ * (loading the data and building the model before the first records, ten iterations, an evaluation pass).
+ */
+export const DEFAULT_STALL_SECONDS: Record<ModelName, number> = {
+  synthetic: 60,
+  logreg: 60,
+  fnn: 120,
+  cnn: 300,
+  lstm: 600,
+  resnet20: 600,
+  vgg16: 1800,
+};
+
+export function stallSecondsOf(experiment: Experiment): number {
+  return experiment.faults.stallSeconds ?? DEFAULT_STALL_SECONDS[experiment.model];
+}
 
 export function armName(arm: Arm): string {
   if (arm.name) return arm.name;

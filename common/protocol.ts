@@ -72,7 +72,23 @@ export const capabilitiesSchema = z.object({
   host: z.string().max(256),
   pid: nonNegInt,
   backend: z.enum(['cpu', 'webgpu']),
-  adapter: z.object({ name: z.string(), vendor: z.string(), architecture: z.string() }).optional(),
+  /** The WebGPU adapter the worker's models and kernels run on. */
+  adapter: z
+    .object({
+      name: z.string().max(256),
+      vendor: z.string().max(256),
+      architecture: z.string().max(256),
+      /** The driver's own description (e.g. its version). */
+      description: z.string().max(512).optional(),
+      /** Dawn's backend: vulkan, metal, d3d12, ... */
+      backend: z.string().max(64).optional(),
+      /** The GPU the worker was placed on (common/gpus.ts): its number and stable id on its machine. */
+      index: nonNegInt.optional(),
+      id: z.string().max(256).optional(),
+      pciBusId: z.string().max(64).nullable().optional(),
+      software: z.boolean().optional(),
+    })
+    .optional(),
   limits: z.record(z.string(), z.number()).optional(),
   cores: z.number().int().positive(),
 });

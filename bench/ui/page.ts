@@ -1,6 +1,6 @@
 /**
  * The Compare chart benchmark's page: 10 runs x 50,000 points arrive as the core's RunSeries,
- * then (1) our path, the module the Compare view uses (buildPlot + CompareChart: conversion,
+ * then (0) the whole dashboard (the view's six default panels through compare/dashboard), (1) our path, the module the Compare view uses (buildPlot + CompareChart: conversion,
  * min-max decimation to the canvas width, Chart.js with parsing off), and (2) the peer, plain
  * Chart.js given all 500,000 points as {x, y} objects undecimated. Each repeat starts from a
  * fresh, empty chart that has settled (as the mounted view's), then times from the data's arrival
@@ -10,7 +10,9 @@
 import type { RunSeries } from '../../common/api';
 import { Chart } from '../../renderer/src/charts/setup';
 import { CompareChart } from '../../renderer/src/compare/chart';
-import { buildPlot, type PlotOptions, type RunMeta } from '../../renderer/src/compare/model';
+import { assignColors } from '../../renderer/src/compare/colors';
+import { defaultPanels, drawPanel, type CommonOptions } from '../../renderer/src/compare/dashboard';
+import { buildPlot, groupKey, type PlotOptions, type RunMeta } from '../../renderer/src/compare/model';
 
 interface Timing {
   name: string;
@@ -43,14 +45,32 @@ function makeSeries(): { series: RunSeries[]; metas: Map<string, RunMeta> } {
     const loss = new Array<number | null>(POINTS);
     const epoch = new Array<number | null>(POINTS);
     const wallMs = new Array<number | null>(POINTS);
+    const selected = new Array<number | null>(POINTS);
+    const bytesSentTotal = new Array<number | null>(POINTS);
+    // Statistics every 20th iteration, as the default experiment records them.
+    const rho = new Array<number | null>(POINTS);
     const rate = 0.5 + r * 0.1;
+    let bytes = 0;
     for (let i = 0; i < POINTS; i++) {
       iteration[i] = i;
       loss[i] = 2.3 * Math.exp((-rate * i) / POINTS) + 0.3 * rand() + (rand() < 0.001 ? 1 : 0);
       epoch[i] = i / 1000;
       wallMs[i] = i * 40 + rand() * 5;
+      selected[i] = 200 * (1 + (r % 5) * rand());
+      bytes += 8 * selected[i]!;
+      bytesSentTotal[i] = bytes;
+      rho[i] = i % 20 === 0 ? 1 - 0.01 * (1 + rand()) : null;
     }
-    series.push({ runId, iteration, columns: { loss, epoch, wallMs }, evaluations: [] });
+    // An evaluation per epoch (50 here), as the accuracy panels draw them.
+    const evaluations = Array.from({ length: POINTS / 1000 }, (_, e) => ({
+      runId,
+      iteration: (e + 1) * 1000,
+      epoch: e + 1,
+      wallMs: (e + 1) * 40_000,
+      testLoss: 1 / (e + 2),
+      accuracy: 0.9 + 0.07 * (1 - Math.exp(-e / 10)) + 0.005 * rand(),
+    }));
+    series.push({ runId, iteration, columns: { loss, epoch, wallMs, selected, bytesSentTotal, rho }, evaluations });
     metas.set(runId, {
       runId,
       experimentId: 'bench',
@@ -66,6 +86,53 @@ function makeSeries(): { series: RunSeries[]; metas: Map<string, RunMeta> } {
 /** The series as they arrive from the core: parsed from JSON (as browser mode does), fresh arrays every time. */
 function arrive(data: ReturnType<typeof makeSeries>, json: string): ReturnType<typeof makeSeries> {
   return { series: JSON.parse(json) as RunSeries[], metas: data.metas };
+}
+
+/** Six canvases in the dashboard's grid (3 x 2 panels of 330 x 220 px, as the view lays them out at 1500 px). */
+function freshPanels(): HTMLCanvasElement[] {
+  const box = document.getElementById('box')!;
+  box.innerHTML = '';
+  box.style.cssText =
+    'display:grid;grid-template-columns:repeat(3,330px);grid-auto-rows:220px;gap:8px;width:1006px;height:448px';
+  return Array.from({ length: 6 }, () => {
+    const cell = document.createElement('div');
+    cell.style.position = 'relative';
+    const canvas = document.createElement('canvas');
+    cell.appendChild(canvas);
+    box.appendChild(cell);
+    return canvas;
+  });
+}
+
+/** The whole Compare dashboard: the six default panels from the same series, as the view draws them. */
+async function timeDashboard(name: string, data: ReturnType<typeof makeSeries>, timing: Timing[]): Promise<void> {
+  const t: Timing = { name, drawnMs: [], frameMs: [], drawnPoints: 0 };
+  const json = JSON.stringify(data.series);
+  const panels = defaultPanels();
+  const colors = assignColors(
+    [...data.metas.values()].map((m) => ({ key: groupKey(m), arm: m.arm, method: m.method })),
+  );
+  const common: CommonOptions = { smoothing: 0, aggregate: false, band: 'none', target: 0.95 };
+  for (let i = 0; i < REPEATS; i++) {
+    const arrived = arrive(data, json);
+    const charts = freshPanels().map((c) => new CompareChart(c, { legend: false }));
+    await nextFrame();
+    await nextFrame();
+    const t0 = performance.now();
+    let drawn = 0;
+    panels.forEach((spec, p) => {
+      drawn += drawPanel(charts[p]!, spec, arrived.series, arrived.metas, common, colors).result.drawnPoints;
+    });
+    const t1 = performance.now();
+    const t2 = await nextFrame();
+    t.drawnMs.push(t1 - t0);
+    t.frameMs.push(t2 - t0);
+    t.drawnPoints = drawn;
+    for (const chart of charts) chart.destroy();
+  }
+  const box = document.getElementById('box')!;
+  box.style.cssText = '';
+  timing.push(t);
 }
 
 function freshCanvas(): HTMLCanvasElement {
@@ -179,7 +246,9 @@ async function main(): Promise<void> {
   const base: PlotOptions = { x: 'iteration', y: 'loss', smoothing: 0, aggregate: false, band: 'none' };
   // Warm-up (JIT, fonts), not recorded.
   await timeOurs('warm-up', data, base, []);
+  await timeDashboard('warm-up', data, []);
   await timeOurs('ours: 10 curves', data, base, timing);
+  await timeDashboard('ours: the dashboard, 6 panels of 10 runs', data, timing);
   await timeOurs(
     'ours: smoothing 0.6, mean of 2 seeds with min-max band (5 curves)',
     data,

@@ -97,8 +97,9 @@ try {
     }
   }
   const pluginRatio = plugin.medianDrawnMs / ours.medianDrawnMs;
+  const dashboard = rows.find((r) => r.name.includes('dashboard'));
   console.log(
-    `  plain Chart.js / ours: ${ratio.toFixed(1)}x; Chart.js decimation plugin / ours: ${pluginRatio.toFixed(1)}x; target (ours under 300 ms): ${ours.medianDrawnMs < 300 ? 'met' : 'MISSED'}`,
+    `  plain Chart.js / ours: ${ratio.toFixed(1)}x; Chart.js decimation plugin / ours: ${pluginRatio.toFixed(1)}x; target (ours under 300 ms): ${ours.medianDrawnMs < 300 ? 'met' : 'MISSED'}; the whole dashboard under 300 ms: ${dashboard.medianDrawnMs < 300 ? 'met' : 'MISSED'}`,
   );
 
   // The development machine is shared: the load average says how busy it was during the run.

@@ -26,9 +26,17 @@ function countOf(t: Compressed): number {
   return t.kind === 'sparse' ? t.indices.length : t.values.length;
 }
 
+/** The sender is named: a value another rank sent must not read as this rank's own gradient. */
+function nonFinite(source: string, tensor: number, index: number, value: number): string {
+  return Number.isFinite(value)
+    ? `${source} sent ${value} for tensor ${tensor} index ${index}, and the sum overflowed float32; refused`
+    : `${source} sent ${value} for tensor ${tensor} index ${index}; a non-finite value from a rank is refused`;
+}
+
 /**
  * Adds one rank's packed tensors into dense sums; checks every count and index against the
- * tensor lengths so a corrupted message is an error, not a silent write out of bounds.
+ * tensor lengths so a corrupted message is an error, not a silent write out of bounds, and every
+ * sum for a value that is not finite or that overflows.
  */
 export function accumulatePacked(bytes: Uint8Array, sums: readonly Float32Array[], source: string): void {
   if (bytes.byteLength % 4 !== 0)
@@ -45,7 +53,11 @@ export function accumulatePacked(bytes: Uint8Array, sums: readonly Float32Array[
       const index = words[at + j]!;
       if (index >= sum.length)
         throw new Error(`${source}: tensor ${t} index ${index} is outside its ${sum.length} coordinates`);
-      sum[index] = sum[index]! + floats[at + count + j]!;
+      const value = floats[at + count + j]!;
+      sum[index] = sum[index]! + value;
+      const total = sum[index]!; // as stored: float32 may overflow where the float64 sum did not
+      // NaN - NaN and inf - inf are NaN: one test catches a non-finite value sent and a float32 overflow.
+      if (total - total !== 0) throw new Error(nonFinite(source, t, index, value));
     }
     at += 2 * count;
   }

@@ -28,13 +28,19 @@ export function readGradientFile(file: string): LoadedArray {
 }
 
 export function parseNpy(file: string, bytes: Uint8Array): LoadedArray {
-  if (bytes.length < 10 || String.fromCharCode(...bytes.subarray(0, 6)) !== MAGIC) {
+  if (bytes.length < 8 || String.fromCharCode(...bytes.subarray(0, 6)) !== MAGIC) {
     throw new GradientFileError(file, 'not a NumPy .npy file (magic string \\x93NUMPY missing)');
   }
   const major = bytes[6]!;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerStart = major === 1 ? 10 : 12;
   if (major < 1 || major > 3) throw new GradientFileError(file, `unsupported .npy format version ${major}`);
+  const headerStart = major === 1 ? 10 : 12;
+  if (bytes.length < headerStart) {
+    throw new GradientFileError(
+      file,
+      `truncated: a version ${major} .npy file needs ${headerStart} bytes before its header, found ${bytes.length}`,
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const dataStart = headerStart + headerLength;
   if (bytes.length < dataStart) throw new GradientFileError(file, 'truncated inside the .npy header');
@@ -42,7 +48,7 @@ export function parseNpy(file: string, bytes: Uint8Array): LoadedArray {
   const descr = /'descr':\s*'([^']*)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) {
+  if (!/^\{.*\}\s*$/s.test(header) || descr === undefined || fortran === undefined || shapeText === undefined) {
     throw new GradientFileError(file, `malformed .npy header: ${header.trim()}`);
   }
   if (descr !== '<f4' && descr !== '=f4') {
@@ -54,21 +60,34 @@ export function parseNpy(file: string, bytes: Uint8Array): LoadedArray {
   if (fortran === 'True') {
     throw new GradientFileError(file, 'Fortran-ordered arrays are not supported; save np.ascontiguousarray(a)');
   }
-  const shape = shapeText
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-    .map(Number);
+  const shape = parseShape(file, shapeText);
   const count = shape.reduce((a, b) => a * b, 1);
   const expected = count * 4;
+  if (!Number.isSafeInteger(expected)) {
+    throw new GradientFileError(file, `shape (${shape.join(', ')}) is too large to load`);
+  }
   const available = bytes.length - dataStart;
-  if (available < expected) {
+  if (available !== expected) {
     throw new GradientFileError(
       file,
-      `truncated: shape (${shape.join(', ')}) needs ${expected} bytes of float32 data, found ${available}`,
+      `${available < expected ? 'truncated' : 'trailing bytes'}: shape (${shape.join(', ')}) needs ${expected} bytes of float32 data, found ${available}`,
     );
   }
   return { data: alignedFloat32(bytes, dataStart, count), shape };
+}
+
+/** The dimensions of a shape tuple's text ("2, 3" or "4," or ""): each a non-negative integer. */
+function parseShape(file: string, text: string): number[] {
+  const parts = text.split(',').map((s) => s.trim());
+  // A 1-tuple ends with a comma; any other empty entry is malformed.
+  if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+  if (parts.length === 1 && parts[0] === '') return [];
+  return parts.map((part) => {
+    if (!/^\d+$/.test(part)) {
+      throw new GradientFileError(file, `malformed .npy shape (${text}): '${part}' is not a non-negative integer`);
+    }
+    return Number(part);
+  });
 }
 
 /** A Float32Array over the bytes, copied only when they are not 4-byte aligned. */

@@ -11,7 +11,8 @@ import WebSocket from 'ws';
 import { cutParts, decodeFrame, joinParts, messageParts } from '../../common/frame';
 import { FrameSender } from '../../common/frameSender';
 import { Liveness } from '../../common/liveness';
-import { CollectiveError, HubConnectionError, HubRefusedError } from './hubErrors';
+import { HubConnectionError, HubRefusedError } from './hubErrors';
+import { RunRounds, type ClientRunBytes, type RoundResult } from './runRounds';
 import {
   CLOSE_CODES,
   PROTOCOL_VERSION,
@@ -19,7 +20,6 @@ import {
   type AssignMessage,
   type CancelMessage,
   type CollectiveOp,
-  type CollectiveResultMessage,
   type HubMessage,
   type MetricsBatch,
   type WelcomeMessage,
@@ -58,40 +58,15 @@ export interface AllgatherResult {
   bytesReceived: number;
 }
 
-/** Payload bytes this worker moved through collectives in one run (counted here, from what it sent and received), and the rounds completed. */
-export interface ClientRunBytes {
-  bytesSent: number;
-  bytesReceived: number;
-  /** Milliseconds this rank's contributions waited at the hub for the other ranks'. */
-  waitMs: number;
-  rounds: number;
-}
-
 export type AssignHandler = (assign: AssignMessage, checkpoint: Uint8Array | null) => void;
 export type CancelHandler = (cancel: CancelMessage) => void;
 /** Called once when the connection ends: null after close(), else why it ended. */
 export type CloseHandler = (error: Error | null) => void;
 
-interface Pending {
-  op: CollectiveOp;
-  /** This rank's payload bytes in the round. */
-  sent: number;
-  resolve: (r: { header: CollectiveResultMessage; payload: Uint8Array[] }) => void;
-  reject: (e: Error) => void;
-}
-
-interface RunState {
-  rank: number;
-  worldSize: number;
-  nextRound: number;
-  pending: Map<number, Pending>;
-  bytes: ClientRunBytes;
-}
-
 export class HubClient {
   private welcome: WelcomeMessage | null = null;
   private socket: Socket | null = null;
-  private readonly runs = new Map<string, RunState>();
+  private readonly runs = new Map<string, RunRounds>();
   private readonly assignHandlers = new Set<AssignHandler>();
   private readonly cancelHandlers = new Set<CancelHandler>();
   private readonly closeHandlers = new Set<CloseHandler>();
@@ -207,7 +182,7 @@ export class HubClient {
     return run ? { rank: run.rank, worldSize: run.worldSize } : undefined;
   }
 
-  /** Payload bytes moved through collectives in a run so far (from the hub's per-round counts). */
+  /** Payload bytes moved through collectives in a run so far, counted here from what was sent and received. */
   bytes(runId: string): ClientRunBytes | undefined {
     const run = this.runs.get(runId);
     return run ? { ...run.bytes } : undefined;
@@ -307,19 +282,7 @@ export class HubClient {
     return rank === 0 ? sent : joinParts(received);
   }
 
-  private collective(
-    runId: string,
-    op: CollectiveOp,
-    payload: Uint8Array,
-  ): Promise<{
-    header: CollectiveResultMessage;
-    payload: Uint8Array[];
-    payloadBytes: number;
-    /** This rank's payload bytes that crossed the wire (none in a world of one). */
-    bytesSent: number;
-    rank: number;
-    round: number;
-  }> {
+  private collective(runId: string, op: CollectiveOp, payload: Uint8Array): Promise<RoundResult> {
     if (this.error) return Promise.reject(this.error);
     const run = this.runs.get(runId);
     if (!run) return Promise.reject(new Error(`${op}: this worker is not assigned to run ${runId}`));
@@ -330,49 +293,9 @@ export class HubClient {
         new Error(`${op} in run ${runId}: ${payload.byteLength} bytes exceed the ${max}-byte frames the hub accepts`),
       );
     }
-    const round = run.nextRound++;
-    const rank = run.rank;
-    if (run.worldSize === 1) {
-      // A world of one: every collective gives back this rank's own bytes, and nothing crosses the wire.
-      run.bytes.rounds++;
-      const header: CollectiveResultMessage = {
-        type: 'collectiveResult',
-        runId,
-        round,
-        op,
-        sizes: [payload.byteLength],
-        waitMs: 0,
-      };
-      const own = op === 'allgather' ? [] : [payload];
-      return Promise.resolve({
-        header,
-        payload: own,
-        payloadBytes: op === 'allgather' ? 0 : payload.byteLength,
-        bytesSent: 0,
-        rank,
-        round,
-      });
-    }
-    return new Promise((resolve, reject) => {
-      run.pending.set(round, {
-        op,
-        sent: payload.byteLength,
-        resolve: ({ header, payload: p }) =>
-          resolve({
-            header,
-            payload: p,
-            payloadBytes: p.reduce((n, x) => n + x.byteLength, 0),
-            bytesSent: payload.byteLength,
-            rank,
-            round,
-          }),
-        reject,
-      });
-      this.sendFrame({ type: 'collective', runId, op, round, rank }, payload).catch((e: Error) => {
-        if (run.pending.delete(round))
-          reject(new CollectiveError(`${op} round ${round} of run ${runId}: ${e.message}`, runId, op, round));
-      });
-    });
+    return run.start(op, payload, (round) =>
+      this.sendFrame({ type: 'collective', runId, op, round, rank: run.rank }, payload),
+    );
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -439,38 +362,9 @@ export class HubClient {
         this.onCancelMessage(message);
         return;
       case 'collectiveResult':
-      case 'collectiveFailed': {
-        const run = this.runs.get(message.runId);
-        const pending = run?.pending.get(message.round);
-        if (!run || !pending) return;
-        run.pending.delete(message.round);
-        if (message.type === 'collectiveFailed') {
-          pending.reject(
-            new CollectiveError(
-              `${pending.op} round ${message.round} of run ${message.runId} failed: ${message.reason}`,
-              message.runId,
-              pending.op,
-              message.round,
-            ),
-          );
-        } else if (message.op !== pending.op) {
-          pending.reject(
-            new CollectiveError(
-              `${pending.op} round ${message.round} of run ${message.runId}: the hub answered with ${message.op}`,
-              message.runId,
-              pending.op,
-              message.round,
-            ),
-          );
-        } else {
-          run.bytes.bytesSent += pending.sent;
-          run.bytes.bytesReceived += payload.reduce((n, p) => n + p.byteLength, 0);
-          run.bytes.waitMs += message.waitMs;
-          run.bytes.rounds++;
-          pending.resolve({ header: message, payload });
-        }
+      case 'collectiveFailed':
+        this.runs.get(message.runId)?.settle(message, payload);
         return;
-      }
     }
   }
 
@@ -498,15 +392,8 @@ export class HubClient {
   }
 
   private onAssignMessage(msg: AssignMessage, checkpoint: Uint8Array | null): void {
-    const previous = this.runs.get(msg.runId);
-    if (previous) this.rejectRun(msg.runId, previous, `run ${msg.runId} was assigned again`);
-    this.runs.set(msg.runId, {
-      rank: msg.rank,
-      worldSize: msg.worldSize,
-      nextRound: 0,
-      pending: new Map(),
-      bytes: { bytesSent: 0, bytesReceived: 0, waitMs: 0, rounds: 0 },
-    });
+    this.runs.get(msg.runId)?.failAll(`run ${msg.runId} was assigned again`);
+    this.runs.set(msg.runId, new RunRounds(msg.runId, msg.rank, msg.worldSize));
     if (this.assignHandlers.size === 0) this.early.push({ kind: 'assign', msg, checkpoint });
     else for (const h of this.assignHandlers) h(msg, checkpoint);
   }
@@ -514,18 +401,11 @@ export class HubClient {
   private onCancelMessage(msg: CancelMessage): void {
     const run = this.runs.get(msg.runId);
     if (run) {
-      this.rejectRun(msg.runId, run, `run ${msg.runId} was cancelled: ${msg.reason}`);
+      run.failAll(`run ${msg.runId} was cancelled: ${msg.reason}`);
       this.runs.delete(msg.runId);
     }
     if (this.cancelHandlers.size === 0) this.early.push({ kind: 'cancel', msg });
     else for (const h of this.cancelHandlers) h(msg);
-  }
-
-  private rejectRun(runId: string, run: RunState, reason: string): void {
-    for (const [round, p] of run.pending) {
-      p.reject(new CollectiveError(`${p.op} round ${round} of run ${runId} failed: ${reason}`, runId, p.op, round));
-    }
-    run.pending.clear();
   }
 
   /** Ends the client's life once: rejects everything pending with `error`, stops timers, tells the handlers. */
@@ -535,7 +415,7 @@ export class HubClient {
     this.error = error ?? new HubConnectionError('the hub connection was closed by this worker');
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    for (const [runId, run] of this.runs) this.rejectRun(runId, run, this.error.message);
+    for (const run of this.runs.values()) run.failAll(this.error.message);
     this.onEnd(error);
     for (const h of this.closeHandlers) {
       try {

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { parseRunConfig, type WorkerCapabilities } from '../../common/protocol';
 import { createKernels } from '../engine';
 import { connectToHub, type HubClient } from './hubClient';
-import { initTensorflow, modelGpuDevice, type BackendPreference } from './models';
+import { resolveGpuSelection } from './gpus/select';
+import { initTensorflow, modelAdapter, modelGpuDevice, type BackendPreference, type WorkerAdapter } from './models';
 import { encodeNpy } from '../io/npy';
 import { trainRank } from './trainer';
 
@@ -20,12 +21,19 @@ export interface WorkerOptions {
   backend: BackendPreference;
   /** Write u = g + e of rank 0 at the histogram iterations here, as .npy. */
   dumpDir?: string;
+  /** Run on this GPU of this machine (common/gpus.ts numbering) and no other. */
+  gpu?: number;
   log?: (line: string) => void;
 }
 
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const modelBackend = await initTensorflow(options.backend);
+  if (options.gpu !== undefined && options.backend === 'cpu') {
+    throw new Error(`--gpu ${options.gpu} needs the webgpu (or auto) backend, not cpu`);
+  }
+  const selection = options.gpu !== undefined ? await resolveGpuSelection(options.gpu) : null;
+  const modelBackend = await initTensorflow(options.backend, selection);
+  const adapter = modelAdapter();
   // On WebGPU the compression kernels share the model's GPUDevice, so gradients never leave the GPU;
   // elsewhere they run on the CPU (WebAssembly SIMD).
   const device = modelGpuDevice();
@@ -38,12 +46,13 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     host: os.hostname(),
     pid: process.pid,
     backend: modelBackend === 'webgpu' ? 'webgpu' : 'cpu',
+    ...(adapter && { adapter }),
     cores: os.availableParallelism(),
     limits: { memoryBytes: os.totalmem() },
   };
   const client = await connectToHub(options.hub, options.token, capabilities);
   log(
-    `worker ${client.workerId} joined ${options.hub} (models on ${modelBackend}, compression on ${kernels.deviceName})`,
+    `worker ${client.workerId} joined ${options.hub} (models on ${modelBackend}${adapter ? ` on ${adapterLabel(adapter)}` : ''}, compression on ${kernels.deviceName})`,
   );
 
   // One flag per assignment: a run resumed on this worker after a cancel starts uncancelled.
@@ -74,7 +83,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
           runLog(
             'info',
             assign.runId,
-            `rank ${assign.rank} of ${assign.worldSize} on ${capabilities.host} (worker ${client.workerId}, models on ${modelBackend}, compression on ${kernels.deviceName})${assign.resume ? `, resuming at iteration ${assign.resume.iteration}` : ''}`,
+            `rank ${assign.rank} of ${assign.worldSize} on ${capabilities.host} (worker ${client.workerId}, models on ${modelBackend}${adapter ? ` on ${adapterLabel(adapter)}` : ''}, compression on ${kernels.deviceName})${assign.resume ? `, resuming at iteration ${assign.resume.iteration}` : ''}`,
           );
           await trainRank(
             client,
@@ -94,6 +103,11 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     client.onClose((error) => (error ? reject(error) : resolve()));
   });
+}
+
+/** "GPU 1 NVIDIA H200 (pci:0000:1a:00.0)", or the adapter's name where no GPU was chosen. */
+function adapterLabel(adapter: WorkerAdapter): string {
+  return adapter.index !== undefined ? `GPU ${adapter.index} ${adapter.name} (${adapter.id})` : adapter.name;
 }
 
 function gradientDumper(folder: string, runId: string) {

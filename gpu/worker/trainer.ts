@@ -45,6 +45,8 @@ export interface TrainerHooks {
 }
 
 /** Records are sent in batches of this many iterations to keep messages few. */
+/** The longest the training loop keeps the event loop from reading the hub's messages. */
+const TURN_EVERY_MS = 50;
 const RECORDS_PER_MESSAGE = 10;
 
 /**
@@ -75,7 +77,7 @@ export async function trainRank(
   const model = buildModel(experiment.model, dataset.info, seed);
   const sparsifier = sparsifierConfigSchema.parse({
     method: arm.method,
-    density: arm.method === 'dense' ? undefined : arm.density,
+    density: arm.density,
     k: arm.k,
     errorFeedback: arm.errorFeedback,
     sampleRatio: arm.sampleRatio,
@@ -122,6 +124,7 @@ export async function trainRank(
   const evaluateEvery = Math.max(1, Math.round(experiment.evaluation.everyEpochs * perEpoch));
   const histogramAt = new Set(experiment.statistics.histogramIterations);
   const cpuWait = cpuWaitClock() ?? undefined;
+  let lastTurn = performance.now();
 
   try {
     for (let epoch = Math.floor(iteration / perEpoch); iteration < totalIterations; epoch++) {
@@ -136,6 +139,12 @@ export async function trainRank(
         augment: dataset.info.name === 'cifar10',
       })) {
         if (position++ < skip) continue;
+        // A rank alone exchanges nothing through the hub, and nothing else lets the event loop run: without a
+        // turn now and then a cancel (and the heartbeats) would wait for the end of the run.
+        if (performance.now() - lastTurn > TURN_EVERY_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          lastTurn = performance.now();
+        }
         if (iteration >= totalIterations || hooks.cancelled()) break;
         const epochNow = (iteration + 1) / perEpoch;
         const t0 = performance.now();

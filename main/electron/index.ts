@@ -60,8 +60,13 @@ function createWindow(): BrowserWindow {
     },
   });
   window.once('ready-to-show', () => window.show());
-  // No navigation away from the app and no new windows; links open in the user's browser.
-  window.webContents.on('will-navigate', (event) => event.preventDefault());
+  // No navigation away from the app in any frame, no redirects, no webviews and no new windows;
+  // links open in the user's browser.
+  const refuse = (event: { preventDefault(): void }) => event.preventDefault();
+  window.webContents.on('will-navigate', refuse);
+  window.webContents.on('will-frame-navigate', refuse);
+  window.webContents.on('will-redirect', refuse);
+  window.webContents.on('will-attach-webview', refuse);
   window.webContents.setWindowOpenHandler(({ url }) => {
     if (url.startsWith('https://')) void shell.openExternal(url);
     return { action: 'deny' };

@@ -2,7 +2,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_ARGS, chromiumPath, startServe, type ServeProcess } from './harness';
 import { badClusterParameter, launchFailingRun, openMalformedFile } from './badInput';
-import { researcherJourney } from './journey';
+import { darkDashboard, researcherJourney } from './journey';
 
 describe('browser mode (sparselab serve) in Chromium', () => {
   let serve: ServeProcess;
@@ -25,6 +25,11 @@ describe('browser mode (sparselab serve) in Chromium', () => {
     try {
       await page.goto(serve.url);
       const shots = await researcherJourney(page, 'browser');
+      const dark = await browser.newPage({ viewport: { width: 1400, height: 900 }, colorScheme: 'dark' });
+      dark.on('pageerror', (error) => pageErrors.push(error.message));
+      await dark.goto(serve.url.replace(/#.*$/, '') + '#/compare');
+      shots.push(await darkDashboard(dark, 'browser'));
+      await dark.close();
       for (const shot of shots) await annotate('screenshot', { path: shot, contentType: 'image/png' });
     } catch (error) {
       throw new Error(`${(error as Error).message}\n--- serve output ---\n${serve.output().slice(-4000)}`, {

@@ -26,7 +26,8 @@ describe('desktop app (Electron)', () => {
     });
     try {
       const page = await app.firstWindow();
-      const shots = await researcherJourney(page, 'electron');
+      // Electron asks where to save a download: the exports are checked in browser mode.
+      const shots = await researcherJourney(page, 'electron', { downloads: false });
       for (const shot of shots) await annotate('screenshot', { path: shot, contentType: 'image/png' });
     } finally {
       await app.close();

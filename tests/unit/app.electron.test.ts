@@ -3,12 +3,13 @@
  * answers only our own page, replies { ok, result | error } as the preload expects, pushes the core's events
  * to the window, keeps the window's secure settings, and closes the core before quitting.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { IPC_CALL, IPC_EVENT } from '../../common/api';
+import { CONTENT_SECURITY_POLICY } from '../../main/core/serve/server';
 
 interface FakeWindow {
   options: { webPreferences: Record<string, unknown> };
@@ -131,15 +132,30 @@ describe('Electron main process', () => {
     expect(
       fake.sent.some(([channel, event]) => channel === IPC_EVENT && (event as { type: string }).type === 'log'),
     ).toBe(true);
-    // Navigation away from the app is refused.
-    let prevented = false;
-    (window.webContents.handlers['will-navigate'] as (e: unknown) => void)({
-      preventDefault: () => (prevented = true),
-    });
-    expect(prevented).toBe(true);
+    // Navigation away from the app, in any frame, redirects and webviews are refused.
+    for (const event of ['will-navigate', 'will-frame-navigate', 'will-redirect', 'will-attach-webview']) {
+      let prevented = false;
+      const guard = window.webContents.handlers[event] as ((e: unknown) => void) | undefined;
+      expect(guard, event).toBeDefined();
+      guard!({ preventDefault: () => (prevented = true), url: 'https://attacker.example/' });
+      expect(prevented, event).toBe(true);
+    }
     const headers = await new Promise<{ responseHeaders: Record<string, string[]> }>((r) =>
       fake.headers!({ resourceType: 'mainFrame', responseHeaders: {} }, r as never),
     );
     expect(headers.responseHeaders['Content-Security-Policy']![0]).toContain("script-src 'self'");
+  });
+
+  it("builds the page's own policy into index.html: every directive of the served one but frame-ancestors", () => {
+    const html = readFileSync('renderer/index.html', 'utf8');
+    const meta = /http-equiv="Content-Security-Policy"\s+content="([^"]+)"/.exec(html)?.[1];
+    const directives = (policy: string) => policy.split(';').map((d) => d.trim());
+    expect(directives(meta ?? '').sort()).toEqual(
+      directives(CONTENT_SECURITY_POLICY)
+        .filter((d) => !d.startsWith('frame-ancestors'))
+        .sort(),
+    );
+    expect(meta).toContain("object-src 'none'");
+    expect(meta).toContain("base-uri 'none'");
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { sparsifierConfigSchema, type SparsifierMethod } from '../../common/sparsifier';
+import { sparsifierConfigSchema } from '../../common/sparsifier';
 import {
   AllgatherCommunicator,
   AllreduceCommunicator,
@@ -168,24 +168,5 @@ describe('communicator', () => {
     await expect(
       createCommunicator('topk', transports[0]!).exchange([selection], [new Float32Array(3)]),
     ).rejects.toThrow('tensor 0 has 4 coordinates, its sum 3');
-  });
-
-  it("granularity 'model': one compressor over the tensors concatenated, its k from the whole model", async () => {
-    const kernels = await createCpuKernels();
-    const method: SparsifierMethod = 'topk';
-    const compression = ModelCompression.create(
-      { host: kernels },
-      sparsifierConfigSchema.parse({ method, density: 0.01 }),
-      SHAPES,
-      'model',
-    );
-    expect(compression.lengths).toEqual([320]);
-    const host = SHAPES.map((s, t) =>
-      Float32Array.from({ length: s.length }, (_, i) => (t === 1 && i === 5 ? 100 : i / 1000)),
-    );
-    const [result] = await compression.compress({ host, device: [null, null] }, { step: 0 });
-    expect(result!.k).toBe(3);
-    expect(Array.from((result!.compressed as Extract<Compressed, { kind: 'sparse' }>).indices)).toContain(305);
-    compression.release();
   });
 });

@@ -13,6 +13,8 @@ import {
   type ClassificationSplit,
   type TokenSplit,
 } from '../../gpu/worker/data';
+import { MAX_INFLATED_BYTES } from '../../gpu/worker/data/files';
+import { MAX_PTB_VOCABULARY } from '../../gpu/worker/data/ptb';
 
 let root: string;
 beforeAll(() => {
@@ -121,6 +123,29 @@ describe('IDX (MNIST, Fashion-MNIST)', () => {
     writeFileSync(join(dir, 'train-labels-idx1-ubyte.gz'), whole.subarray(0, whole.length - 6));
     await expect(loadDataset({ name: 'fashion-mnist', path: dir })).rejects.toThrow(
       /^train-labels-idx1-ubyte\.gz: not a valid gzip file, or truncated/,
+    );
+  });
+
+  it('caps inflation at the size the IDX header implies: a gzip bomb is refused, not inflated', async () => {
+    const dir = writeIdxFolder('fashion-bomb', 4, 2, { gzip: true });
+    // A valid header for 4 images, then 64 MiB of zeros (64 KiB compressed).
+    const bomb = gzipSync(Buffer.concat([idx(2051, [4, 28, 28], new Uint8Array(0)), Buffer.alloc(64 << 20)]));
+    expect(bomb.length).toBeLessThan(1 << 17);
+    writeFileSync(join(dir, 'train-images-idx3-ubyte.gz'), bomb);
+    const used = process.memoryUsage().arrayBuffers;
+    await expect(loadDataset({ name: 'fashion-mnist', path: dir })).rejects.toThrow(
+      /^train-images-idx3-ubyte\.gz: inflates to more than the 3152 bytes its format allows \(a gzip bomb\?\)/,
+    );
+    expect(process.memoryUsage().arrayBuffers - used).toBeLessThan(16 << 20);
+    // A header that declares more than any dataset file may hold is refused before inflating.
+    writeFileSync(join(dir, 'train-images-idx3-ubyte.gz'), gzipSync(idx(2051, [4_000_000, 28, 28], new Uint8Array(0))));
+    await expect(loadDataset({ name: 'fashion-mnist', path: dir })).rejects.toThrow(
+      `train-images-idx3-ubyte.gz: its header declares 3136000016 bytes, more than the ${MAX_INFLATED_BYTES} a dataset file may hold`,
+    );
+    // A wrong header is named from the head alone.
+    writeFileSync(join(dir, 'train-images-idx3-ubyte.gz'), gzipSync(Buffer.alloc(64 << 20)));
+    await expect(loadDataset({ name: 'fashion-mnist', path: dir })).rejects.toThrow(
+      'train-images-idx3-ubyte.gz: magic 2051 expected, found 0',
     );
   });
 
@@ -272,6 +297,17 @@ describe('Penn Treebank', () => {
     expect(Array.from((data.train as TokenSplit).tokens)).toEqual([0, 1, 2, 1]);
     expect(Array.from((data.test as TokenSplit).tokens)).toEqual([3, 4]);
     expect(data.validation).toBeUndefined();
+  });
+
+  it('refuses a vocabulary larger than the Penn Treebank 10000 words, naming the file', async () => {
+    const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
+    // 9998 words + <eos> + the <unk> added: exactly the limit.
+    const fits = writePtb('ptb-fits', { 'ptb.train.txt': `${words(9998)}\n`, 'ptb.test.txt': 'w1\n' });
+    expect((await loadDataset({ name: 'ptb', path: fits })).vocabulary).toHaveLength(MAX_PTB_VOCABULARY);
+    const dir = writePtb('ptb-huge', { 'ptb.train.txt': `${words(200_000)}\n`, 'ptb.test.txt': 'w1\n' });
+    await expect(loadDataset({ name: 'ptb', path: dir })).rejects.toThrow(
+      'ptb.train.txt: more than 10000 distinct words (<eos> and <unk> included) at "w9999"',
+    );
   });
 
   it('names a missing or binary file', async () => {

@@ -57,6 +57,11 @@ describe('experiment files', () => {
     expect(e.arms[1]!.density).toBe(0.001);
     expect(e.seeds).toEqual([1, 2]);
     expect(problemsOf(minimal, ['workers=0'])).toEqual(['workers: must be at least 1']);
+    // launch would spawn one worker process per rank
+    expect(problemsOf(minimal, ['workers=60000'])).toEqual([
+      'workers: must be at most 256 (each rank is a worker process)',
+    ]);
+    expect(parseExperiment(minimal, 'exp.yaml', ['workers=256']).workers).toBe(256);
   });
 
   it('applies the density warm-up by epoch, then the arm density', () => {

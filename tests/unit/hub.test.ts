@@ -16,6 +16,7 @@ import {
   type HubClient,
 } from '../../gpu/worker/hubClient';
 import { startHub, type Hub, type HubOptions, type WorkerInfo } from '../../main/core/hub';
+import { floodBeforeHello } from '../scriptedWorker';
 
 const caps = (i: number): WorkerCapabilities => ({ host: `host-${i}`, pid: 1000 + i, backend: 'cpu', cores: 2 });
 
@@ -321,6 +322,26 @@ describe('hub: collectives', () => {
     await expect(c!.allgather('run-x', new Uint8Array(1))).rejects.toThrow(/not assigned to run run-x/);
   });
 
+  it('fails an allreduce whose rank sent a NaN or an infinity, or whose sum overflows, naming the rank', async () => {
+    const { hub } = await hubWithLog();
+    const [a, b] = await connect(hub, 2);
+    const cases: [string, Float32Array, Float32Array, RegExp][] = [
+      ['nan', Float32Array.of(1, 2), Float32Array.of(3, NaN), /rank 1 \(worker w\d+\) sent NaN at index 1/],
+      ['inf', Float32Array.of(-Infinity, 2), Float32Array.of(3, 4), /rank 0 \(worker w\d+\) sent -Infinity at index 0/],
+      ['overflow', Float32Array.of(3e38, 0), Float32Array.of(3e38, 0), /the float32 sum overflowed at index 0/],
+    ];
+    for (const [runId, fromA, fromB, reason] of cases) {
+      await group(hub, [a!, b!], runId);
+      const results = await Promise.allSettled([a!.allreduce(runId, fromA), b!.allreduce(runId, fromB)]);
+      for (const result of results) {
+        expect(result.status).toBe('rejected');
+        expect(String((result as PromiseRejectedResult).reason)).toMatch(reason);
+      }
+      expect(hub.group(runId)!.failure).toMatch(reason);
+      hub.endGroup(runId);
+    }
+  });
+
   it('validates groups, and cancel reaches the workers and frees them', async () => {
     const { hub } = await hubWithLog();
     const [a, b] = await connect(hub, 2);
@@ -522,6 +543,31 @@ describe('hub: bad input and lost workers', () => {
     await traffic;
     expect(hub.workers().map((w) => w.id)).toEqual([a!.workerId, b!.workerId]);
     expect(hub.group('run-busy')!.failure).toBeNull();
+  });
+
+  it('lets a stranger send a few KiB before hello, whatever frame it announces, and bounds waiting connections', async () => {
+    const MiB = 1024 * 1024;
+    const { hub, logs } = await hubWithLog({ maxPendingConnections: 4 });
+    const rss = process.memoryUsage().rss;
+    // Three 200 MiB frames before hello (ws's frame limit is the workers' 512 MiB): each is cut off at its start.
+    const written = await Promise.all([0, 1, 2].map(() => floodBeforeHello(hub.port, 200 * MiB)));
+    for (const bytes of written) expect(bytes).toBeLessThan(32 * MiB);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(64 * MiB);
+    expect(logs.filter((l) => /sent more than 8192 bytes before its hello/.test(l.message))).toHaveLength(3);
+    // At most maxPendingConnections wait for their hello; the others are turned away at once.
+    const waiting = Array.from({ length: 6 }, () => new Raw(hub.url));
+    await Promise.all(waiting.map((w) => w.opened.catch(() => undefined)));
+    const turnedAway = await Promise.all(
+      waiting.map((w) =>
+        Promise.race([w.closed.then((c) => c.code), new Promise((r) => setTimeout(() => r(null), 500))]),
+      ),
+    );
+    expect(turnedAway.filter((code) => code === 1013)).toHaveLength(2);
+    expect(logs.some((l) => /4 connections already waiting for hello/.test(l.message))).toBe(true);
+    for (const w of waiting) w.ws.terminate();
+    // A worker still joins.
+    const [worker] = await connect(hub, 1);
+    expect(hub.workers().map((w) => w.id)).toEqual([worker!.workerId]);
   });
 
   it('declares a silent worker lost, fails its group, and keeps one that heartbeats', async () => {

@@ -57,6 +57,29 @@ describe('.npy gradient dumps', () => {
     expect(() => parseNpy('grad.npy', new TextEncoder().encode('hello world'))).toThrow(/not a NumPy \.npy file/);
   });
 
+  it('refuses every malformed header and stray bytes, naming the file and the problem', () => {
+    const withShape = (shape: string, payload = floats(1, 2)) =>
+      npyBytes(`{'descr': '<f4', 'fortran_order': False, 'shape': ${shape}, }`, payload);
+    expect(() => parseNpy('g.npy', withShape('(-4, -4)'))).toThrow(
+      /g\.npy: malformed \.npy shape \(-4, -4\): '-4' is not a non-negative integer/,
+    );
+    expect(() => parseNpy('g.npy', withShape('(2.5,)'))).toThrow(/g\.npy: malformed .*'2\.5' is not a non-negative/);
+    expect(() => parseNpy('g.npy', withShape('(-1,)'))).toThrow(/g\.npy: malformed .*'-1'/);
+    expect(() => parseNpy('g.npy', withShape('(2,,)'))).toThrow(/g\.npy: malformed .*'' is not/);
+    expect(() => parseNpy('g.npy', withShape('(99999999999999999999,)'))).toThrow(/g\.npy: shape .* too large/);
+    expect(() => parseNpy('g.npy', withShape('(1,)'))).toThrow(
+      /g\.npy: trailing bytes: shape \(1\) needs 4 bytes of float32 data, found 8/,
+    );
+    const version2 = npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", floats(1, 2), 2);
+    expect(() => parseNpy('g.npy', version2.subarray(0, 10))).toThrow(
+      /g\.npy: truncated: a version 2 \.npy file needs 12 bytes before its header, found 10/,
+    );
+    const notADict = npyBytes("'descr': '<f4', 'fortran_order': False, 'shape': (2,)", floats(1, 2));
+    expect(() => parseNpy('g.npy', notADict)).toThrow(/g\.npy: malformed \.npy header/);
+    // a 0-d array holds one value
+    expect(Array.from(parseNpy('g.npy', withShape('()', floats(7))).data)).toEqual([7]);
+  });
+
   it('reads raw little-endian float32 and refuses a length that is not a multiple of 4', () => {
     const folder = mkdtempSync(join(tmpdir(), 'sparselab-npy-'));
     writeFileSync(join(folder, 'g.f32'), floats(1, -2));

@@ -5,8 +5,10 @@ import type { BenchResults } from '../../common/bench';
 import { CLUSTER_PRESETS, projectedSpeedup } from '../../common/clusterModel';
 import { contractionBounds } from '../../common/stats';
 import {
+  belowTopk,
   describeTally,
   expectedBounds,
+  viewContraction,
   pointsFromLayerStats,
   pointsFromSeries,
   summarizeBounds,
@@ -230,6 +232,37 @@ describe('bound checks', () => {
         expect(b.boundGaussian).toBeLessThanOrEqual(b.boundGeneral + 1e-15);
       }),
     );
+  });
+});
+
+describe('readable contraction ratios after warm-up', () => {
+  const p = (rho: number, rhoTopk: number, selected: number, k = 10, d = 1000) => ({
+    iteration: 0,
+    rho,
+    rhoTopk,
+    boundGeneral: 1 - k / d,
+    boundGaussian: (1 - k / d) ** 2,
+    overlap: 1,
+    selected,
+    k,
+  });
+
+  it('separates values at 0.99-1.0: 1 - rho, or rho over the general bound', () => {
+    const [one] = viewContraction([p(0.995, 0.985, 10)], 'oneMinus');
+    expect(one!.rho).toBeCloseTo(0.005, 12);
+    expect(one!.rhoTopk).toBeCloseTo(0.015, 12);
+    expect(one!.boundGeneral).toBeCloseTo(0.01, 12);
+    const [normalized] = viewContraction([p(0.99, 0.98, 10)], 'normalized');
+    expect(normalized!.boundGeneral).toBeCloseTo(1, 12);
+    expect(normalized!.boundGaussian).toBeCloseTo(0.99, 12);
+    expect(normalized!.rho).toBeCloseTo(1, 12);
+  });
+
+  it('tells when rho is below exact Top_k only because more than k were selected', () => {
+    expect(belowTopk([p(0.95, 0.97, 25), p(0.96, 0.97, 25), p(0.98, 0.97, 8), p(0.97, 0.97, 10)])).toEqual({
+      below: 2,
+      more: 2,
+    });
   });
 });
 

@@ -6,10 +6,21 @@ import { assignColors, PALETTE } from '../../renderer/src/compare/colors';
 import { minMaxIndices, pickPoints } from '../../renderer/src/compare/decimate';
 import { csvField, plotToCsv } from '../../renderer/src/compare/exportCsv';
 import { escapeXml, plotToSvg } from '../../renderer/src/compare/exportSvg';
+import {
+  dashboardColumns,
+  defaultPanels,
+  evaluationMetricOf,
+  panelModel,
+  restorePanels,
+} from '../../renderer/src/compare/dashboard';
+import { findings } from '../../renderer/src/compare/findings';
 import { appendProgress } from '../../renderer/src/compare/live';
 import { buildPlot, columnsFor, runCurve, withTargetLine, type RunMeta } from '../../renderer/src/compare/model';
 import { emaSmooth } from '../../renderer/src/compare/smoothing';
 import { speedupFor, summaryRows } from '../../renderer/src/compare/summary';
+import { CLUSTER_PRESETS, projectedSpeedup } from '../../common/clusterModel';
+
+const preset = (id: string) => CLUSTER_PRESETS.find((p) => p.id === id)!;
 import { isRoundLogTick, linearTicks, logTicks } from '../../renderer/src/compare/ticks';
 
 /** Finite doubles without -0 (toBe tells -0 from 0, min and max need not). */
@@ -245,7 +256,7 @@ describe('buildPlot', () => {
 
   it('aggregates seeds of one arm into a mean with a band, naming the arm', () => {
     const m = buildPlot(data, metas, { x: 'iteration', y: 'loss', smoothing: 0, aggregate: true, band: 'minmax' });
-    expect(m.series.map((s) => s.label)).toEqual(['dense', 'topk@0.01 (mean of 2 seeds)']);
+    expect(m.series.map((s) => s.label)).toEqual(['Dense', 'Top_k@0.01 (mean of 2 seeds)']);
     const topk = m.series[1]!;
     expect(topk.y[0]).toBe(11);
     expect(topk.lower![0]).toBe(10);
@@ -255,11 +266,53 @@ describe('buildPlot', () => {
 
   it('names the seed when not aggregated, and maps x and evaluation metrics', () => {
     const m = buildPlot(data, metas, { x: 'wallTime', y: 'accuracy', smoothing: 0, aggregate: false, band: 'none' });
-    expect(m.series.map((s) => s.label)).toEqual(['dense seed 1', 'topk@0.01 seed 1', 'topk@0.01 seed 2']);
+    expect(m.series.map((s) => s.label)).toEqual(['Dense seed 1', 'Top_k@0.01 seed 1', 'Top_k@0.01 seed 2']);
     expect(Array.from(m.series[0]!.x)).toEqual([0.4, 0.9]);
     expect(Array.from(m.series[0]!.y)).toEqual([50, 75]);
+    // An evaluation at iteration 4 comes after 4 iterations (records 0-3): the bytes sent by then.
     const bytes = runCurve(data[0]!, 'bytes', 'accuracy');
-    expect(Array.from(bytes.x)).toEqual([5000, 10000]);
+    expect(Array.from(bytes.x)).toEqual([4000, 9000]);
+  });
+
+  it('draws the last evaluation against bytes sent, which comes after the last recorded iteration', () => {
+    const s = series('e1', 10, (i) => i);
+    s.evaluations.push({ runId: 'e1', iteration: 10, epoch: 1, wallMs: 1000, testLoss: 0.4, accuracy: 0.8 });
+    const curve = runCurve(s, 'bytes', 'accuracy');
+    expect(Array.from(curve.x)).toEqual([4000, 9000, 10000]);
+    expect(Array.from(curve.y)).toEqual([50, 75, 80]);
+    // A strided series whose last record is before the final evaluation still places it, at the last total.
+    const strided = { ...s, iteration: [0, 5], columns: { bytesSentTotal: [1000, 6000] } };
+    expect(Array.from(runCurve(strided, 'bytes', 'accuracy').x)).toEqual([4000, 6000, 6000]);
+  });
+
+  it('smooths only per-iteration series: the drawn final accuracy is the recorded one', () => {
+    const accuracy = buildPlot(data, metas, {
+      x: 'iteration',
+      y: 'accuracy',
+      smoothing: 0.8,
+      aggregate: false,
+      band: 'none',
+    });
+    for (const line of accuracy.series) expect(Array.from(line.y)).toEqual([50, 75]);
+    expect(accuracy.smoothing).toBe(0);
+    expect(accuracy.yLabel).toBe('Test accuracy (%)');
+    const loss = buildPlot(data, metas, { x: 'iteration', y: 'loss', smoothing: 0.8, aggregate: false, band: 'none' });
+    expect(loss.smoothing).toBe(0.8);
+    expect(loss.series[1]!.y[9]).not.toBe(1);
+    expect(loss.yLabel).toBe('Train loss (smoothed by EMA 0.80)');
+  });
+
+  it('exports say whether the curves are smoothed', () => {
+    const raw = plotToCsv(
+      buildPlot(data, metas, { x: 'iteration', y: 'loss', smoothing: 0, aggregate: true, band: 'none' }),
+    );
+    expect(raw.split('\n')[0]).toBe('series,runs,Iteration,Train loss,lower,upper,smoothing_ema');
+    expect(raw.split('\n')[1]!.endsWith(',0')).toBe(true);
+    const smoothed = plotToCsv(
+      buildPlot(data, metas, { x: 'iteration', y: 'loss', smoothing: 0.6, aggregate: true, band: 'none' }),
+    );
+    expect(smoothed.split('\n')[0]).toContain('Train loss (smoothed by EMA 0.60)');
+    expect(smoothed.split('\n')[1]!.endsWith(',0.6')).toBe(true);
   });
 
   it("reads null entries of the core's columns as missing values", () => {
@@ -311,7 +364,7 @@ describe('buildPlot', () => {
     const m = buildPlot(data, metas, { x: 'iteration', y: 'loss', smoothing: 0.5, aggregate: true, band: 'std' });
     const csv = plotToCsv(m);
     const lines = csv.trim().split('\n');
-    expect(lines[0]).toBe('series,runs,Iteration,Train loss,lower,upper');
+    expect(lines[0]).toBe('series,runs,Iteration,Train loss (smoothed by EMA 0.50),lower,upper,smoothing_ema');
     expect(lines.length).toBe(1 + 20);
     const svg = plotToSvg(
       m.series.map((s) => ({
@@ -323,7 +376,7 @@ describe('buildPlot', () => {
       { x: { label: m.xLabel }, y: { label: m.yLabel, log: true } },
     );
     expect(svg.startsWith('<svg')).toBe(true);
-    expect(svg).toContain('topk@0.01 (mean of 2 seeds)');
+    expect(svg).toContain('Top_k@0.01 (mean of 2 seeds)');
     expect(svg.match(/class="line"/g)?.length).toBe(2);
     expect(svg).toContain('Train loss');
     expect(svg).not.toContain('NaN');
@@ -380,6 +433,7 @@ describe('live and summary', () => {
   it('speedups come from the core, else against a Dense modelled from the run', () => {
     const row = {
       runId: 'r',
+      experimentId: 'e',
       arm: 'topk',
       seed: 1,
       status: 'finished',
@@ -388,10 +442,120 @@ describe('live and summary', () => {
       speedups: { '16gpu-10gbe': 1.5, '16gpu-1gbe': null },
       target: null,
     } as unknown as RunComparison;
-    expect(speedupFor(row, '16gpu-10gbe')).toEqual({ value: 1.5, modelled: false });
-    const modelled = speedupFor(row, '16gpu-1gbe');
+    expect(speedupFor(row, preset('16gpu-10gbe'))).toEqual({ value: 1.5, modelled: false });
+    const modelled = speedupFor(row, preset('16gpu-1gbe'));
     expect(modelled.modelled).toBe(true);
     expect(modelled.value!).toBeGreaterThan(1);
-    expect(summaryRows([row], ['16gpu-10gbe']).header).toContain('speedup_16gpu-10gbe');
+    expect(summaryRows([row], [preset('16gpu-10gbe')]).header).toContain('speedup_16gpu-10gbe');
+  });
+
+  it("projects with the presets as edited in Cluster, against the experiment's Dense run", () => {
+    const measured = (k: number, dense = false) => ({
+      computeSeconds: 0.01,
+      compressSeconds: dense ? 0 : 0.002,
+      updateSeconds: 0.001,
+      d: 1e6,
+      k,
+      dense,
+    });
+    const row = (runId: string, method: string, k: number, speedup: number | null) =>
+      ({
+        runId,
+        experimentId: 'e',
+        arm: method,
+        seed: 1,
+        status: 'finished',
+        armConfig: { method, density: 0.001, errorFeedback: true, sampleRatio: 0.01 },
+        measured: measured(k, method === 'dense'),
+        // What the core projected on the paper's preset: a stale value once the preset is edited.
+        speedups: { '16gpu-10gbe': speedup },
+        target: null,
+      }) as unknown as RunComparison;
+    const dense = row('d', 'dense', 1e6, 1);
+    const topk = row('t', 'topk', 1000, 0.84);
+    const base = preset('16gpu-10gbe');
+    const slower = { ...base, allreduce: { alpha: base.allreduce.alpha, beta: base.allreduce.beta * 10 } };
+    const onBase = speedupFor(topk, base, [dense, topk]);
+    const onEdited = speedupFor(topk, slower, [dense, topk], true);
+    expect(onBase.value).toBeCloseTo(projectedSpeedup(base, topk.measured!, dense.measured!), 12);
+    expect(onEdited.value).toBeCloseTo(projectedSpeedup(slower, topk.measured!, dense.measured!), 12);
+    // A slower allreduce makes Dense slower: the sparse arm's speedup grows, and the core's stale 0.84 is not used.
+    expect(onEdited.value!).toBeGreaterThan(onBase.value!);
+    expect(onEdited.value).not.toBe(0.84);
+    // Without the Dense run selected, an edited preset is modelled rather than taken from the core.
+    expect(speedupFor(topk, slower, [topk], true).modelled).toBe(true);
+    expect(summaryRows([dense, topk], [slower], new Set(['16gpu-10gbe'])).header).toContain(
+      'speedup_16gpu-10gbe_edited',
+    );
+  });
+});
+
+describe('dashboard', () => {
+  const metas = new Map([
+    ['t', meta('t', 'topk@0.01', 1)],
+    ['g', meta('g', 'gaussiank@0.01', 1, 'gaussiank')],
+  ]);
+  const data = [series('t', 10, (i) => 10 - i), series('g', 10, (i) => 12 - i)];
+  const common = { smoothing: 0, aggregate: true, band: 'none' as const, target: 0.9 };
+
+  it('opens on accuracy against iterations, bytes and wall time, loss, selected count and 1 - rho', () => {
+    const panels = defaultPanels();
+    expect(panels.map((p) => `${p.oneMinus ? '1-' : ''}${p.y}/${p.x}`)).toEqual([
+      'accuracy/iteration',
+      'accuracy/bytes',
+      'accuracy/wallTime',
+      'loss/iteration',
+      'selected/iteration',
+      '1-rho/iteration',
+    ]);
+    expect(dashboardColumns(panels).sort()).toEqual(['bytesSentTotal', 'loss', 'rho', 'selected', 'wallMs'].sort());
+    // Saved settings of another shape fall back to the defaults, field by field.
+    expect(restorePanels('nonsense')).toEqual(panels);
+    const restored = restorePanels(panels.map((p, i) => (i === 0 ? { ...p, x: 'epoch', logY: 'yes' } : p)));
+    expect(restored[0]).toEqual({ ...panels[0], x: 'epoch' });
+    // A metric or axis this version no longer knows (renamed since) is not restored.
+    const renamed = restorePanels(panels.map((p, i) => (i === 3 ? { ...p, y: 'communicateMs', x: 'steps' } : p)));
+    expect(renamed[3]).toEqual(panels[3]);
+  });
+
+  it('draws perplexity for language models, the target line, and 1 - rho', () => {
+    const withTarget = panelModel(defaultPanels()[0]!, data, metas, common, new Map());
+    expect(withTarget.series.at(-1)!.label).toBe('target 90%');
+    const lm = data.map((s) => ({
+      ...s,
+      evaluations: s.evaluations.map((e) => ({ ...e, accuracy: undefined, perplexity: 100 * e.testLoss })),
+    }));
+    expect(evaluationMetricOf(lm)).toBe('perplexity');
+    expect(panelModel(defaultPanels()[0]!, lm, metas, { ...common, target: null }, new Map()).yLabel).toBe(
+      'Test perplexity',
+    );
+    const rho = data.map((s) => ({ ...s, columns: { ...s.columns, rho: s.iteration.map(() => 0.99) } }));
+    const m = panelModel(defaultPanels()[5]!, rho, metas, common, new Map());
+    expect(m.yLabel).toMatch(/^1 − rho/);
+    expect(m.series[0]!.y[0]).toBeCloseTo(0.01, 12);
+  });
+
+  it('says per arm how it compares with Top_k: final accuracy and bytes per iteration', () => {
+    const row = (runId: string, arm: string, method: string, accuracy: number, bytes: number) =>
+      ({
+        runId,
+        experimentId: 'e',
+        arm,
+        seed: 1,
+        armConfig: { method },
+        finalAccuracy: accuracy,
+        finalPerplexity: null,
+        meanBytesSent: bytes,
+      }) as unknown as RunComparison;
+    const out = findings([
+      row('t', 'topk@0.001', 'topk', 0.9759, 5141),
+      row('g', 'gaussiank@0.001', 'gaussiank', 0.9744, 12319),
+      row('d', 'dense', 'dense', 0.975, 796840),
+    ]);
+    expect(out.map((f) => f.text)).toEqual([
+      "Gaussian_k@0.001: 97.44% against Top_k's 97.59%, sending 2.40× Top_k's bytes per iteration.",
+      "Dense: 97.50% against Top_k's 97.59%, sending 155× Top_k's bytes per iteration.",
+    ]);
+    expect(findings([row('g', 'gaussiank@0.001', 'gaussiank', 0.97, 1)])).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@ import {
   filterRuns,
   formatDuration,
   groupByExperiment,
+  queueEtaSeconds,
   runProgress,
 } from '../../renderer/src/components/runs/runs';
 import { ageLevel, ageText, parseWorkerCount } from '../../renderer/src/components/workers/workers';
@@ -65,6 +66,23 @@ describe('runs view helpers', () => {
     expect(filterRuns(runs, { experimentId: 'e-1', status: '', text: '' }).map((r) => r.id)).toEqual(['a', 'b']);
     expect(filterRuns(runs, { experimentId: '', status: 'failed', text: '' }).map((r) => r.id)).toEqual(['b']);
     expect(filterRuns(runs, { experimentId: '', status: '', text: 'RANK 2' }).map((r) => r.id)).toEqual(['b']);
+    // A search matches runs, not every run of an experiment whose name matches.
+    const mnist = [
+      run({
+        id: 'g',
+        arm: 'gaussiank@0.001',
+        armConfig: { method: 'gaussiank', density: 0.001, errorFeedback: true, sampleRatio: 0.01 },
+      }),
+      run({ id: 't' }),
+      run({ id: 'd', arm: 'dense', armConfig: { method: 'dense', errorFeedback: false, sampleRatio: 0.01 } }),
+    ];
+    const text = (t: string, notes = {}) =>
+      filterRuns(mnist, { experimentId: '', status: '', text: t }, notes).map((r) => r.id);
+    expect(text('mnist gaussian')).toEqual(['g']);
+    expect(text('Gaussian_k')).toEqual(['g']);
+    expect(text('mnist')).toEqual(['g', 't', 'd']);
+    expect(text('baseline', { d: { name: 'the baseline', notes: '', tags: [] } })).toEqual(['d']);
+    expect(text('lr-sweep', { t: { name: null, notes: '', tags: ['lr-sweep'] } })).toEqual(['t']);
     const groups = groupByExperiment(runs);
     expect(groups.map((g) => [g.experimentName, g.runs.length])).toEqual([
       ['mnist', 2],
@@ -73,6 +91,23 @@ describe('runs view helpers', () => {
     expect(groups[0]!.counts).toEqual({ running: 1, failed: 1 });
     // Newest first from the API; oldest first (arm by arm) within an experiment.
     expect(groups[0]!.runs.map((r) => r.id)).toEqual(['b', 'a']);
+  });
+});
+
+describe('queue ETA', () => {
+  it("adds the running run's ETA and, per queued run, its experiment's typical duration", () => {
+    const finished = run({ id: 'f', status: 'finished', started: 0, ended: 60_000 });
+    const running = run({ id: 'r', status: 'running', started: 100_000 });
+    const queued = run({ id: 'q', status: 'queued', started: null });
+    const eta = (r: RunRow) => (r.id === 'r' ? 20 : null);
+    expect(queueEtaSeconds([finished, running, queued, queued], eta, 140_000)).toEqual({
+      runs: 3,
+      seconds: 20 + 60 + 60,
+    });
+    // No finished run yet: the running one's pace (40 s so far + 20 s left) stands for the queued ones.
+    expect(queueEtaSeconds([running, queued], eta, 140_000)).toEqual({ runs: 2, seconds: 20 + 60 });
+    expect(queueEtaSeconds([finished], eta, 0)).toEqual({ runs: 0, seconds: null });
+    expect(queueEtaSeconds([queued], eta, 0)).toEqual({ runs: 1, seconds: null });
   });
 });
 

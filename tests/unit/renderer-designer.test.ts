@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import {
   datasetChoices,
   datasetForModel,
+  defaultStallSeconds,
   emptyArm,
   experimentToForm,
   formToObject,
@@ -11,7 +12,7 @@ import {
   validate,
 } from '../../renderer/src/designer/form';
 import { expandSweep, sweepRunCount } from '../../renderer/src/designer/sweep';
-import { formatOf, parseText, updateText } from '../../renderer/src/designer/text';
+import { describePath, formatOf, parseText, unclosedBefore, updateText } from '../../renderer/src/designer/text';
 
 const mnist = readFileSync('resources/experiments/mnist-fnn-topk-vs-gaussiank.yaml', 'utf8');
 const cifar = readFileSync('resources/experiments/cifar10-resnet20.yaml', 'utf8');
@@ -38,6 +39,17 @@ describe('designer form <-> experiment', () => {
     const byPath = problemsByPath(validate(value, problems));
     expect(byPath.epochs).toBe('must be a number');
     expect(byPath['arms.1.density']).toBe('must be at most 1');
+  });
+
+  it("shows the model's stall deadline when empty and writes the one typed", () => {
+    const form = experimentToForm(parse(mnist));
+    expect(form.stallSeconds).toBe('');
+    expect(defaultStallSeconds(form.model)).toBe('120');
+    expect(defaultStallSeconds('vgg16')).toBe('1800');
+    form.stallSeconds = '45';
+    expect((formToObject(form).value.faults as Record<string, unknown>).stallSeconds).toBe(45);
+    form.stallSeconds = '0';
+    expect(problemsByPath(validate(formToObject(form).value))['faults.stallSeconds']).toBe('must be greater than 0');
   });
 
   it('leaves empty fields out so the schema defaults apply', () => {
@@ -129,11 +141,21 @@ describe('designer text', () => {
     const syntax = parseText('name: a\narms: [\n');
     expect(syntax.value).toBeNull();
     expect(syntax.syntax[0]!.line).toBeGreaterThan(0);
+    // An unclosed [ is reported on its own line, not where the next block starts.
+    const unclosed = parseText(mnist.replace('densityWarmup: [0.015625, 0.004]', 'densityWarmup: [0.015625, 0.004'));
+    const opened = mnist.split('\n').findIndex((l) => l.startsWith('densityWarmup:')) + 1;
+    expect(unclosed.syntax[0]!.line).toBe(opened);
+    expect(unclosed.syntax[0]!.message).toBe(`line ${opened}: this [ is never closed (with ])`);
+    expect(unclosedBefore('a: [1, {b: 2}, "[" # [\nc: 1', 30)).toBe(3);
     const schema = parseText(
       mnist.replace('density: 0.001 }\n  - { method: gaussiank', 'density: 2 }\n  - { method: gaussiank'),
     );
     expect(schema.schema).toHaveLength(1);
-    expect(schema.schema[0]!.message).toMatch(/^arms\.1\.density \(line \d+\): must be at most 1$/);
+    // Arms are numbered from 1, as the form's table numbers them.
+    expect(schema.schema[0]!.message).toMatch(/^arm 2 density \(line \d+\): must be at most 1$/);
+    expect(schema.schema[0]!.path).toBe('arms.1.density');
+    expect(describePath('arms.0')).toBe('arm 1');
+    expect(describePath('optimizer.lr')).toBe('optimizer.lr');
   });
 
   it('rewrites only what the form changed, keeping comments and flow style', () => {

@@ -113,15 +113,26 @@ describe('records', () => {
     expect(store.getRun(run.id)).toMatchObject({ iteration: 10, epoch: 0.11 });
   });
 
-  it('replaces a record reported again (a resumed run), and discards what follows a checkpoint', () => {
+  it('keeps records append-only, and a resume discards first what it records again', () => {
     const { store, run } = setup();
     for (let i = 0; i < 10; i++) store.appendIteration(iteration(run.id, i));
+    store.appendEvaluation({ runId: run.id, iteration: 5, epoch: 0.06, wallMs: 1, testLoss: 1, accuracy: 0.4 });
     store.appendEvaluation({ runId: run.id, iteration: 8, epoch: 0.09, wallMs: 1, testLoss: 1, accuracy: 0.5 });
     store.flush();
+    // A second record for an iteration never replaces the first (a finished run's counter stays as recorded).
+    store.appendIteration(iteration(run.id, 3, 0, { loss: 999_999 }));
+    store.appendEvaluation({ runId: run.id, iteration: 8, epoch: 0.09, wallMs: 1, testLoss: 9, accuracy: 1 });
+    store.flush();
+    expect(store.iterationSeries(run.id, { columns: ['loss'], from: 3, to: 3 })).toEqual([
+      { iteration: 3, rank: 0, loss: iteration(run.id, 3).loss },
+    ]);
+    expect(store.evaluationSeries(run.id).map((e) => e.accuracy)).toEqual([0.4, 0.5]);
+    // Resuming from the checkpoint after 5 iterations: iteration 5 (the sixth) and what follows are measured
+    // again; the evaluation made after 5 iterations stays.
     store.discardAfter(run.id, 5);
-    expect(store.iterationSeries(run.id).map((r) => r.iteration)).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(store.evaluationSeries(run.id)).toEqual([]);
-    expect(store.getRun(run.id).iteration).toBe(5);
+    expect(store.iterationSeries(run.id).map((r) => r.iteration)).toEqual([0, 1, 2, 3, 4]);
+    expect(store.evaluationSeries(run.id).map((e) => e.iteration)).toEqual([5]);
+    expect(store.getRun(run.id).iteration).toBe(4);
     store.appendIteration(iteration(run.id, 5, 0, { loss: 9 }));
     store.flush();
     expect(store.iterationSeries(run.id, { columns: ['loss'], from: 5 })).toEqual([{ iteration: 5, rank: 0, loss: 9 }]);

@@ -90,7 +90,7 @@ describe('summaries', () => {
     expect(store.summaries(experiment.id)).toEqual([s]);
   });
 
-  it('projects from the phase times without their CPU waits, or from the wall times where none were measured', () => {
+  it('projects from the phase times without their CPU waits and the count selected, not k', () => {
     const { store, run } = recorded();
     store.appendLayerStats(layerStats(run.id, 0, 'kernel', 640));
     store.appendLayerStats(layerStats(run.id, 0, 'bias', 10));
@@ -100,7 +100,8 @@ describe('summaries', () => {
       compressSeconds: 0.0015,
       updateSeconds: 0.00075,
       d: 650,
-      k: 79,
+      // The records select 81 where k is 79: the projection sends what was sent.
+      k: 81,
       dense: false,
     });
     const unmeasured = {

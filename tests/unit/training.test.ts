@@ -39,6 +39,19 @@ describe('sparse exchange packing', () => {
       /not a whole number of words/,
     );
   });
+
+  it("names the rank that sent a NaN, an infinity or an overflowing value, never the receiver's gradient", () => {
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const lying = packSparse([sparse(4, [0, 3], [1, bad])]);
+      expect(() => accumulatePacked(lying, [new Float32Array(4)], 'rank 3')).toThrow(
+        `rank 3 sent ${bad} for tensor 0 index 3; a non-finite value from a rank is refused`,
+      );
+    }
+    const sums = [Float32Array.of(0, 3e38)];
+    expect(() => accumulatePacked(packSparse([sparse(2, [1], [3e38])]), sums, 'rank 1')).toThrow(
+      /^rank 1 sent 3\.0\d*e\+38 for tensor 0 index 1, and the sum overflowed float32; refused$/,
+    );
+  });
 });
 
 describe('learning-rate schedules', () => {

@@ -18,6 +18,26 @@ export interface IdxArray {
  */
 export function parseIdx(file: DatasetFile, magic: number, shape: readonly number[] = []): IdxArray {
   const { name, bytes } = file;
+  const { dims, headerBytes, totalBytes } = parseIdxHeader(file, magic, shape);
+  if (bytes.length !== totalBytes) {
+    throw new DatasetError(
+      `${name}: ${totalBytes} bytes expected (header ${headerBytes} + ${dims.join(' x ')}), found ${bytes.length}`,
+      file.path,
+    );
+  }
+  return { dims, data: bytes.subarray(headerBytes, totalBytes) };
+}
+
+/**
+ * The header's sizes and the file size they imply; `file.bytes` may hold only the file's first bytes
+ * (a gzipped file's size is checked against it before it is inflated).
+ */
+export function parseIdxHeader(
+  file: DatasetFile,
+  magic: number,
+  shape: readonly number[] = [],
+): { dims: number[]; headerBytes: number; totalBytes: number } {
+  const { name, bytes } = file;
   const rank = magic & 0xff;
   if (bytes.length < 4) {
     throw new DatasetError(`${name}: magic ${magic} expected, found only ${bytes.length} bytes`, file.path);
@@ -43,14 +63,7 @@ export function parseIdx(file: DatasetFile, magic: number, shape: readonly numbe
       file.path,
     );
   }
-  const payload = dims.reduce((a, b) => a * b, 1);
-  if (bytes.length !== headerBytes + payload) {
-    throw new DatasetError(
-      `${name}: ${headerBytes + payload} bytes expected (header ${headerBytes} + ${dims.join(' x ')}), found ${bytes.length}`,
-      file.path,
-    );
-  }
-  return { dims, data: bytes.subarray(headerBytes, headerBytes + payload) };
+  return { dims, headerBytes, totalBytes: headerBytes + dims.reduce((a, b) => a * b, 1) };
 }
 
 function describeMagic(found: number): string {

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DatasetError } from './errors';
 import { readDatasetFile, requireFolder } from './files';
-import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdx } from './idx';
+import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdx, parseIdxHeader } from './idx';
 import type { ClassificationSplit, Dataset } from './types';
 
 export const IDX_FILES = {
@@ -61,9 +61,13 @@ async function loadIdxSplit(
   norm: { mean: number; std: number },
   limit: number | undefined,
 ): Promise<ClassificationSplit> {
-  const imagesFile = readDatasetFile(dataset, folder, imagesName, EXPECTED);
+  const imagesFile = readDatasetFile(dataset, folder, imagesName, EXPECTED, {
+    sizeFromHeader: (head) => parseIdxHeader(head, IDX_IMAGES_MAGIC, [28, 28]).totalBytes,
+  });
   const images = parseIdx(imagesFile, IDX_IMAGES_MAGIC, [28, 28]);
-  const labelsFile = readDatasetFile(dataset, folder, labelsName, EXPECTED);
+  const labelsFile = readDatasetFile(dataset, folder, labelsName, EXPECTED, {
+    sizeFromHeader: (head) => parseIdxHeader(head, IDX_LABELS_MAGIC).totalBytes,
+  });
   const labels = parseIdx(labelsFile, IDX_LABELS_MAGIC);
   const count = images.dims[0]!;
   if (labels.dims[0] !== count) {

@@ -8,6 +8,11 @@ export const PTB_FILES = { train: 'ptb.train.txt', valid: 'ptb.valid.txt', test:
 const EXPECTED = [PTB_FILES.train, `${PTB_FILES.valid} (optional)`, PTB_FILES.test];
 export const EOS = '<eos>';
 export const UNK = '<unk>';
+/**
+ * The Penn Treebank's vocabulary (Mikolov's text, rare words already <unk>): 10000 words, <eos> and
+ * <unk> included. The model's embedding and decoder grow with it, so a larger one is refused.
+ */
+export const MAX_PTB_VOCABULARY = 10_000;
 
 export interface PtbLoadOptions {
   /** Keep only the first N tokens of the training text (the vocabulary still comes from all of it). */
@@ -30,6 +35,13 @@ export function loadPtb(folder: string | undefined, options: PtbLoadOptions = {}
   const trainWords = words(trainFile);
   for (const word of trainWords) {
     if (!ids.has(word)) {
+      if (vocabulary.length === MAX_PTB_VOCABULARY - (word === UNK || ids.has(UNK) ? 0 : 1)) {
+        throw new DatasetError(
+          `${trainFile.name}: more than ${MAX_PTB_VOCABULARY} distinct words (<eos> and <unk> included) at "${word.slice(0, 40)}"; ` +
+            'word-level Penn Treebank text with rare words as <unk> expected',
+          trainFile.path,
+        );
+      }
       ids.set(word, vocabulary.length);
       vocabulary.push(word);
     }

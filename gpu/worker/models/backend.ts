@@ -10,10 +10,14 @@ import { createRequire } from 'node:module';
 import { dirname, join, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients of every op
+import type { WorkerCapabilities } from '../../../common/protocol';
+import { loadDawn, openSelectedGpu, type DawnModule, type GpuSelection } from '../gpus/dawn';
+import { paceDawnPolling } from '../gpus/dawnPolling';
 import { registerFastGradients } from './gradients';
 import { registerWasmTrainingKernels } from './wasmKernels';
 
 export type BackendPreference = 'auto' | 'cpu' | 'webgpu';
+export type WorkerAdapter = NonNullable<WorkerCapabilities['adapter']>;
 
 export class BackendError extends Error {
   override name = 'BackendError';
@@ -54,26 +58,41 @@ async function useCpu(): Promise<string> {
 }
 
 /** Dawn instances must stay referenced for the life of the process. */
-const dawn: GPU[] = [];
+const dawnInstances: GPU[] = [];
 
-async function navigatorGpu(): Promise<GPU> {
+/** The adapter the models run on, as a worker reports it; null until WebGPU is in use. */
+let adapterInUse: WorkerAdapter | null = null;
+
+/**
+ * navigator.gpu and the adapter it yields. In Node: Dawn, opened on the selected GPU when one is
+ * given (tfjs-backend-webgpu asks navigator.gpu for its adapter, so it gets that one), and with its
+ * polling paced so a worker waiting on its GPU does not spin a core (dawnPolling.ts).
+ */
+async function navigatorGpu(selection: GpuSelection | null): Promise<{ gpu: GPU; adapter: GPUAdapter | null }> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu;
-  let mod: { create: (options: string[]) => GPU; globals: object };
+  if (nav?.gpu && !selection) {
+    return { gpu: nav.gpu, adapter: await nav.gpu.requestAdapter({ powerPreference: 'high-performance' }) };
+  }
+  let dawn: DawnModule;
   try {
-    const specifier = 'webgpu';
-    mod = (await import(/* @vite-ignore */ specifier)) as typeof mod;
+    dawn = await loadDawn();
   } catch (error) {
-    throw new BackendError(`WebGPU in Node needs the "webgpu" package (Dawn): ${(error as Error).message}`);
+    throw new BackendError((error as Error).message);
   }
-  for (const [name, value] of Object.entries(mod.globals)) {
-    if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
+  // SPARSELAB_DAWN_POLLING=spin keeps dawn.node's own polling (to measure what pacing saves).
+  if (process.env.SPARSELAB_DAWN_POLLING !== 'spin') paceDawnPolling();
+  let opened: { gpu: GPU; adapter: GPUAdapter | null };
+  if (selection) {
+    opened = await openSelectedGpu(dawn, selection);
+  } else {
+    const gpu = dawn.create([]);
+    opened = { gpu, adapter: await gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null) };
   }
-  const gpu = mod.create([]);
-  dawn.push(gpu);
-  if (nav) Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
-  else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-  return gpu;
+  dawnInstances.push(opened.gpu);
+  if (nav) Object.defineProperty(nav, 'gpu', { value: opened.gpu, configurable: true });
+  else
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: opened.gpu }, configurable: true, writable: true });
+  return opened;
 }
 
 function isSoftware(adapter: GPUAdapter): boolean {
@@ -82,15 +101,30 @@ function isSoftware(adapter: GPUAdapter): boolean {
   return info?.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|softpipe|basic render|warp/i.test(text);
 }
 
+/** What a worker reports of its adapter: Dawn's info, and the placed GPU's name, number and id. */
+export function describeWorkerAdapter(adapter: GPUAdapter, selection: GpuSelection | null): WorkerAdapter {
+  const info = adapter.info as GPUAdapterInfo | undefined;
+  const gpu = selection?.gpu;
+  return {
+    name: gpu?.name ?? (info?.device || info?.architecture || info?.vendor || 'unknown'),
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    description: info?.description ?? '',
+    software: isSoftware(adapter),
+    ...(gpu && { backend: gpu.backend, index: gpu.index, id: gpu.id, pciBusId: gpu.pciBusId }),
+  };
+}
+
 /** Starts tfjs-backend-webgpu; returns null with the reason when it cannot. */
-async function tryWebGpu(allowSoftware: boolean): Promise<string | null> {
-  let gpu: GPU;
+async function tryWebGpu(allowSoftware: boolean, selection: GpuSelection | null): Promise<string | null> {
+  let opened: { gpu: GPU; adapter: GPUAdapter | null };
   try {
-    gpu = await navigatorGpu();
+    opened = await navigatorGpu(selection);
   } catch (error) {
+    if (selection) throw new BackendError((error as Error).message); // a chosen GPU that fails is an error
     return (error as Error).message;
   }
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
+  const { adapter } = opened;
   if (!adapter) return 'no WebGPU adapter found (no GPU driver, or Vulkan/Metal/D3D12 unavailable)';
   if (!allowSoftware && isSoftware(adapter)) return 'only a software WebGPU adapter was found';
   try {
@@ -104,26 +138,37 @@ async function tryWebGpu(allowSoftware: boolean): Promise<string | null> {
   } catch (error) {
     return `tfjs-backend-webgpu failed to initialise: ${(error as Error).message}`;
   }
+  adapterInUse = describeWorkerAdapter(adapter, selection);
   return null;
 }
 
 /**
  * Selects the backend (see the file's comment) and returns the name of the one in use:
- * 'wasm', 'cpu' or 'webgpu'. 'webgpu' that cannot start is a BackendError saying why.
+ * 'wasm', 'cpu' or 'webgpu'. 'webgpu' that cannot start is a BackendError saying why. With a GPU
+ * selection (worker --gpu N) WebGPU opens that GPU and no other.
  */
-export async function initTensorflow(preferred: BackendPreference = 'auto'): Promise<string> {
+export async function initTensorflow(
+  preferred: BackendPreference = 'auto',
+  selection: GpuSelection | null = null,
+): Promise<string> {
   registerFastGradients();
-  if (preferred === 'webgpu') {
-    const failure = await tryWebGpu(true);
+  if (preferred === 'webgpu' || (preferred === 'auto' && selection)) {
+    // A GPU chosen by number is used even when it is a software one.
+    const failure = await tryWebGpu(true, selection);
     if (failure !== null) throw new BackendError(`WebGPU backend unavailable: ${failure}`);
   } else if (preferred === 'auto') {
-    const failure = await tryWebGpu(false);
+    const failure = await tryWebGpu(false, null);
     if (failure !== null) await useCpu();
   } else {
     await useCpu();
   }
   await tf.ready();
   return tf.getBackend();
+}
+
+/** The adapter the models run on while WebGPU is the backend in use (what the worker reports), else null. */
+export function modelAdapter(): WorkerAdapter | null {
+  return tf.getBackend() === 'webgpu' ? adapterInUse : null;
 }
 
 /**

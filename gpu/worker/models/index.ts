@@ -5,7 +5,15 @@ import { buildArchitecture, type ModelOptions } from './architectures';
 import { initialValues } from './init';
 import { LayersTrainableModel, type TrainableModel } from './trainable';
 
-export { initTensorflow, modelGpuDevice, wasmBinariesFolder, BackendError, type BackendPreference } from './backend';
+export {
+  initTensorflow,
+  modelAdapter,
+  modelGpuDevice,
+  wasmBinariesFolder,
+  BackendError,
+  type BackendPreference,
+  type WorkerAdapter,
+} from './backend';
 export { registerWasmTrainingKernels } from './wasmKernels';
 export { buildArchitecture, type Architecture, type LstmOptions, type ModelOptions } from './architectures';
 export { initialValues, fans, type InitRule } from './init';

@@ -24,14 +24,17 @@ import {
   type WorkerBackendChoice,
   type WorkerView,
 } from '../../../common/api';
+import type { AnnotationPatch, RunAnnotation } from '../../../common/annotations';
 import { checkArgs } from '../../../common/apiArgs';
 import type { BenchResults } from '../../../common/bench';
 import { experimentSchema, type Experiment } from '../../../common/experiment';
+import { chooseGpus, placementProblem, type GpuInfo } from '../../../common/gpus';
 import { hasEnded, type HistogramRecord, type LayerStatsRecord } from '../../../common/metrics';
 import { startHub, type Hub, type HubLogLevel, type WorkerInfo } from '../hub';
 import { packageRoot } from '../packageRoot';
 import { compareRunIds } from '../runtime/comparison';
 import { Orchestrator } from '../runtime/orchestrator';
+import { claimDataFolder, describeDataFolderOwner, releaseDataFolder } from '../store/owner';
 import {
   defaultDataDir,
   openStore,
@@ -49,6 +52,7 @@ import { describeIssues, isUserError, userMessage } from './errors';
 import { estimateExperiment, iterationsPerEpoch } from './estimate';
 import { runSeries } from './series';
 import { ProgressThrottle } from './progressThrottle';
+import { findGpus, installedCli, type FoundGpus } from './localGpus';
 import { WorkerPool } from './workerPool';
 
 export type LogLevel = 'info' | 'warn' | 'error';
@@ -63,6 +67,10 @@ export interface AppCoreOptions {
   localWorkers?: number;
   /** Where those workers run their models (default auto). */
   workerBackend?: WorkerBackendChoice;
+  /** Place them on these GPUs (numbers from `sparselab gpus`); default every hardware GPU. */
+  localGpus?: number[] | null;
+  /** Finds this machine's GPUs (tests give a fake list; default runtime/gpus.ts discoverLocalGpus). */
+  discoverGpus?: () => Promise<GpuInfo[]>;
   /** Where the core's own log lines go besides the log events (default: warnings and errors to stderr). */
   log?: (level: LogLevel, message: string) => void;
   /** Extra versions for info() (electron, chrome). */
@@ -103,6 +111,7 @@ export class AppCore {
     readonly pool: WorkerPool,
     private readonly drafts: Drafts,
     private readonly log: (level: LogLevel, message: string) => void,
+    private readonly gpus: FoundGpus,
   ) {
     const methods = Object.fromEntries(
       API_METHODS.map((method) => [method, (this[method] as (...args: unknown[]) => unknown).bind(this)]),
@@ -148,9 +157,15 @@ export class AppCore {
       if (core) core.logEvent(level, message);
       else log(level, message);
     };
-    const store = openStore(options.dataDir ?? defaultDataDir(), {
-      onError: (error) => emitLog('error', `store: ${error.message}`),
-    });
+    const dataDir = options.dataDir ?? defaultDataDir();
+    claimDataFolder(dataDir, options.mode === 'electron' ? 'app' : 'serve');
+    let store: ReturnType<typeof openStore>;
+    try {
+      store = openStore(dataDir, { onError: (error) => emitLog('error', `store: ${error.message}`) });
+    } catch (error) {
+      releaseDataFolder(dataDir);
+      throw error;
+    }
     let hub: Hub | null = null;
     try {
       const interrupted = store.markInterrupted('SparseLab stopped while the run was going on; found at startup');
@@ -163,17 +178,21 @@ export class AppCore {
           if ((level === 'warn' || level === 'error') && !core?.isClosing) emitLog(level, `hub: ${message}`);
         },
       });
+      describeDataFolderOwner(dataDir, `hub ${hub.url}`);
       const orchestrator = new Orchestrator(store, hub);
+      const backend = options.workerBackend ?? 'auto';
+      const gpus = await findGpus(backend, options.localGpus ?? null, options.discoverGpus, emitLog);
       const pool = new WorkerPool({
         hubUrl: hub.url,
         token: hub.token,
-        backend: options.workerBackend ?? 'auto',
+        backend,
+        gpus: gpus.used,
         onLine: (slot, line) => core?.workerLine(slot, line),
         onExit: (slot, description) => emitLog('warn', `local worker ${slot} ${description}`),
         preferStop: (pids) => core?.idleFirst(pids) ?? pids,
       });
       const drafts = new Drafts(store.dataDir, (message) => emitLog('warn', message));
-      core = new AppCore(options, store, hub, orchestrator, pool, drafts, log);
+      core = new AppCore(options, store, hub, orchestrator, pool, drafts, log, gpus);
       if (interrupted.length > 0)
         core.logEvent(
           'warn',
@@ -195,6 +214,7 @@ export class AppCore {
       else {
         await hub?.close();
         store.close();
+        releaseDataFolder(dataDir);
       }
       throw error;
     }
@@ -248,6 +268,7 @@ export class AppCore {
         this.store.markInterrupted('SparseLab closed while the run was going on');
       } finally {
         this.store.close();
+        releaseDataFolder(this.store.dataDir);
       }
       this.listeners.clear();
     })();
@@ -276,9 +297,16 @@ export class AppCore {
         listen,
         port: this.hub.port,
         token: this.hub.token,
-        workerCommand: `npx sparselab worker --hub ${url} --token ${this.hub.token}`,
+        workerCommand: `${installedCli()} worker --hub ${url} --token ${this.hub.token}`,
       },
-      localWorkers: { count: this.pool.count, backend: this.pool.backend },
+      localWorkers: {
+        count: this.pool.count,
+        backend: this.pool.backend,
+        gpus: this.gpus.found,
+        placementGpus: this.pool.placementGpus.map((gpu) => gpu.index),
+        slots: this.pool.placements().map((p) => ({ slot: p.slot, gpu: p.gpu?.index ?? null, pid: p.pid })),
+        gpuError: this.gpus.error,
+      },
       cores: os.availableParallelism(),
     };
   }
@@ -305,7 +333,12 @@ export class AppCore {
     const experiment = validateExperiment(input);
     // A batch larger than a rank's shard would fail on every worker; PTB's size depends on its files.
     if (experiment.dataset.name !== 'ptb') iterationsPerEpoch(experiment);
-    if (experiment.engine === 'native') this.ensureWorkers(experiment.workers); // torch runs bring their own ranks
+    if (experiment.engine === 'native') {
+      // torch runs bring their own ranks (torchrun), on CUDA's GPUs rather than the workers' adapters
+      const problem = placementProblem(experiment.workers, this.pool.placementGpus, experiment.shareGpus);
+      if (problem) throw new ApiError(problem);
+      this.ensureWorkers(experiment.workers);
+    }
     const runs = this.orchestrator.submit(experiment, sourceName);
     this.emit({ type: 'runsChanged' });
     this.logEvent('info', `launched ${experiment.name}: ${runs.length} run(s) on ${experiment.workers} workers each`);
@@ -357,6 +390,16 @@ export class AppCore {
     if (this.store.listRuns({ experimentId: run.experimentId, limit: 1 }).length === 0)
       this.store.deleteExperiment(run.experimentId);
     this.emit({ type: 'runsChanged' });
+  }
+
+  async runAnnotations(): Promise<Record<string, RunAnnotation>> {
+    return this.store.annotations.all();
+  }
+
+  async annotateRun(runId: string, patch: AnnotationPatch): Promise<RunAnnotation> {
+    const annotation = this.store.annotations.update(runId, patch);
+    this.emit({ type: 'runsChanged' });
+    return annotation;
   }
 
   async logs(runId: string, options?: LogOptions): Promise<LogEntry[]> {
@@ -413,6 +456,20 @@ export class AppCore {
   async setLocalWorkers(count: number): Promise<void> {
     this.pool.resize(count);
     this.logEvent('info', `keeping ${count} local worker(s)`);
+  }
+
+  async setLocalGpus(chosen: number[] | null): Promise<void> {
+    if (this.pool.backend === 'cpu') throw new ApiError('local workers use the cpu backend: they run on no GPU');
+    let used: GpuInfo[];
+    try {
+      used = chooseGpus(this.gpus.found, chosen);
+    } catch (error) {
+      throw new ApiError((error as Error).message);
+    }
+    if (this.pool.backend === 'auto' && chosen === null) used = used.filter((gpu) => !gpu.software);
+    this.pool.setGpus(used);
+    this.workersChangedSoon();
+    this.logEvent('info', `local workers now on GPU(s) ${used.map((gpu) => gpu.index).join(', ') || 'none'}`);
   }
 
   async bench(request: BenchRequest): Promise<BenchResults> {

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { describeGpus, parseGpuList } from '../../../common/gpus';
 import { SPARSIFIER_METHODS, type SparsifierMethod } from '../../../common/sparsifier';
 import { BACKENDS } from '../../../gpu/engine';
 import { ENGINES, type EngineName } from '../../../common/experiment';
@@ -37,6 +38,15 @@ function sizeList(text: string): number[] {
     const scale = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6 }[match[2]!]!;
     return Math.round(Number(match[1]) * scale);
   });
+}
+
+/** "0,2" -> [0, 2] (GPU numbers from `sparselab gpus`). */
+function gpuList(text: string): number[] {
+  try {
+    return parseGpuList(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 function list<T extends string>(allowed: readonly T[]) {
@@ -193,6 +203,11 @@ export function buildProgram(): Command {
       '--python <path>',
       "the torch engine's Python (default: the experiment's, $SPARSELAB_PYTHON, a python3 with torch)",
     )
+    .option(
+      '--gpus <list>',
+      'place the workers on these GPUs, e.g. 0,2 (default: every GPU; see sparselab gpus)',
+      gpuList,
+    )
     .option('--json', 'print the comparison as JSON', false)
     .action(
       async (
@@ -204,6 +219,7 @@ export function buildProgram(): Command {
           backend?: 'auto' | 'cpu' | 'webgpu';
           engine?: EngineName;
           python?: string;
+          gpus?: number[];
           json: boolean;
         },
       ) => {
@@ -271,10 +287,25 @@ export function buildProgram(): Command {
 
   program
     .command('workers')
-    .description('workers that have joined this data folder’s hub')
+    .description('workers that have joined this data folder’s hub, with their adapters, and the GPUs of this machine')
     .addOption(dataDir)
+    .option('--json', 'print JSON: { gpus, workers }', false)
+    .action(async (opts: { dataDir?: string; json: boolean }) =>
+      console.log(await listWorkers(opts.dataDir, opts.json)),
+    );
+
+  program
+    .command('gpus')
+    .description('the GPUs of this machine as workers see them: number, name, backend, driver, memory, stable id')
     .option('--json', 'print JSON', false)
-    .action((opts: { dataDir?: string; json: boolean }) => console.log(listWorkers(opts.dataDir, opts.json)));
+    .action(async (opts: { json: boolean }) => {
+      const { loadDawn } = await import('../../../gpu/worker/gpus/dawn');
+      const { discoverGpus, systemSources } = await import('../../../gpu/worker/gpus/discovery');
+      const gpus = await discoverGpus(systemSources(await loadDawn()));
+      console.log(opts.json ? JSON.stringify(gpus, null, 2) : describeGpus(gpus));
+      // Dawn's instances keep the event loop alive.
+      process.exit(process.exitCode ?? 0);
+    });
 
   program
     .command('serve')
@@ -284,6 +315,11 @@ export function buildProgram(): Command {
     .addOption(dataDir)
     .option('-w, --workers <n>', 'local worker processes to keep', nonNegativeInteger, 2)
     .addOption(modelBackend)
+    .option(
+      '--gpus <list>',
+      'place local workers on these GPUs, e.g. 0,2 (default: every GPU; see sparselab gpus)',
+      gpuList,
+    )
     .option('--token <token>', 'the token browsers present (default: a random one per start)')
     .option('--hub-listen <addr>', 'interface the hub for workers listens on', '127.0.0.1')
     .option('--hub-port <n>', 'port of the hub for workers (0: any free one)', nonNegativeInteger, 0)
@@ -296,6 +332,7 @@ export function buildProgram(): Command {
           dataDir?: string;
           workers: number;
           backend: 'auto' | 'cpu' | 'webgpu';
+          gpus?: number[];
           token?: string;
           hubListen: string;
           hubPort: number;
@@ -319,12 +356,25 @@ export function buildProgram(): Command {
     .option('--token <token>', 'the hub token (default: $SPARSELAB_TOKEN)')
     .addOption(modelBackend)
     .option('--dump-dir <dir>', 'write u = g + e of rank 0 at the histogram iterations as .npy files here')
-    .action(async (opts: { hub: string; token?: string; backend: 'auto' | 'cpu' | 'webgpu'; dumpDir?: string }) => {
-      const token = opts.token ?? process.env.SPARSELAB_TOKEN;
-      if (!token) throw new Error('worker: give --token or set SPARSELAB_TOKEN');
-      const { runWorker } = await import('../../../gpu/worker/main');
-      await runWorker({ hub: opts.hub, token, backend: opts.backend, dumpDir: opts.dumpDir });
-    });
+    .option(
+      '--gpu <n>',
+      'run on this GPU of this machine and no other (numbers from sparselab gpus)',
+      nonNegativeInteger,
+    )
+    .action(
+      async (opts: {
+        hub: string;
+        token?: string;
+        backend: 'auto' | 'cpu' | 'webgpu';
+        dumpDir?: string;
+        gpu?: number;
+      }) => {
+        const token = opts.token ?? process.env.SPARSELAB_TOKEN;
+        if (!token) throw new Error('worker: give --token or set SPARSELAB_TOKEN');
+        const { runWorker } = await import('../../../gpu/worker/main');
+        await runWorker({ hub: opts.hub, token, backend: opts.backend, dumpDir: opts.dumpDir, gpu: opts.gpu });
+      },
+    );
 
   return program;
 }

@@ -1,11 +1,14 @@
 import type { EngineName, Experiment } from '../../../common/experiment';
+import { describeGpus, placementProblem } from '../../../common/gpus';
 import { loadExperiment } from '../experiments/load';
-import { startHub } from '../hub';
+import { startHub, type Hub } from '../hub';
 import { activeOverheadOf, compareRuns, overheadOf, TABLE_PRESETS, type ComparisonRow } from '../runtime/comparison';
+import { localPlacement } from '../runtime/gpus';
 import { LocalWorkers } from '../runtime/localWorkers';
 import { Orchestrator, type RunProgress } from '../runtime/orchestrator';
 import { WorkerWatch } from '../runtime/workerWatch';
-import { openStore, type RunRow, type Store } from '../store';
+import { defaultDataDir, openStore, type RunRow, type Store } from '../store';
+import { claimDataFolder, describeDataFolderOwner, releaseDataFolder } from '../store/owner';
 import { formatCount, formatMs, table } from './format';
 
 export interface RunOptions {
@@ -19,6 +22,8 @@ export interface RunOptions {
   engine?: EngineName;
   /** The torch engine's Python. */
   python?: string;
+  /** Place the workers on these GPUs (numbers from `sparselab gpus`); default every hardware GPU. */
+  gpus?: number[];
 }
 
 /** Runs every arm x seed of an experiment file on local workers and prints the comparison. */
@@ -32,6 +37,7 @@ export async function runExperimentFile(file: string, options: RunOptions): Prom
   const rows = await runLocally(experiment, {
     dataDir: options.dataDir,
     backend: options.backend ?? experiment.backend,
+    gpus: options.gpus ?? null,
     sourceFile: file,
     progress: true,
     python: options.python,
@@ -43,6 +49,8 @@ export async function runExperimentFile(file: string, options: RunOptions): Prom
 export interface LocalRunOptions {
   dataDir?: string;
   backend: 'auto' | 'cpu' | 'webgpu';
+  /** GPUs chosen by number; null: every hardware GPU (none for the cpu backend). */
+  gpus?: number[] | null;
   sourceFile?: string;
   /** Progress bars and worker logs on stderr. */
   progress: boolean;
@@ -52,11 +60,30 @@ export interface LocalRunOptions {
 
 /** Starts a hub and the experiment's workers on this machine, runs every arm x seed, and compares them. */
 export async function runLocally(experiment: Experiment, options: LocalRunOptions): Promise<ComparisonRow[]> {
-  const store = openStore(options.dataDir);
-  store.markInterrupted('the app restarted');
-  const hub = await startHub({
-    log: (level, message) => level !== 'debug' && level !== 'info' && process.stderr.write(`[hub] ${message}\n`),
-  });
+  // Before anything starts: the GPUs exist, and the ranks fit on them or may share them.
+  // (The torch engine's ranks use CUDA's GPUs, not the workers' adapters.)
+  const { used } =
+    experiment.engine === 'native' ? await localPlacement(options.backend, options.gpus ?? null) : { used: [] };
+  const problem = placementProblem(experiment.workers, used, experiment.shareGpus);
+  if (problem) throw new Error(problem);
+  if (options.progress && used.length > 0) {
+    process.stderr.write(`workers on GPU${used.length === 1 ? '' : 's'}:\n${describeGpus(used)}\n`);
+  }
+  const dataDir = options.dataDir ?? defaultDataDir();
+  claimDataFolder(dataDir, 'run');
+  let store: Store;
+  let hub: Hub;
+  try {
+    store = openStore(dataDir);
+    store.markInterrupted('the app restarted');
+    hub = await startHub({
+      log: (level, message) => level !== 'debug' && level !== 'info' && process.stderr.write(`[hub] ${message}\n`),
+    });
+  } catch (error) {
+    releaseDataFolder(dataDir);
+    throw error;
+  }
+  describeDataFolderOwner(dataDir, `hub ${hub.url}`);
   const orchestrator = new Orchestrator(store, hub, { torch: { python: options.python } });
   let runs: RunRow[] = [];
   const watch = new WorkerWatch(hub, orchestrator, store, () => runs);
@@ -65,6 +92,7 @@ export async function runLocally(experiment: Experiment, options: LocalRunOption
     token: hub.token,
     count: experiment.engine === 'native' ? experiment.workers : 0, // torch runs bring their own ranks
     backend: options.backend,
+    gpus: used,
     onLine: options.progress ? (i, line) => process.stderr.write(`[worker ${i}] ${line}\n`) : undefined,
     onExit: (i, exit) => watch.exited(workers, i, exit),
   });
@@ -90,6 +118,7 @@ export async function runLocally(experiment: Experiment, options: LocalRunOption
     workers.stop();
     await hub.close();
     store.close();
+    releaseDataFolder(dataDir);
   }
 }
 

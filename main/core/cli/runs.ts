@@ -1,9 +1,14 @@
 import { writeFileSync } from 'node:fs';
-import { startHub } from '../hub';
+import { describeGpus, placementProblem, type GpuInfo } from '../../../common/gpus';
+import { capabilitiesSchema, type WorkerCapabilities } from '../../../common/protocol';
+import type { WorkerRow } from '../../../common/runs';
+import { startHub, type Hub } from '../hub';
+import { discoverLocalGpus, localPlacement } from '../runtime/gpus';
 import { LocalWorkers } from '../runtime/localWorkers';
 import { Orchestrator } from '../runtime/orchestrator';
 import { WorkerWatch } from '../runtime/workerWatch';
-import { openStore, type CsvTable } from '../store';
+import { defaultDataDir, openStore, type CsvTable, type Store } from '../store';
+import { claimDataFolder, describeDataFolderOwner, releaseDataFolder } from '../store/owner';
 import { formatCount, table } from './format';
 
 const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19));
@@ -85,18 +90,34 @@ export function exportRun(
   }
 }
 
-export function listWorkers(dataDir: string | undefined, json: boolean): string {
+/** The workers that have joined (with the adapter each reported) and the GPUs of this machine. */
+export async function listWorkers(
+  dataDir: string | undefined,
+  json: boolean,
+  gpus: () => Promise<GpuInfo[]> = discoverLocalGpus,
+): Promise<string> {
   const store = openStore(dataDir);
+  let workers: WorkerRow[];
   try {
-    const workers = store.listWorkers();
-    if (json) return JSON.stringify(workers, null, 2);
-    return table([
-      ['worker', 'host', 'first seen', 'last seen'],
-      ...workers.map((w) => [w.id, w.host, time(w.firstSeen), time(w.lastSeen)]),
-    ]);
+    workers = store.listWorkers();
   } finally {
     store.close();
   }
+  const found = await gpus().catch((error: Error) => error);
+  if (json)
+    return JSON.stringify({ gpus: found instanceof Error ? { error: found.message } : found, workers }, null, 2);
+  const adapter = (w: WorkerRow) => capabilitiesSchema.safeParse(w.capabilities).data?.adapter;
+  const rows = table([
+    ['worker', 'host', 'adapter', 'first seen', 'last seen'],
+    ...workers.map((w) => [w.id, w.host, adapterText(adapter(w)), time(w.firstSeen), time(w.lastSeen)]),
+  ]);
+  const gpuLines = found instanceof Error ? `  ${found.message}` : describeGpus(found);
+  return `${rows}\n\nGPUs of this machine:\n${gpuLines}`;
+}
+
+function adapterText(adapter: WorkerCapabilities['adapter']): string {
+  if (!adapter) return '-';
+  return adapter.index !== undefined ? `GPU ${adapter.index}: ${adapter.name} (${adapter.id})` : adapter.name;
 }
 
 /** Resumes an interrupted, failed or cancelled run from its last checkpoint, on local workers. */
@@ -105,23 +126,42 @@ export async function resumeRun(
   runId: string,
   backend: 'auto' | 'cpu' | 'webgpu',
 ): Promise<string> {
-  const store = openStore(dataDir);
-  store.markInterrupted('the app restarted');
-  const hub = await startHub();
+  const folder = dataDir ?? defaultDataDir();
+  claimDataFolder(folder, 'resume');
+  let store: Store | undefined;
+  let hub: Hub;
+  let run: ReturnType<Store['getRun']>;
+  let used: GpuInfo[];
+  try {
+    store = openStore(folder);
+    run = store.getRun(runId);
+    // Before anything starts: the GPUs exist, and the ranks fit on them or may share them.
+    ({ used } = await localPlacement(backend, null));
+    const problem = placementProblem(run.config.workers, used, run.config.shareGpus ?? false);
+    if (problem) throw new Error(problem);
+    store.markInterrupted('the app restarted');
+    hub = await startHub();
+  } catch (error) {
+    store?.close();
+    releaseDataFolder(folder);
+    throw error;
+  }
+  describeDataFolderOwner(folder, `hub ${hub.url}`);
   const orchestrator = new Orchestrator(store, hub);
-  const run = store.getRun(runId);
   const watch = new WorkerWatch(hub, orchestrator, store, () => [run]);
   const workers = new LocalWorkers({
     hubUrl: hub.url,
     token: hub.token,
     count: run.config.workers,
     backend,
+    gpus: used,
     onLine: (i, line) => process.stderr.write(`[worker ${i}] ${line}\n`),
     onExit: (i, exit) => watch.exited(workers, i, exit),
   });
   orchestrator.on('status', (id, status, reason) =>
     process.stderr.write(`${id} ${status}${reason ? `: ${reason}` : ''}\n`),
   );
+  orchestrator.on('log', (level, message) => process.stderr.write(`[${level}] ${message}\n`));
   try {
     orchestrator.resume(runId);
     await orchestrator.waitFor([runId]);
@@ -132,5 +172,6 @@ export async function resumeRun(
     workers.stop();
     await hub.close();
     store.close();
+    releaseDataFolder(folder);
   }
 }

@@ -86,6 +86,13 @@ export class Group {
     return this.rounds.size;
   }
 
+  /** Ranks missing from the oldest open round (none when no round is open). */
+  awaitedRanks(): number[] {
+    if (this.rounds.size === 0) return [];
+    const oldest = this.rounds.get(Math.min(...this.rounds.keys()))!;
+    return oldest.contributions.flatMap((c, rank) => (c === undefined ? [rank] : []));
+  }
+
   /** One rank's contribution to a round. `rank` is the sender's actual rank; `claimedRank` what its header said. */
   contribute(rank: number, claimedRank: number, op: CollectiveOp, round: number, payload: Parts): ContributeOutcome {
     const size = length(payload);
@@ -129,12 +136,17 @@ export class Group {
     this.pendingOf[rank]!++;
     if (state.count < this.worldSize) return { kind: 'pending' };
 
+    // A NaN, an infinity or an overflow in a sum would reach every rank as if it were its own gradient.
+    const sum = op === 'allreduce' ? this.sum(state.contributions as Parts[]) : null;
+    const bad = sum ? firstNonFinite(sum) : -1;
+    if (bad >= 0) return this.fail(this.nonFinite(round, state.contributions as Parts[], bad));
+
     this.rounds.delete(round);
     this.buffered -= state.bytes;
     for (let r = 0; r < this.worldSize; r++) this.pendingOf[r]!--;
     const completed = performance.now();
     const waits = state.arrivals.map((arrival) => completed - arrival);
-    const results = this.results(op, round, state.contributions as Parts[], state.sizes, waits);
+    const results = this.results(op, round, state.contributions as Parts[], state.sizes, waits, sum);
     return { kind: 'complete', round, op, results };
   }
 
@@ -144,6 +156,7 @@ export class Group {
     contributions: Parts[],
     sizes: number[],
     waits: number[],
+    sum: Float32Array | null,
   ): RankResult[] {
     const header = (rank: number): CollectiveResultMessage => ({
       type: 'collectiveResult',
@@ -163,8 +176,8 @@ export class Group {
           payload: contributions.filter((_, r) => r !== rank).flat(),
         }));
       case 'allreduce': {
-        const sum = new Uint8Array(this.sum(contributions).buffer);
-        return ranks.map((rank) => ({ rank, header: header(rank), payload: [sum] }));
+        const bytes = new Uint8Array(sum!.buffer);
+        return ranks.map((rank) => ({ rank, header: header(rank), payload: [bytes] }));
       }
       case 'broadcast': {
         const root = contributions[0]!;
@@ -175,6 +188,16 @@ export class Group {
         }));
       }
     }
+  }
+
+  /** Names the rank whose value at `index` is not finite, or says the sum overflowed there. */
+  private nonFinite(round: number, contributions: Parts[], index: number): string {
+    for (const [rank, parts] of contributions.entries()) {
+      const bytes = joinParts(parts);
+      const value = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat32(4 * index, true);
+      if (!Number.isFinite(value)) return `allreduce round ${round}: ${this.who(rank)} sent ${value} at index ${index}`;
+    }
+    return `allreduce round ${round}: the float32 sum overflowed at index ${index}`;
   }
 
   /** Float32 sum in rank order (((c0 + c1) + c2) + ...), so every rank gets the same bits. */
@@ -227,4 +250,10 @@ export class Group {
   shouldPause(rank: number): boolean {
     return this.failure === null && this.overBudget && this.pendingOf[rank]! > 0;
   }
+}
+
+/** The first index holding NaN or an infinity (x - x is NaN exactly for those), or -1. */
+function firstNonFinite(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) if (values[i]! - values[i]! !== 0) return i;
+  return -1;
 }

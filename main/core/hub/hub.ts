@@ -6,8 +6,8 @@
  * is accepted without it so that a wrong token gets a `refused` message and close code 4401 the worker can
  * report, and so that browsers (which cannot set upgrade headers) could join the same way. What an
  * unauthenticated socket can cost is bounded: it must say hello within helloTimeoutMs, at most
- * maxPendingConnections may be waiting to, and no frame may exceed maxPayload. The hub listens on 127.0.0.1
- * unless told otherwise.
+ * maxPendingConnections may be waiting to, and each may send maxHelloBytes (a few KiB) before its hello is
+ * accepted; maxPayload bounds the frames of workers. The hub listens on 127.0.0.1 unless told otherwise.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -20,63 +20,18 @@ import {
   CLOSE_CODES,
   PROTOCOL_VERSION,
   ProtocolError,
-  type CheckpointMessage,
   type CollectiveMessage,
   type HelloMessage,
   type HubMessage,
   type MetricsBatch,
-  type StatusMessage,
-  type WorkerCapabilities,
   type WorkerMessage,
 } from '../../../common/protocol';
 import { ExternalLink } from './external';
 import { Group, type ContributeOutcome, type RoundFailure } from './group';
 import { resolveOptions, type HubOptions, type ResolvedHubOptions } from './options';
+import { limitBeforeHello } from './helloLimit';
 import { Peer } from './peer';
-
-/** A worker as the registry knows it (a snapshot). */
-export interface WorkerInfo {
-  id: string;
-  capabilities: WorkerCapabilities;
-  state: 'idle' | 'busy';
-  runId: string | null;
-  rank: number | null;
-  remoteAddress: string;
-  /** Epoch milliseconds. */
-  connectedAt: number;
-  lastHeartbeat: number;
-  lastSeen: number;
-}
-
-export interface GroupInfo {
-  runId: string;
-  /** Worker of each rank. */
-  workerIds: string[];
-  worldSize: number;
-  /** Why the group failed, or null while it works. */
-  failure: string | null;
-  openRounds: number;
-  bufferedBytes: number;
-}
-
-export interface AssignOptions {
-  /** Resume from the checkpoint taken after this iteration. */
-  resume?: { iteration: number };
-  /** The checkpoint, sent as the assign's payload: the same bytes for every rank, or chosen per rank. */
-  checkpoint?: Uint8Array | ((rank: number) => Uint8Array | null | undefined);
-}
-
-export interface HubEvents {
-  workerJoined: [worker: WorkerInfo];
-  workerLost: [worker: WorkerInfo, reason: string];
-  metrics: [batch: MetricsBatch, worker: WorkerInfo];
-  log: [record: LogRecord, worker: WorkerInfo];
-  status: [message: StatusMessage, worker: WorkerInfo];
-  /** The payload is the received bytes (a view, not copied where it came in one fragment); it is not reused. */
-  checkpoint: [message: CheckpointMessage, payload: Uint8Array, worker: WorkerInfo];
-  /** A run's group failed (a rank lost or a rule broken): its collectives fail until the group is ended. */
-  groupFailed: [runId: string, reason: string];
-}
+import type { AssignOptions, GroupInfo, HubEvents, WorkerInfo } from './types';
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
@@ -206,6 +161,7 @@ export class Hub extends EventEmitter<HubEvents> {
       worldSize: g.worldSize,
       failure: g.failure,
       openRounds: g.openRounds,
+      awaitedRanks: g.awaitedRanks(),
       bufferedBytes: g.buffered,
     };
   }
@@ -299,6 +255,7 @@ export class Hub extends EventEmitter<HubEvents> {
         .catch(() => undefined);
     if (!group || rank < 0) {
       failed(`worker ${workerId} is not in a group for run ${msg.runId}`);
+      this.emitSafely('collectiveRefused', msg.runId, this.info(peer));
       return;
     }
     const outcome: ContributeOutcome = group.contribute(rank, msg.rank, msg.op, msg.round, payload);
@@ -353,6 +310,7 @@ export class Hub extends EventEmitter<HubEvents> {
         this.disconnect(peer, CLOSE_CODES.helloTimeout, `no hello within ${this.o.helloTimeoutMs} ms`);
       }
     }, this.o.helloTimeoutMs);
+    limitBeforeHello(socket, this.o.maxHelloBytes, peer, () => this.cutOff(peer));
     let errorReason: string | null = null;
     ws.on('message', (data, isBinary) => {
       try {
@@ -493,6 +451,13 @@ export class Hub extends EventEmitter<HubEvents> {
     const cut = setTimeout(() => peer.ws.terminate(), 1000);
     cut.unref();
     void peer.closed().then(() => clearTimeout(cut));
+  }
+
+  /** A stranger that sent more than its hello may take: cut off at once, not read to the end of its frame. */
+  private cutOff(peer: Peer): void {
+    this.o.log('warn', `refused ${peer.label}: sent more than ${this.o.maxHelloBytes} bytes before its hello`);
+    this.drop(peer, 'too many bytes before hello');
+    peer.ws.terminate();
   }
 
   /** Forgets a connection; a worker's loss fails its group's collectives and is announced. */

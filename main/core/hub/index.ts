@@ -1,2 +1,3 @@
-export { Hub, startHub, type AssignOptions, type GroupInfo, type HubEvents, type WorkerInfo } from './hub';
+export { Hub, startHub } from './hub';
 export type { HubLogLevel, HubOptions } from './options';
+export type { AssignOptions, GroupInfo, HubEvents, WorkerInfo } from './types';

@@ -20,6 +20,8 @@ export interface HubOptions {
   helloTimeoutMs?: number;
   /** Connections allowed to be waiting for their hello at once; default 64. */
   maxPendingConnections?: number;
+  /** Bytes a connection may send before its hello is accepted (the hello is ~2 KiB); default 8 KiB. */
+  maxHelloBytes?: number;
   /** Bytes a socket may hold unsent before the hub waits for it to drain; default 16 MiB. */
   highWaterMark?: number;
   /** Contribution bytes a group may hold before the hub stops reading ranks that are ahead; default 1 GiB. */
@@ -38,6 +40,7 @@ export interface ResolvedHubOptions {
   heartbeatMs: number;
   silenceMs: number;
   helloTimeoutMs: number;
+  maxHelloBytes: number;
   maxPendingConnections: number;
   highWaterMark: number;
   maxGroupBufferBytes: number;
@@ -59,6 +62,7 @@ export function resolveOptions(o: HubOptions): ResolvedHubOptions {
     silenceMs: o.silenceMs ?? 10_000,
     helloTimeoutMs: o.helloTimeoutMs ?? 5000,
     maxPendingConnections: o.maxPendingConnections ?? 64,
+    maxHelloBytes: o.maxHelloBytes ?? 8192,
     highWaterMark: o.highWaterMark ?? 16 * 1024 * 1024,
     maxGroupBufferBytes: o.maxGroupBufferBytes ?? 1024 * 1024 * 1024,
     maxPendingRounds: o.maxPendingRounds ?? 64,
@@ -70,6 +74,7 @@ export function resolveOptions(o: HubOptions): ResolvedHubOptions {
     'silenceMs',
     'helloTimeoutMs',
     'maxPendingConnections',
+    'maxHelloBytes',
     'highWaterMark',
     'maxGroupBufferBytes',
     'maxPendingRounds',

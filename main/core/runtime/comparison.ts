@@ -26,7 +26,10 @@ export function measuredIteration(store: Store, summary: RunSummary, dense: bool
   const layerStats = store.layerStatsSeries(summary.runId);
   const firstIteration = layerStats[0]?.iteration;
   const d = layerStats.filter((s) => s.iteration === firstIteration).reduce((n, s) => n + s.d, 0);
-  const ks = store.iterationSeries(summary.runId, { columns: ['k'] }).map((p) => p.k as number);
+  // What each worker sent, not the k asked for: Gaussian_k and DGC_k select more or fewer than k.
+  const ks = store
+    .iterationSeries(summary.runId, { columns: ['selected', 'k'] })
+    .map((p) => (p.selected ?? p.k) as number);
   if (d === 0 || ks.length === 0 || summary.meanComputeMs === null) return null;
   return {
     computeSeconds: withoutCpuWait(summary.meanComputeMs, summary.meanComputeCpuWaitMs) / 1000,

@@ -1,12 +1,17 @@
 import type { ChildProcess } from 'node:child_process';
 import type { WorkerBackendChoice } from '../../../common/api';
-import { startWorkerProcess } from './workerProcess';
+import { gpuForSlot, type GpuInfo } from '../../../common/gpus';
+import { startWorkerProcess, type WorkerProcess, type WorkerProcessOptions } from './workerProcess';
 
 export interface LocalWorkerOptions {
   hubUrl: string;
   token: string;
   count: number;
   backend: WorkerBackendChoice;
+  /** GPUs to place the workers on: worker i on gpus[i mod G], the same one after a respawn; none: Dawn's default. */
+  gpus?: readonly GpuInfo[];
+  /** Starts one worker process (tests replace it). */
+  start?: (options: WorkerProcessOptions) => WorkerProcess;
   /** Passed to each worker's --dump-dir. */
   dumpDir?: string;
   /** Each worker's stderr lines, prefixed with its number. */
@@ -22,7 +27,7 @@ export interface LocalWorkerExit {
   lastLine: string | null;
 }
 
-/** Worker processes on this machine, one per GPU adapter or N on the CPU; the token travels in the environment. */
+/** Worker processes on this machine, worker i on GPU i mod G (or on the CPU); the token travels in the environment. */
 export class LocalWorkers {
   private readonly processes: ChildProcess[] = [];
   private stopping = false;
@@ -51,11 +56,12 @@ export class LocalWorkers {
   }
 
   private spawnOne(i: number): void {
-    const { hubUrl, token, backend, dumpDir, onLine } = this.options;
-    const { child, lastLine } = startWorkerProcess({
+    const { hubUrl, token, backend, dumpDir, onLine, gpus = [], start = startWorkerProcess } = this.options;
+    const { child, lastLine } = start({
       hubUrl,
       token,
       backend,
+      gpu: gpuForSlot(i, gpus),
       dumpDir,
       onLine: onLine && ((line) => onLine(i, line)),
     });

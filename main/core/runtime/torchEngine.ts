@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stallSecondsOf } from '../../../common/experiment';
 import { hasEnded, type RunStatus } from '../../../common/metrics';
 import { findTorchPython, torchPythonEnv } from '../cli/torchPython';
 import { packageRoot } from '../packageRoot';
@@ -29,8 +30,6 @@ import {
 
 /** After SIGTERM, the group gets this long before SIGKILL. */
 export const KILL_AFTER_MS = 3000;
-/** Without a stall deadline in the experiment, a run that records nothing for this long is stopped. */
-export const DEFAULT_STALL_SECONDS = 600;
 /** Output kept per run for its failure reason. */
 const TAIL_LINES = 200;
 
@@ -82,9 +81,9 @@ export class TorchEngine {
   start(run: RunDetail): void {
     const config = run.config;
     const python = findTorchPython(this.o.python ?? config.torch?.python);
-    const checkpointDir = join(this.o.store.dataDir, 'torch', run.id);
+    const checkpointDir = this.folderOf(run.id);
     mkdirSync(checkpointDir, { recursive: true });
-    const resumeFrom = latestCheckpoint(checkpointDir, config.workers * (config.torch?.nodes ?? 1));
+    const resumeFrom = this.checkpointOf(run);
     // What an earlier attempt recorded after the checkpoint (everything, without one) is trained again.
     this.o.store.discardAfter(run.id, resumeFrom ?? -1);
     const runConfig: TorchRunConfig = {
@@ -147,6 +146,15 @@ export class TorchEngine {
       this.o.log('info', `run ${run.id} starts when every node joined; on node r of ${layout.nodes} run:`);
       commands.forEach((command, i) => this.o.log('info', `node ${i + 1}: ${command}`));
     }
+  }
+
+  /** The iteration of the run's last complete checkpoint, or null. */
+  checkpointOf(run: RunDetail): number | null {
+    return latestCheckpoint(this.folderOf(run.id), run.config.workers * (run.config.torch?.nodes ?? 1));
+  }
+
+  private folderOf(runId: string): string {
+    return join(this.o.store.dataDir, 'torch', runId);
   }
 
   /** Stops a run's ranks (SIGTERM to its group, SIGKILL after KILL_AFTER_MS). */
@@ -244,12 +252,6 @@ export function latestCheckpoint(folder: string, worldSize: number): number | nu
   }
   const saved = JSON.parse(text) as { iteration: number; worldSize: number };
   return saved.worldSize === worldSize ? saved.iteration : null;
-}
-
-/** The experiment's stall deadline (faults.stallSeconds where the schema has it), else DEFAULT_STALL_SECONDS. */
-function stallSecondsOf(config: RunDetail['config']): number {
-  const seconds = (config.faults as { stallSeconds?: number }).stallSeconds;
-  return seconds ?? DEFAULT_STALL_SECONDS;
 }
 
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {

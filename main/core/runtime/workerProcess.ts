@@ -2,12 +2,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants, setPriority } from 'node:os';
 import { join } from 'node:path';
 import type { WorkerBackendChoice } from '../../../common/api';
+import type { GpuInfo } from '../../../common/gpus';
+import { gpuSelection } from '../../../gpu/worker/gpus/dawn';
 import { packageRoot } from '../packageRoot';
 
 export interface WorkerProcessOptions {
   hubUrl: string;
   token: string;
   backend: WorkerBackendChoice;
+  /** The GPU this worker runs on and no other (placement: workerPool.ts, localWorkers.ts); none: Dawn's default. */
+  gpu?: GpuInfo | null;
   /** Passed to the worker's --dump-dir. */
   dumpDir?: string;
   /** Each non-empty line the worker writes to stderr. */
@@ -20,15 +24,40 @@ export interface WorkerProcess {
   lastLine(): string | null;
 }
 
-/** Starts `sparselab worker` on this machine; the token travels in the environment, never on the command line. */
-export function startWorkerProcess(options: WorkerProcessOptions): WorkerProcess {
+/** What starts a worker: the command, its arguments and the variables added to this process's environment. */
+export interface WorkerLaunch {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/**
+ * The command line and environment of a `sparselab worker` on this machine: the installed CLI run by
+ * this Node (never npx, which may run the package's build scripts), the token in the environment
+ * (never on the command line), and for a placed worker `--gpu N` with the variables that make Dawn
+ * see that GPU (gpu/worker/gpus/dawn.ts).
+ */
+export function workerLaunch(options: WorkerProcessOptions): WorkerLaunch {
   const cli = join(packageRoot(), 'bin', 'sparselab.js');
   const args = [cli, 'worker', '--hub', options.hubUrl, '--backend', options.backend];
   if (options.dumpDir) args.push('--dump-dir', options.dumpDir);
-  const env: NodeJS.ProcessEnv = { ...process.env, SPARSELAB_TOKEN: options.token };
+  const env: Record<string, string> = { SPARSELAB_TOKEN: options.token };
+  if (options.gpu) {
+    args.push('--gpu', String(options.gpu.index));
+    Object.assign(env, gpuSelection(options.gpu).env);
+  }
   // Inside Electron, process.execPath is Electron: run it as plain Node.
   if (process.versions.electron) env.ELECTRON_RUN_AS_NODE = '1';
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  return { command: process.execPath, args, env };
+}
+
+/** Starts `sparselab worker` on this machine (workerLaunch). */
+export function startWorkerProcess(options: WorkerProcessOptions): WorkerProcess {
+  const launch = workerLaunch(options);
+  const child = spawn(launch.command, launch.args, {
+    env: { ...process.env, ...launch.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   lowerPriority(child);
   let buffered = '';
   let last: string | null = null;

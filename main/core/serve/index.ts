@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { WorkerBackendChoice } from '../../../common/api';
 import { AppCore } from '../app';
 import { packageRoot } from '../packageRoot';
+import { describeDataFolderOwner } from '../store/owner';
 import { startServer, type AppServer } from './server';
 
 export { startServer, CLOSE_UNAUTHORIZED, CONTENT_SECURITY_POLICY, type AppServer, type ServerOptions } from './server';
@@ -14,6 +15,8 @@ export interface ServeOptions {
   dataDir?: string;
   workers: number;
   backend: WorkerBackendChoice;
+  /** Place local workers on these GPUs (numbers from `sparselab gpus`); default every hardware GPU. */
+  gpus?: number[];
   token?: string;
   hubListen: string;
   hubPort: number;
@@ -36,6 +39,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     hub: { host: options.hubListen, port: options.hubPort },
     localWorkers: options.workers,
     workerBackend: options.backend,
+    localGpus: options.gpus ?? null,
     log: (level, message) => level !== 'info' && log(level, message),
   });
   let server: AppServer;
@@ -73,6 +77,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   process.on('unhandledRejection', onUnexpected);
 
   const info = await core.info();
+  // Never the token: the lock file is readable by anyone who can list the folder.
+  describeDataFolderOwner(info.dataDir, `page http://${options.listen}:${server.port}/, hub ${info.hub.url}`);
   const lines = [
     `SparseLab at ${server.url}`,
     `data folder ${info.dataDir}; ${options.workers} local worker(s); hub for workers at ${info.hub.url}`,

@@ -6,6 +6,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { AppEvent, BridgeMessage } from '../../../common/api';
@@ -103,7 +104,13 @@ export async function startServer(options: ServerOptions): Promise<AppServer> {
   const root = resolve(options.staticDir);
   const maxFrameBytes = options.maxFrameBytes ?? 16 * 1024 * 1024;
 
+  const hostAllowed = hostChecker(host);
   const server = createServer((req, res) => {
+    if (!hostAllowed(req.headers.host)) {
+      refuseHost(req);
+      send(res, 421, 'this server answers only to its own address (Host header refused)\n');
+      return;
+    }
     try {
       serveStatic(root, req, res);
     } catch (error) {
@@ -115,7 +122,21 @@ export async function startServer(options: ServerOptions): Promise<AppServer> {
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, perMessageDeflate: false });
   const clients = new Set<WebSocket>();
 
+  /** DNS rebinding: a page of another site, resolved to this address, names its own host. */
+  function refuseHost(req: IncomingMessage): void {
+    const who = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    log(
+      'warn',
+      `refused ${req.method} ${req.url} from ${who}: Host ${JSON.stringify(req.headers.host ?? '')} is not this server`,
+    );
+  }
+
   server.on('upgrade', (req, socket, head) => {
+    if (!hostAllowed(req.headers.host)) {
+      refuseHost(req);
+      socket.end('HTTP/1.1 421 Misdirected Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/api') {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -237,6 +258,28 @@ function rawText(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
   return data.toString('utf8');
+}
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
+
+/**
+ * Accepts a Host header naming loopback or the listen address (any port: a tunnel may map it).
+ * Listening on every interface, the machine's own addresses and host name are its names too.
+ */
+function hostChecker(listen: string): (header: string | undefined) => boolean {
+  const names = new Set([...LOOPBACK_NAMES, listen.toLowerCase()]);
+  if (listen === '0.0.0.0' || listen === '::') {
+    names.add(hostname().toLowerCase());
+    for (const addresses of Object.values(networkInterfaces())) {
+      for (const address of addresses ?? []) names.add(address.address.toLowerCase());
+    }
+  }
+  return (header) => {
+    const match = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9.-]+))(?::\d{1,5})?$/i.exec(header ?? '');
+    if (!match) return false;
+    const name = (match[1] ?? match[2]!).toLowerCase();
+    return names.has(name) || name.endsWith('.localhost') || /^127(\.\d{1,3}){3}$/.test(name);
+  };
 }
 
 function sameOrigin(origin: string, host: string | undefined): boolean {

@@ -238,7 +238,11 @@ export function setProgress(db: Db, pk: number, progress: Progress): void {
 /** Deletes the run's records after `iteration` (logs stay) and sets its progress back to rank 0's last one. */
 export function discardRecordsAfter(db: Db, pk: number, iteration: number): void {
   db.durable(() => {
-    for (const table of ['iterations', 'evaluations', 'layer_stats', 'histograms', 'checkpoints'])
+    // Iterations, statistics and histograms are numbered by the iteration they measured (the resumed rank
+    // measures `iteration` again); evaluations and checkpoints by the iterations done before them.
+    for (const table of ['iterations', 'layer_stats', 'histograms'])
+      db.stmt(`DELETE FROM ${table} WHERE run_pk = ? AND iteration >= ?`).run(pk, iteration);
+    for (const table of ['evaluations', 'checkpoints'])
       db.stmt(`DELETE FROM ${table} WHERE run_pk = ? AND iteration > ?`).run(pk, iteration);
     const last = db
       .stmt('SELECT iteration, epoch FROM iterations WHERE run_pk = ? AND rank = 0 ORDER BY iteration DESC LIMIT 1')

@@ -205,6 +205,20 @@ const HAND_MIGRATIONS: readonly Migration[] = [
     description: 'iterations.communicate_ms renamed exchange_ms: one name for the exchange phase',
     up: (db) => db.exec('ALTER TABLE iterations RENAME COLUMN communicate_ms TO exchange_ms'),
   },
+  {
+    version: 8,
+    description: 'run_annotations: a name, notes and tags per run, written by the researcher',
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE run_annotations (
+          run_pk INTEGER PRIMARY KEY REFERENCES runs (pk) ON DELETE CASCADE,
+          name TEXT,
+          notes TEXT NOT NULL DEFAULT '',
+          tags TEXT NOT NULL DEFAULT '[]',
+          updated INTEGER NOT NULL
+        );
+      `),
+  },
 ];
 
 /** A stored record field and its table, as a generated migration adds it. */

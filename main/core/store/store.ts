@@ -36,6 +36,7 @@ import type {
   WorkerSeen,
 } from '../../../common/runs';
 import { Checkpoints } from './checkpoints';
+import { RunAnnotations } from './annotations';
 import { Db, openDatabase } from './database';
 import { CHECKPOINTS_DIR, DB_FILE, defaultDataDir } from './paths';
 import * as runs from './runs';
@@ -72,6 +73,8 @@ export class Store {
   private readonly db: Db;
   private readonly writer: RecordWriter;
   private readonly checkpoints: Checkpoints;
+  /** Names, notes and tags of runs (annotations.ts). */
+  readonly annotations = new RunAnnotations(() => this.open());
   private readonly exitHook = (): void => {
     try {
       this.flush();
@@ -193,8 +196,9 @@ export class Store {
   }
 
   /**
-   * For a resume from the checkpoint at `iteration`: deletes the run's records and checkpoints after it
-   * (iterations, evaluations, statistics, histograms; logs stay), and sets its progress back.
+   * For a resume from the checkpoint at `iteration` (iterations done): deletes what the resumed run records again,
+   * the iterations, statistics and histograms from that iteration on and the evaluations and checkpoints after it
+   * (logs stay), and sets its progress back. -1 discards every record.
    */
   discardAfter(runId: string, iteration: number): void {
     const pk = this.open().runPk(runId);

@@ -25,10 +25,14 @@ function emptyBuffers(): Buffers {
   return { iteration: [], evaluation: [], layerStats: [], histogram: [], logs: [] };
 }
 
-/** INSERT OR REPLACE of one record kind's stored fields, run_pk first. */
+/**
+ * The INSERT of one record kind's stored fields, run_pk first. Records are append-only: a second record for
+ * the same key (run, rank, iteration...) is ignored, never replaces the first (a resume discards what it will
+ * record again first).
+ */
 function insertSql(kind: RecordKind): string {
   const columns = ['run_pk', ...TABLE_FIELDS[kind].map((f) => f.column)];
-  return `INSERT OR REPLACE INTO ${RECORDS[kind].table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
+  return `INSERT OR IGNORE INTO ${RECORDS[kind].table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
 }
 
 export interface WriterOptions {

@@ -131,3 +131,77 @@ export function expectedBounds(k: number, d: number): { boundGeneral: number; bo
   const g = 1 - k / d;
   return { boundGeneral: g, boundGaussian: g * g };
 }
+
+/** How the contraction chart shows rho: as is, 1 - rho (on a log axis), or rho / (1 - k/d). */
+export type RhoView = 'rho' | 'oneMinus' | 'normalized';
+
+export const RHO_VIEWS: Record<
+  RhoView,
+  { label: string; axis: string; log: boolean; general: string; gaussian: string; of: (operator: string) => string }
+> = {
+  oneMinus: {
+    label: '1 − rho (log)',
+    axis: '1 − rho: share of ||u||² sent (higher is better)',
+    log: true,
+    general: 'k/d (general bound: 1 − rho ≥ k/d)',
+    gaussian: '1 − (1 − k/d)² (bell-shaped bound)',
+    of: (operator) => `1 − rho of ${operator}`,
+  },
+  normalized: {
+    label: 'rho / (1 − k/d)',
+    axis: 'rho / (1 − k/d): 1 is the general bound',
+    log: false,
+    general: '1 (general bound)',
+    gaussian: '1 − k/d (bell-shaped bound)',
+    of: (operator) => `rho of ${operator} / (1 − k/d)`,
+  },
+  rho: {
+    label: 'rho',
+    axis: 'contraction ratio ||u − C(u)||² / ||u||²',
+    log: false,
+    general: '1 − k/d (general bound)',
+    gaussian: '(1 − k/d)² (bell-shaped bound)',
+    of: (operator) => `rho of ${operator}`,
+  },
+};
+
+/**
+ * Points as the chosen view draws them. After warm-up rho and both bounds sit at 0.99-1.0: 1 - rho
+ * on a log axis, or rho over the general bound, tells them apart (a smaller 1 - rho is a worse
+ * operator; in the normalized view the bell-shaped bound is 1 - k/d and the general one 1).
+ */
+export function viewContraction(points: readonly ContractionPoint[], view: RhoView): ContractionPoint[] {
+  if (view === 'rho') return [...points];
+  return points.map((p) => {
+    const f = (v: number | null): number | null => {
+      if (v === null) return null;
+      if (view === 'oneMinus') return 1 - v;
+      return p.boundGeneral !== null && p.boundGeneral > 0 ? v / p.boundGeneral : null;
+    };
+    return {
+      ...p,
+      rho: f(p.rho),
+      rhoTopk: f(p.rhoTopk),
+      boundGeneral: f(p.boundGeneral),
+      boundGaussian: f(p.boundGaussian),
+    };
+  });
+}
+
+/**
+ * Iterations where the operator's rho is below exact Top_k's: impossible at the same count (Top_k
+ * keeps the largest k), so it selected more than k. Returns how many and how many selected more.
+ */
+export function belowTopk(
+  points: readonly ContractionPoint[],
+  tolerance = BOUND_TOLERANCE,
+): { below: number; more: number } {
+  let below = 0;
+  let more = 0;
+  for (const p of points) {
+    if (p.rho === null || p.rhoTopk === null || p.rho >= p.rhoTopk - tolerance) continue;
+    below++;
+    if (p.selected !== null && p.k !== null && p.selected > p.k) more++;
+  }
+  return { below, more };
+}

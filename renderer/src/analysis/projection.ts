@@ -4,6 +4,7 @@
  * editing of a preset's parameters (text fields parsed and checked, bad values refused).
  */
 import type { RunComparison } from '../../../common/api';
+import { armLabel } from '../compare/names';
 import {
   projectedSpeedup,
   projectIteration,
@@ -181,7 +182,8 @@ export function denseFor(rows: ProjectionRow[], row: ProjectionRow): ProjectionR
 
 export function rowLabel(rows: ProjectionRow[], row: ProjectionRow): string {
   const seeds = new Set(rows.filter((r) => r.arm === row.arm).map((r) => r.seed));
-  return seeds.size > 1 ? `${row.arm} (seed ${row.seed})` : row.arm;
+  const arm = armLabel(row.arm, row.armConfig.method);
+  return seeds.size > 1 ? `${arm} (seed ${row.seed})` : arm;
 }
 
 export interface ProjectionLine {

@@ -26,6 +26,3 @@ export function useChart<T extends ChartType>(
   });
   return { chart: () => chart };
 }
-
-/** Colours of the views' lines, picked to stay apart in print and for colour-blind readers. */
-export const PALETTE = ['#2563eb', '#d97706', '#059669', '#dc2626', '#7c3aed', '#0891b2', '#be185d', '#4b5563'];

@@ -4,17 +4,20 @@
  * The view and bench/ui use this same module.
  */
 import type { ChartConfiguration, ChartDataset, Chart as ChartType } from 'chart.js';
-import { Chart } from '../charts/setup';
+import { Chart, theme } from '../charts/setup';
 import { withAlpha } from './colors';
 import { minMaxIndices, pickPoints, type XY } from './decimate';
 import type { PlotModel } from './model';
 import { formatTick, isRoundLogTick } from './ticks';
 
-/** Short tick labels; on log axes only 1, 2 and 5 times powers of ten are labelled. */
-function tickLabel(log: boolean): (value: number | string) => string {
-  return (value) => {
+/**
+ * Short tick labels; on log axes only 1, 2 and 5 times powers of ten are labelled, unless the range
+ * holds fewer than two of them (a narrow range: 0.2 to 0.35), where every tick is.
+ */
+function tickLabel(log: boolean): (value: number | string, index: number, ticks: { value: number }[]) => string {
+  return (value, _index, ticks) => {
     const v = Number(value);
-    if (log && !isRoundLogTick(v)) return '';
+    if (log && !isRoundLogTick(v) && ticks.filter((t) => isRoundLogTick(t.value)).length >= 2) return '';
     return formatTick(v);
   };
 }
@@ -29,6 +32,7 @@ export interface DrawnSeries {
   label: string;
   color: string;
   dash: number[];
+  marker: string;
   line: XY[];
   /** Band as lower and upper points (at the same x as each other, not necessarily as the line). */
   band?: { lower: XY[]; upper: XY[] };
@@ -57,6 +61,7 @@ export function decimateModel(model: PlotModel, widthPx: number, axes: AxisOptio
       label: s.label,
       color: s.color,
       dash: s.dash,
+      marker: s.marker,
       line: pickPoints(s.x, s.y, idx, axes.logY),
     };
     if (s.lower && s.upper) {
@@ -75,9 +80,26 @@ export function decimateModel(model: PlotModel, widthPx: number, axes: AxisOptio
   });
 }
 
+/** Markers per line: every point of a short one (evaluations), else about this many spread along it. */
+const MARKERS_PER_LINE = 9;
+
+/**
+ * The points of a line that carry its marker. Lines of other arms get theirs at other offsets, so arms
+ * whose lines coincide (Top_k and Trimmed_k select alike; density and rho overlap) each still show.
+ * Drawn as a dataset of their own: per-point radii on the line would make Chart.js resolve options
+ * for every one of its thousands of points.
+ */
+export function markerPoints(line: readonly XY[], index: number, count: number): XY[] {
+  if (line.length <= 2 * MARKERS_PER_LINE) return [...line];
+  const step = Math.floor(line.length / MARKERS_PER_LINE);
+  const out: XY[] = [];
+  for (let i = Math.floor((step * index) / Math.max(1, count)); i < line.length; i += step) out.push(line[i]!);
+  return out;
+}
+
 function datasets(drawn: DrawnSeries[]): LineDataset[] {
   const out: LineDataset[] = [];
-  for (const s of drawn) {
+  drawn.forEach((s, index) => {
     if (s.band) {
       out.push({
         label: `${s.label} (band low)`,
@@ -104,6 +126,7 @@ function datasets(drawn: DrawnSeries[]): LineDataset[] {
         spanGaps: true,
       });
     }
+    const marked = s.marker !== 'line';
     out.push({
       label: s.label,
       data: s.line,
@@ -111,35 +134,52 @@ function datasets(drawn: DrawnSeries[]): LineDataset[] {
       backgroundColor: s.color,
       borderDash: s.dash,
       borderWidth: 1.5,
-      pointRadius: s.line.length === 1 ? 3 : 0,
+      // The legend shows the marker; the line itself has none (its markers are the next dataset).
+      pointStyle: marked ? (s.marker as 'circle') : false,
+      pointRadius: 0,
       pointHoverRadius: 3,
       fill: false,
       parsing: false,
       normalized: true,
       spanGaps: true,
     });
-  }
+    if (marked)
+      out.push({
+        label: `${s.label} (markers)`,
+        data: markerPoints(s.line, index, drawn.length),
+        showLine: false,
+        borderColor: s.color,
+        backgroundColor: s.color,
+        pointStyle: s.marker as 'circle',
+        pointRadius: 3.5,
+        pointHoverRadius: 3.5,
+        parsing: false,
+        normalized: true,
+      });
+  });
   return out;
 }
 
-const isBand = (label: string | undefined): boolean => label !== undefined && / \(band( low)?\)$/.test(label);
+/** Datasets that only dress a line (its band, its markers): out of the legend and the tooltip. */
+const isBand = (label: string | undefined): boolean => label !== undefined && / \((band( low)?|markers)\)$/.test(label);
 
 export class CompareChart {
   readonly chart: ChartType<'line', XY[]>;
   private last: DrawnSeries[] = [];
 
-  constructor(canvas: HTMLCanvasElement) {
+  /** `legend: false` leaves the legend to the page (the dashboard shows one for all panels); exports still draw it. */
+  constructor(canvas: HTMLCanvasElement, options: { legend?: boolean } = {}) {
     const config: ChartConfiguration<'line', XY[]> = {
       type: 'line',
       data: { datasets: [] },
       plugins: [
         {
-          // A white background, so the PNG export is not transparent.
+          // The panel's background (white, or dark in dark mode), so the PNG export is not transparent.
           id: 'compareBackground',
           beforeDraw: (chart) => {
             const { ctx, width, height } = chart;
             ctx.save();
-            ctx.fillStyle = 'white';
+            ctx.fillStyle = theme.panel;
             ctx.fillRect(0, 0, width, height);
             ctx.restore();
           },
@@ -155,8 +195,9 @@ export class CompareChart {
         plugins: {
           decimation: { enabled: false },
           legend: {
+            display: options.legend ?? true,
             position: 'bottom',
-            labels: { filter: (item) => !isBand(item.text), boxWidth: 24, boxHeight: 2 },
+            labels: { filter: (item) => !isBand(item.text), usePointStyle: true, pointStyleWidth: 28, boxHeight: 7 },
           },
           tooltip: { filter: (item) => !isBand(item.dataset.label) },
         },
@@ -212,8 +253,23 @@ export class CompareChart {
     };
   }
 
-  png(): string {
-    return this.chart.toBase64Image('image/png', 1);
+  /** The chart as a PNG at `scale` times its CSS size (2: sharp in a paper), whatever the screen's ratio. */
+  png(scale = 2): string {
+    const chart = this.chart;
+    const previous = chart.options.devicePixelRatio;
+    const legend = chart.options.plugins!.legend!;
+    const shown = legend.display;
+    chart.options.devicePixelRatio = scale;
+    // A figure on its own needs its legend, even where the page shows one for every panel.
+    legend.display = true;
+    chart.resize();
+    try {
+      return chart.toBase64Image('image/png', 1);
+    } finally {
+      chart.options.devicePixelRatio = previous;
+      legend.display = shown;
+      chart.resize();
+    }
   }
 
   destroy(): void {

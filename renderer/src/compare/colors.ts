@@ -1,7 +1,8 @@
 /**
- * Colours stable per arm: each method has its own hue (Dense is always dark grey, Gaussian_k
- * always orange...), other names hash into the palette; when two groups on screen would share a
- * colour, the later one (by name) moves to the next free one.
+ * Colours stable per arm, the same in every view (Compare, Gradients, Kernels): each method has its
+ * own hue (Dense is always dark grey, Gaussian_k always orange...) and point marker, other names hash
+ * into the palette; when two groups on screen would share a colour, the later one (by name) moves to
+ * the next free one.
  */
 export const PALETTE = [
   '#1f77b4',
@@ -26,6 +27,31 @@ const METHOD_SLOT: Record<string, number> = {
   randk: 3,
   dense: 9,
 };
+
+/** Marker per method, so arms whose lines coincide (Top_k and Trimmed_k select the same) stay apart. */
+export const METHOD_MARKER: Record<string, 'circle' | 'triangle' | 'rect' | 'rectRot' | 'crossRot' | 'star'> = {
+  dense: 'rect',
+  topk: 'circle',
+  gaussiank: 'triangle',
+  dgck: 'rectRot',
+  trimmedk: 'crossRot',
+  randk: 'star',
+};
+
+/** The markers as text, for legends drawn by the page. */
+export const MARKER_GLYPH: Record<string, string> = {
+  circle: '●',
+  triangle: '▲',
+  rect: '■',
+  rectRot: '◆',
+  crossRot: '✕',
+  star: '✳',
+};
+
+/** A method's own colour (the one every view draws it in). */
+export function methodColor(method: string): string {
+  return PALETTE[METHOD_SLOT[method] ?? hash(method) % PALETTE.length]!;
+}
 
 function hash(text: string): number {
   let h = 2166136261;

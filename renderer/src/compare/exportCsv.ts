@@ -11,15 +11,18 @@ export function csvLine(fields: readonly (string | number | null | undefined)[])
   return fields.map(csvField).join(',');
 }
 
-/** One row per point: series, x, y, and the band where there is one. Points with no y are left out. */
+/**
+ * One row per point: series, x, y, the band where there is one, and the EMA weight applied to y (0:
+ * as recorded). Points with no y are left out.
+ */
 export function plotToCsv(model: PlotModel): string {
-  const lines = [csvLine(['series', 'runs', model.xLabel, model.yLabel, 'lower', 'upper'])];
+  const lines = [csvLine(['series', 'runs', model.xLabel, model.yLabel, 'lower', 'upper', 'smoothing_ema'])];
   for (const s of model.series) {
     const runs = s.runIds.join(' ');
     for (let i = 0; i < s.x.length; i++) {
       const y = s.y[i]!;
       if (!Number.isFinite(y) || !Number.isFinite(s.x[i]!)) continue;
-      lines.push(csvLine([s.label, runs, s.x[i]!, y, s.lower?.[i], s.upper?.[i]]));
+      lines.push(csvLine([s.label, runs, s.x[i]!, y, s.lower?.[i], s.upper?.[i], model.smoothing]));
     }
   }
   return `${lines.join('\n')}\n`;

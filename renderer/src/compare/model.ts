@@ -16,7 +16,8 @@ import {
   type IterationChartField,
 } from '../../../common/records';
 import { aggregateSeeds, type BandKind } from './aggregate';
-import { assignColors, DASHES } from './colors';
+import { assignColors, DASHES, METHOD_MARKER } from './colors';
+import { armLabel } from './names';
 import { emaSmooth } from './smoothing';
 
 export const X_AXES = {
@@ -62,6 +63,8 @@ export interface PlotOptions {
   /** One curve per experiment + arm with a band across its seeds. */
   aggregate: boolean;
   band: BandKind;
+  /** Plot 1 - y: rho and its bounds sit at 0.99-1.0 after warm-up, and 1 - rho on a log axis tells them apart. */
+  oneMinus?: boolean;
 }
 
 /** What the model needs to know about a run besides its series. */
@@ -73,6 +76,8 @@ export interface RunMeta {
   method?: string;
   seed: number;
   status?: RunStatus;
+  /** The name the user gave the run, shown instead of its arm and seed. */
+  name?: string | null;
 }
 
 export interface PlotSeries {
@@ -80,6 +85,8 @@ export interface PlotSeries {
   label: string;
   color: string;
   dash: number[];
+  /** Point marker of the arm's method (Chart.js point style), so coinciding arms stay apart. */
+  marker: string;
   /** Read-only; may be the core's own column arrays, where null reads as a missing value (not finite). */
   x: ArrayLike<number>;
   y: ArrayLike<number>;
@@ -95,6 +102,8 @@ export interface PlotModel {
   yLabel: string;
   /** Points before decimation, over all series. */
   points: number;
+  /** EMA weight applied to the curves (0: as recorded); the y label says so too, and so every export. */
+  smoothing: number;
 }
 
 /** The columns a series request needs for this x and y. */
@@ -127,11 +136,15 @@ function toFloat(values: readonly (number | null)[] | undefined, length: number,
   return out;
 }
 
-/** Interpolated value of `col` (aligned with `iteration`, increasing) at an iteration. */
+/**
+ * Interpolated value of `col` (aligned with `iteration`, increasing) at an iteration; past the last
+ * recorded iteration (a strided series may end before it), the last value.
+ */
 function valueAtIteration(iteration: readonly number[], col: ArrayLike<number>, at: number): number {
   let lo = 0;
   let hi = iteration.length - 1;
-  if (hi < 0 || at < iteration[0]! || at > iteration[hi]!) return NaN;
+  if (hi < 0 || at < iteration[0]!) return NaN;
+  if (at >= iteration[hi]!) return col[hi]!;
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
     if (iteration[mid]! <= at) lo = mid;
@@ -176,7 +189,8 @@ export function runCurve(series: RunSeries, x: XAxisId, y: YMetricId): { x: Arra
             ? e.epoch
             : x === 'wallTime'
               ? e.wallMs / 1000
-              : valueAtIteration(series.iteration, bytes!, e.iteration);
+              : // An evaluation's iteration counts the iterations done: the bytes are those after the last one.
+                valueAtIteration(series.iteration, bytes!, e.iteration - 1);
       ys[i] = (e[metric.field] as number) * (metric.scale ?? 1);
     });
     return { x: xs, y: ys };
@@ -231,11 +245,17 @@ export function buildPlot(
     g.runs.push(r);
     groups.set(key, g);
   }
-  const name = (meta: RunMeta): string => (manyExperiments ? `${meta.experimentName} · ${meta.arm}` : meta.arm);
+  const name = (meta: RunMeta): string => {
+    const arm = armLabel(meta.arm, meta.method);
+    return manyExperiments ? `${meta.experimentName} · ${arm}` : arm;
+  };
+  const smoothing = appliedSmoothing(options);
   const curve = (s: RunSeries): { x: ArrayLike<number>; y: ArrayLike<number> } => {
     const c = runCurve(s, options.x, options.y);
-    return options.smoothing > 0 ? { x: c.x, y: emaSmooth(c.y, options.smoothing) } : c;
+    const y = options.oneMinus ? oneMinus(c.y) : c.y;
+    return { x: c.x, y: smoothing > 0 ? emaSmooth(y, smoothing) : y };
   };
+  const marker = (meta: RunMeta): string => METHOD_MARKER[meta.method ?? ''] ?? 'circle';
 
   const out: PlotSeries[] = [];
   let points = 0;
@@ -252,6 +272,7 @@ export function buildPlot(
         label: `${name(g.meta)} (mean of ${g.runs.length} seeds)`,
         color,
         dash: [],
+        marker: marker(g.meta),
         x: agg.x,
         y: agg.mean,
         ...(options.band !== 'none' ? { lower: agg.lower, upper: agg.upper } : {}),
@@ -264,16 +285,41 @@ export function buildPlot(
       points += c.x.length;
       out.push({
         key: `${key}/${r.meta.runId}`,
-        label: g.runs.length > 1 || !options.aggregate ? `${name(r.meta)} seed ${r.meta.seed}` : name(r.meta),
+        label: r.meta.name
+          ? r.meta.name
+          : g.runs.length > 1 || !options.aggregate
+            ? `${name(r.meta)} seed ${r.meta.seed}`
+            : name(r.meta),
         color,
         dash: DASHES[i % DASHES.length]!,
+        marker: marker(r.meta),
         x: c.x,
         y: c.y,
         runIds: [r.meta.runId],
       });
     });
   }
-  return { series: out, xLabel: X_AXES[options.x].label, yLabel: Y_METRICS[options.y].label, points };
+  const yLabel =
+    (options.oneMinus ? `1 − ${Y_METRICS[options.y].label}` : Y_METRICS[options.y].label) +
+    (smoothing > 0 ? ` (smoothed by EMA ${smoothing.toFixed(2)})` : '');
+  return { series: out, xLabel: X_AXES[options.x].label, yLabel, points, smoothing };
+}
+
+function oneMinus(ys: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(ys.length);
+  for (let i = 0; i < ys.length; i++) {
+    const y = ys[i] as number | null;
+    out[i] = y === null ? NaN : 1 - y;
+  }
+  return out;
+}
+
+/**
+ * The EMA weight applied: only dense per-iteration series are smoothed. Evaluations are a few points
+ * each, and smoothing them would draw a final accuracy the summary table does not have.
+ */
+export function appliedSmoothing(options: Pick<PlotOptions, 'y' | 'smoothing'>): number {
+  return Y_METRICS[options.y].source === 'iteration' ? options.smoothing : 0;
 }
 
 /** The model with a dashed horizontal line at `y` across the x range of its series (an evaluation target). */
@@ -294,6 +340,7 @@ export function withTargetLine(model: PlotModel, y: number, label: string): Plot
     label,
     color: '#6b7280',
     dash: [4, 4],
+    marker: 'line',
     x: Float64Array.of(lo, hi),
     y: Float64Array.of(y, y),
     runIds: [],

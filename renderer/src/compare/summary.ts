@@ -1,6 +1,7 @@
 /** The summary table's cells: formatting and the projected speedups, kept out of the component so they are tested. */
+import type { RunAnnotation } from '../../../common/annotations';
 import type { RunComparison } from '../../../common/api';
-import { CLUSTER_PRESETS, projectedSpeedup } from '../../../common/clusterModel';
+import { projectedSpeedup, type ClusterPreset } from '../../../common/clusterModel';
 
 export interface Speedup {
   value: number | null;
@@ -9,15 +10,22 @@ export interface Speedup {
 }
 
 /**
- * Projected speedup over Dense on a preset: the core's (against the experiment's Dense run), or,
- * without a Dense run, against a Dense modelled from this run's own compute and update times.
+ * Projected speedup over Dense on a preset as the user set it (Cluster's edits included): against the
+ * experiment's Dense run among `rows`, else the core's (on the unedited preset), else against a Dense
+ * modelled from this run's own compute and update times.
  */
-export function speedupFor(row: RunComparison, presetId: string): Speedup {
-  const given = row.speedups[presetId];
-  if (given !== null && given !== undefined) return { value: given, modelled: false };
-  const preset = CLUSTER_PRESETS.find((p) => p.id === presetId);
-  if (!preset || !row.measured) return { value: null, modelled: false };
-  if (row.armConfig.method === 'dense') return { value: 1, modelled: false };
+export function speedupFor(
+  row: RunComparison,
+  preset: ClusterPreset,
+  rows: readonly RunComparison[] = [],
+  edited = false,
+): Speedup {
+  if (row.armConfig.method === 'dense') return { value: row.measured ? 1 : null, modelled: false };
+  if (!row.measured) return { value: null, modelled: false };
+  const dense = rows.find((r) => r.experimentId === row.experimentId && r.armConfig.method === 'dense' && r.measured);
+  if (dense) return { value: projectedSpeedup(preset, row.measured, dense.measured!), modelled: false };
+  const given = row.speedups[preset.id];
+  if (!edited && given !== null && given !== undefined) return { value: given, modelled: false };
   return { value: projectedSpeedup(preset, row.measured, { ...row.measured, dense: true }), modelled: true };
 }
 
@@ -66,11 +74,16 @@ export function timeToTarget(row: RunComparison): string {
 /** The table as rows of plain values, for the CSV export. */
 export function summaryRows(
   rows: readonly RunComparison[],
-  presetIds: readonly string[],
+  presets: readonly ClusterPreset[],
+  edited: ReadonlySet<string> = new Set(),
+  annotations: Readonly<Record<string, RunAnnotation>> = {},
 ): { header: string[]; rows: (string | number | null)[][] } {
   const perplexity = usesPerplexity(rows);
   const header = [
     'run',
+    'name',
+    'tags',
+    'notes',
     'arm',
     'seed',
     'status',
@@ -92,10 +105,13 @@ export function summaryRows(
     'compress_cpu_wait_ms',
     'update_cpu_wait_ms',
     'bytes_sent_per_iteration',
-    ...presetIds.map((p) => `speedup_${p}`),
+    ...presets.map((p) => `speedup_${p.id}${edited.has(p.id) ? '_edited' : ''}`),
   ];
   const out = rows.map((r) => [
     r.runId,
+    annotations[r.runId]?.name ?? null,
+    annotations[r.runId]?.tags.join(', ') ?? null,
+    annotations[r.runId]?.notes || null,
     r.arm,
     r.seed,
     r.status,
@@ -117,7 +133,7 @@ export function summaryRows(
     r.meanCompressCpuWaitMs,
     r.meanUpdateCpuWaitMs,
     r.meanBytesSent,
-    ...presetIds.map((p) => speedupFor(r, p).value),
+    ...presets.map((p) => speedupFor(r, p, rows, edited.has(p.id)).value),
   ]);
   return { header, rows: out };
 }

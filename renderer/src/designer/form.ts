@@ -5,6 +5,7 @@
  */
 import {
   DATASETS,
+  DEFAULT_STALL_SECONDS,
   MODEL_DATASETS,
   MODELS,
   experimentSchema,
@@ -58,6 +59,7 @@ export interface ExperimentForm {
   onWorkerLoss: string;
   checkpointEvery: string;
   waitSeconds: string;
+  stallSeconds: string;
   arms: ArmForm[];
   /** Top-level keys the form does not know, carried through so they are not lost (the schema names them). */
   extra: Record<string, unknown>;
@@ -161,6 +163,7 @@ export function experimentToForm(value: unknown): ExperimentForm {
     onWorkerLoss: str(faults.onWorkerLoss),
     checkpointEvery: str(faults.checkpointEveryIterations),
     waitSeconds: str(faults.waitSeconds),
+    stallSeconds: str(faults.stallSeconds),
     arms: arms.map((a): ArmForm => {
       const arm = isObj(a) ? a : {};
       const hasK = arm.k !== undefined && arm.density === undefined;
@@ -286,6 +289,7 @@ export function formToObject(form: ExperimentForm): FormObject {
       onWorkerLoss: text(form.onWorkerLoss),
       checkpointEveryIterations: num(form.checkpointEvery, 'faults.checkpointEveryIterations'),
       waitSeconds: num(form.waitSeconds, 'faults.waitSeconds'),
+      stallSeconds: num(form.stallSeconds, 'faults.stallSeconds'),
     }),
     ...form.extra,
   };
@@ -323,6 +327,11 @@ export function problemsByPath(problems: readonly Problem[]): Record<string, str
 }
 
 /** Datasets the model trains on; the current one stays listed (marked invalid by the schema) so it is not lost. */
+/** The progress deadline a model gets when the form leaves it empty. */
+export function defaultStallSeconds(model: string): string {
+  return (MODELS as readonly string[]).includes(model) ? String(DEFAULT_STALL_SECONDS[model as ModelName]) : '';
+}
+
 export function datasetChoices(model: string, current: string): string[] {
   const valid = (MODEL_DATASETS as Record<string, readonly string[]>)[model] ?? DATASETS;
   return current !== '' && !valid.includes(current) ? [...valid, current] : [...valid];

@@ -34,8 +34,15 @@ export function parseText(text: string): ParsedText {
     return {
       value: null,
       syntax: doc.errors.map((e) => {
-        const line = e.linePos?.[0]?.line ?? (e.pos ? lines.linePos(e.pos[0]).line : null);
-        return { line, path: '', message: `line ${line ?? '?'}: ${e.message.split('\n')[0]}` };
+        // An unclosed [ or { is noticed where the next block starts: report the line that opened it.
+        const unclosed = /^Flow (sequence|mapping)\b/.test(e.message) ? unclosedBefore(text, e.pos[0]) : null;
+        const at = unclosed ?? e.pos?.[0];
+        const line = at !== undefined ? lines.linePos(at).line : (e.linePos?.[0]?.line ?? null);
+        const message =
+          unclosed !== null
+            ? `this ${text[unclosed]} is never closed (with ${text[unclosed] === '[' ? ']' : '}'})`
+            : e.message.split('\n')[0];
+        return { line, path: '', message: `line ${line ?? '?'}: ${message}` };
       }),
       schema: [],
     };
@@ -45,11 +52,37 @@ export function parseText(text: string): ParsedText {
   return { value, syntax: [], schema: result.success ? [] : describe(result.error.issues, doc, lines) };
 }
 
+/** A field's path as the form numbers its rows: "arms.1.density" is "arm 2 density" (the table counts from 1). */
+export function describePath(path: string): string {
+  if (path === '') return '(top level)';
+  return path.replace(/^arms\.(\d+)(\.|$)/, (_, n: string, dot: string) => `arm ${Number(n) + 1}${dot ? ' ' : ''}`);
+}
+
+/** Offset of the last [ or { before `end` that is not closed before it (outside quotes and comments), or null. */
+export function unclosedBefore(text: string, end: number): number | null {
+  const open: number[] = [];
+  let quote: string | null = null;
+  for (let i = 0; i < end && i < text.length; i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === quote && text[i - 1] !== '\\') quote = null;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '#') while (i + 1 < end && text[i + 1] !== '\n') i++;
+    else if (c === '[' || c === '{') open.push(i);
+    else if (c === ']' || c === '}') open.pop();
+  }
+  return open.length > 0 ? open[open.length - 1]! : null;
+}
+
 function describe(issues: z.core.$ZodIssue[], doc: Document, lines: LineCounter): TextProblem[] {
   return issues.map((issue) => {
     const path = issue.path.map(String).join('.');
     const line = lineOf(doc, issue.path as (string | number)[], lines);
-    return { line, path, message: `${path || '(top level)'}${line ? ` (line ${line})` : ''}: ${issue.message}` };
+    return {
+      line,
+      path,
+      message: `${describePath(path)}${line ? ` (line ${line})` : ''}: ${issue.message}`,
+    };
   });
 }
 

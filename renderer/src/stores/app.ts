@@ -1,11 +1,25 @@
 import { defineStore } from 'pinia';
-import { computed, ref } from 'vue';
+import { computed, ref, watch } from 'vue';
 import type { AppEvent, AppInfo, WorkerView } from '../../../common/api';
+import type { AnnotationPatch, RunAnnotation } from '../../../common/annotations';
 import type { RunRow } from '../../../common/runs';
 import { api } from '../api';
 
 export const VIEWS = ['designer', 'runs', 'workers', 'compare', 'gradients', 'kernels', 'cluster'] as const;
 export type ViewName = (typeof VIEWS)[number];
+
+const SELECTION_KEY = 'runs.selection';
+
+/** #/compare is a view; #/runs/ID is the Runs view with that run's page open. */
+export function parseRoute(hash: string): { view: ViewName; runId: string | null } {
+  const [name, runId] = hash.replace(/^#\/?/, '').split('/');
+  const view = (VIEWS as readonly string[]).includes(name ?? '') ? (name as ViewName) : 'designer';
+  return { view, runId: view === 'runs' && runId ? decodeURIComponent(runId) : null };
+}
+
+function routeFromHash(): { view: ViewName; runId: string | null } {
+  return parseRoute(window.location.hash);
+}
 
 export interface LiveProgress {
   iteration: number;
@@ -25,8 +39,12 @@ export const useAppStore = defineStore('app', () => {
   const info = ref<AppInfo | null>(null);
   const workers = ref<WorkerView[]>([]);
   const runs = ref<RunRow[]>([]);
+  /** Names, notes and tags the user gave runs, by run id. */
+  const annotations = ref<Record<string, RunAnnotation>>({});
   const progress = ref<Record<string, LiveProgress>>({});
-  const view = ref<ViewName>(viewFromHash());
+  const view = ref<ViewName>(routeFromHash().view);
+  /** The run whose page is open (#/runs/ID), or null. */
+  const openRunId = ref<string | null>(routeFromHash().runId);
   const selectedRunIds = ref<string[]>([]);
   /** The last error an action hit, shown in the status bar until dismissed. */
   const error = ref<string | null>(null);
@@ -34,19 +52,60 @@ export const useAppStore = defineStore('app', () => {
 
   const runsById = computed(() => new Map(runs.value.map((r) => [r.id, r])));
 
-  function viewFromHash(): ViewName {
-    const name = window.location.hash.replace(/^#\/?/, '');
-    return (VIEWS as readonly string[]).includes(name) ? (name as ViewName) : 'designer';
-  }
-
   function show(name: ViewName): void {
     view.value = name;
-    // The hash keeps the view across reloads without losing the token in the query.
-    window.history.replaceState(null, '', `${window.location.pathname}${window.location.search}#/${name}`);
+    if (name !== 'runs') openRunId.value = null;
+    writeHash();
+  }
+
+  /** Opens a run's page: the Runs view with its detail, at #/runs/ID. */
+  function openRun(runId: string | null): void {
+    view.value = 'runs';
+    openRunId.value = runId;
+    writeHash();
+  }
+
+  // The hash keeps the view (and the open run) across reloads without losing the token in the query.
+  function writeHash(): void {
+    const hash = view.value === 'runs' && openRunId.value ? `#/runs/${openRunId.value}` : `#/${view.value}`;
+    if (window.location.hash !== hash)
+      window.history.pushState(null, '', `${window.location.pathname}${window.location.search}${hash}`);
+  }
+
+  // Links (#/runs/ID in Compare and Gradients) and the browser's back and forward buttons.
+  window.addEventListener('hashchange', () => {
+    const route = routeFromHash();
+    view.value = route.view;
+    openRunId.value = route.runId;
+  });
+
+  // The selection survives a reload (and a restart) like the views' settings.
+  let selectionRestored = false;
+  watch(selectedRunIds, (ids) => {
+    if (selectionRestored) void api.saveDraft(SELECTION_KEY, JSON.stringify(ids)).catch(() => {});
+  });
+  async function restoreSelection(): Promise<void> {
+    const saved = await api.loadDraft(SELECTION_KEY).catch(() => null);
+    try {
+      const ids = saved ? (JSON.parse(saved) as unknown) : [];
+      if (Array.isArray(ids) && selectedRunIds.value.length === 0)
+        selectedRunIds.value = ids.filter((id): id is string => typeof id === 'string' && runsById.value.has(id));
+    } catch {
+      // Not JSON: start with nothing selected.
+    }
+    selectionRestored = true;
   }
 
   async function refreshRuns(): Promise<void> {
-    runs.value = await api.runs({ limit: 1000 });
+    const [list, notes] = await Promise.all([api.runs({ limit: 1000 }), api.runAnnotations()]);
+    runs.value = list;
+    annotations.value = notes;
+  }
+
+  /** Changes a run's name, notes or tags; every view shows the change at once. */
+  async function annotate(runId: string, patch: AnnotationPatch): Promise<void> {
+    const stored = await attempt(() => api.annotateRun(runId, patch));
+    if (stored) annotations.value = { ...annotations.value, [runId]: stored };
   }
 
   async function refreshWorkers(): Promise<void> {
@@ -103,6 +162,7 @@ export const useAppStore = defineStore('app', () => {
     await attempt(async () => {
       info.value = await api.info();
       await Promise.all([refreshRuns(), refreshWorkers()]);
+      await restoreSelection();
     });
   }
 
@@ -111,11 +171,15 @@ export const useAppStore = defineStore('app', () => {
     workers,
     runs,
     runsById,
+    annotations,
+    annotate,
     progress,
     view,
+    openRunId,
     selectedRunIds,
     error,
     show,
+    openRun,
     refreshRuns,
     refreshWorkers,
     subscribe,

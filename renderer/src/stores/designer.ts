@@ -34,6 +34,8 @@ interface Draft {
   sourceName: string | null;
   /** While the text does not parse: the form's last valid state, to restore the form from. */
   formText?: string;
+  /** The text as the template or file gave it, to tell whether the draft was edited since. */
+  baseText?: string;
 }
 
 /**
@@ -49,6 +51,9 @@ export const useDesignerStore = defineStore('designer', () => {
   const format = ref<TextFormat>('yaml');
   /** File or template name the experiment came from (passed to launch). */
   const sourceName = ref<string | null>(null);
+  /** The text as that template or file gave it: the draft differs when the user edited it. */
+  const baseText = ref<string | null>(null);
+  const edited = computed(() => baseText.value !== null && text.value !== baseText.value);
   const syntaxProblems = ref<TextProblem[]>([]);
   const textProblems = ref<TextProblem[]>([]);
 
@@ -150,6 +155,7 @@ export const useDesignerStore = defineStore('designer', () => {
     if (draftTimer) clearTimeout(draftTimer);
     draftTimer = null;
     const draft: Draft = { text: text.value, format: format.value, sourceName: sourceName.value };
+    if (baseText.value !== null) draft.baseText = baseText.value;
     if (syntaxProblems.value.length > 0) draft.formText = serialize(current.value.value, 'json');
     await app.attempt(() => api.saveDraft(DRAFT_KEY, JSON.stringify(draft)));
   }
@@ -159,6 +165,7 @@ export const useDesignerStore = defineStore('designer', () => {
       const draft = JSON.parse(saved) as Partial<Draft>;
       if (typeof draft.text !== 'string') return false;
       sourceName.value = draft.sourceName ?? null;
+      baseText.value = typeof draft.baseText === 'string' ? draft.baseText : null;
       if (typeof draft.formText === 'string') fillForm(parseText(draft.formText).value);
       setText(draft.text, draft.format === 'json' ? 'json' : 'yaml');
       return true;
@@ -174,6 +181,7 @@ export const useDesignerStore = defineStore('designer', () => {
     if (!template) return;
     openProblems.value = [];
     sourceName.value = template.file;
+    baseText.value = template.text;
     setText(template.text, 'yaml');
   }
 
@@ -188,6 +196,7 @@ export const useDesignerStore = defineStore('designer', () => {
     }
     openProblems.value = [];
     sourceName.value = file.name;
+    baseText.value = content;
     setText(content, formatOf(content, file.name));
     return true;
   }
@@ -280,6 +289,7 @@ export const useDesignerStore = defineStore('designer', () => {
     text,
     format,
     sourceName,
+    edited,
     syntaxProblems,
     textProblems,
     templates,

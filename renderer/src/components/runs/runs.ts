@@ -1,6 +1,8 @@
 /** Pure helpers of the Runs view: what a run can do, its progress, how long it took, filtering and grouping. */
 import type { RunStatus } from '../../../../common/metrics';
+import type { RunAnnotation } from '../../../../common/annotations';
 import type { RunRow } from '../../../../common/runs';
+import { SPARSIFIER_LABELS } from '../../../../common/sparsifier';
 
 export const CANCELLABLE: readonly RunStatus[] = ['running', 'queued', 'waiting'];
 export const RESUMABLE: readonly RunStatus[] = ['interrupted', 'failed', 'cancelled'];
@@ -96,14 +98,70 @@ export interface RunFilterState {
   text: string;
 }
 
-export function filterRuns(runs: readonly RunRow[], filter: RunFilterState): RunRow[] {
-  const text = filter.text.trim().toLowerCase();
-  return runs.filter(
+/**
+ * The runs a search keeps. Every word must be found in the run's own text (arm, method, seed, id,
+ * status, failure reason, name, notes, tags) or its experiment's name, and at least one in its own:
+ * "gaussian mnist" finds the Gaussian_k runs of the MNIST experiment, not every run of it. A search
+ * that only names experiments keeps their runs.
+ */
+export function filterRuns(
+  runs: readonly RunRow[],
+  filter: RunFilterState,
+  annotations: Readonly<Record<string, RunAnnotation>> = {},
+): RunRow[] {
+  const words = filter.text.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  const kept = runs.filter(
     (r) =>
       (filter.experimentId === '' || r.experimentId === filter.experimentId) &&
-      (filter.status === '' || r.status === filter.status) &&
-      (text === '' || `${r.experimentName} ${r.arm} ${r.id} ${r.failureReason ?? ''}`.toLowerCase().includes(text)),
+      (filter.status === '' || r.status === filter.status),
   );
+  if (words.length === 0) return kept;
+  const own = (r: RunRow): string => {
+    const a = annotations[r.id];
+    const method = SPARSIFIER_LABELS[r.armConfig.method];
+    return `${r.arm} ${method} seed ${r.seed} ${r.id} ${r.status} ${r.failureReason ?? ''} ${a?.name ?? ''} ${a?.notes ?? ''} ${a?.tags.join(' ') ?? ''}`.toLowerCase();
+  };
+  const byRun = kept.filter((r) => {
+    const mine = own(r);
+    const experiment = r.experimentName.toLowerCase();
+    return words.every((w) => mine.includes(w) || experiment.includes(w)) && words.some((w) => mine.includes(w));
+  });
+  if (byRun.length > 0) return byRun;
+  return kept.filter((r) => words.every((w) => r.experimentName.toLowerCase().includes(w)));
+}
+
+/**
+ * Seconds until every running and queued run is done, run after run: a running run's own ETA, a
+ * queued one the mean duration of its experiment's finished runs (else of the running one's pace).
+ * Null when nothing is left or nothing is known yet.
+ */
+export function queueEtaSeconds(
+  runs: readonly RunRow[],
+  etaOf: (run: RunRow) => number | null,
+  now: number,
+): { runs: number; seconds: number | null } {
+  const left = runs.filter((r) => r.status === 'running' || r.status === 'queued' || r.status === 'waiting');
+  if (left.length === 0) return { runs: 0, seconds: null };
+  const typical = new Map<string, number>();
+  const durations = new Map<string, number[]>();
+  for (const r of runs) {
+    if (r.status !== 'finished' || r.started === null || r.ended === null) continue;
+    durations.set(r.experimentId, [...(durations.get(r.experimentId) ?? []), r.ended - r.started]);
+  }
+  for (const [id, d] of durations) typical.set(id, d.reduce((a, b) => a + b, 0) / d.length / 1000);
+  for (const r of left) {
+    const eta = etaOf(r);
+    if (!typical.has(r.experimentId) && r.status === 'running' && eta !== null && r.started !== null)
+      typical.set(r.experimentId, (now - r.started) / 1000 + eta);
+  }
+  let seconds = 0;
+  for (const r of left) {
+    const eta = r.status === 'running' ? etaOf(r) : null;
+    const guess = eta ?? typical.get(r.experimentId);
+    if (guess === undefined || guess === null) return { runs: left.length, seconds: null };
+    seconds += guess;
+  }
+  return { runs: left.length, seconds };
 }
 
 export interface RunGroup {

@@ -1,5 +1,6 @@
 /** Pure helpers of the Workers view. */
-import type { WorkerView } from '../../../../common/api';
+import type { AppInfo, WorkerView } from '../../../../common/api';
+import type { GpuInfo } from '../../../../common/gpus';
 
 /** "0.4 s", "12 s", "3 min": how long ago a heartbeat came. */
 export function ageText(ms: number): string {
@@ -14,10 +15,32 @@ export function ageLevel(ms: number): 'ok' | 'late' | 'stale' {
   return ms < 10_000 ? 'ok' : ms < 30_000 ? 'late' : 'stale';
 }
 
+/** "GPU 1 · nvidia · NVIDIA A100 · pci:0000:65:00.0": the GPU a worker was placed on, or its adapter's name. */
 export function adapterText(worker: WorkerView): string {
   if (!worker.adapter) return worker.backend === 'cpu' ? 'CPU (WebAssembly)' : '-';
-  const { vendor, name, architecture } = worker.adapter;
-  return [vendor, name || architecture].filter((x) => x).join(' · ') || '-';
+  const { vendor, name, architecture, index, id } = worker.adapter;
+  const parts = [index !== undefined ? `GPU ${index}` : null, vendor, name || architecture, id];
+  return parts.filter((x) => x).join(' · ') || '-';
+}
+
+export interface GpuRow {
+  gpu: GpuInfo;
+  /** Local workers are placed on it. */
+  used: boolean;
+  /** The slots of the local workers running on it. */
+  slots: number[];
+  memory: string;
+}
+
+/** The GPUs of this machine, whether local workers use each and which slots run on it. */
+export function gpuRows(local: AppInfo['localWorkers']): GpuRow[] {
+  const used = new Set(local.placementGpus);
+  return local.gpus.map((gpu) => ({
+    gpu,
+    used: used.has(gpu.index),
+    slots: local.slots.filter((s) => s.gpu === gpu.index).map((s) => s.slot),
+    memory: gpu.memoryBytes === null ? '-' : `${(gpu.memoryBytes / 2 ** 30).toFixed(0)} GiB`,
+  }));
 }
 
 /** Local workers first, then by id. */
