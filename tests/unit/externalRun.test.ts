@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,7 +17,7 @@ import type { AppEvent } from '../../common/api';
 import { AppCore } from '../../main/core/app';
 import { importExternalRun, parseExternalRunFile } from '../../main/core/cli/import';
 import { torchPythonEnv } from '../../main/core/cli/torchPython';
-import { startHub, type Hub } from '../../main/core/hub';
+import { startHub, type Hub, type HubOptions } from '../../main/core/hub';
 import { Orchestrator } from '../../main/core/runtime/orchestrator';
 import { openStore, type Store } from '../../main/core/store';
 import { torchPythonOrSkip } from '../torchParity';
@@ -32,9 +33,9 @@ interface Core {
 }
 let core: Core | null = null;
 
-async function startCore(): Promise<Core> {
+async function startCore(options: HubOptions = {}): Promise<Core> {
   const store = openStore(mkdtempSync(join(tmpdir(), 'sparselab-external-')));
-  const hub = await startHub({ log: () => {} });
+  const hub = await startHub({ log: () => {}, ...options });
   core = { store, hub, orchestrator: new Orchestrator(store, hub) };
   return core;
 }
@@ -73,18 +74,37 @@ function runPython(args: string[], env: Record<string, string>, onLine?: (line: 
   });
 }
 
-/** torchrun on Debian 12 (torch 1.13, Python 3.11) fails with its default --redirects/--tee of 0. */
-const TORCHRUN = [
-  '-m',
-  'torch.distributed.run',
-  '--standalone',
-  '--nproc_per_node',
-  '2',
-  '--redirects',
-  '1',
-  '--tee',
-  '1',
-];
+/**
+ * torchrun for 2 local ranks. --redirects/--tee 1: Debian 12's torch 1.13 under Python 3.11 fails with their
+ * default of 0. A static rendezvous on a free port rather than --standalone's c10d one, whose keep-alives
+ * time out on a loaded machine.
+ */
+async function torchrun(): Promise<string[]> {
+  const port = await new Promise<number>((resolvePort) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolvePort(port));
+    });
+  });
+  const rendezvous = ['--nnodes', '1', '--node_rank', '0', '--master_addr', '127.0.0.1', '--master_port', String(port)];
+  return ['-m', 'torch.distributed.run', ...rendezvous, '--nproc_per_node', '2', '--redirects', '1', '--tee', '1'];
+}
+
+/** A raw connection to the hub, its messages decoded in order. */
+function open(hub: Hub): Promise<{ ws: WebSocket; next: () => Promise<Message>; closed: Promise<number> }> {
+  const ws = new WebSocket(hub.url);
+  const queue: Message[] = [];
+  const waiting: ((m: Message) => void)[] = [];
+  ws.on('message', (data: Buffer) => {
+    const { header } = decodeFrame(new Uint8Array(data));
+    const w = waiting.shift();
+    if (w) w(header);
+    else queue.push(header);
+  });
+  const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+  const next = () => new Promise<Message>((r) => (queue.length ? r(queue.shift()!) : waiting.push(r)));
+  return new Promise((r) => ws.on('open', () => r({ ws, next, closed })));
+}
 
 describe.runIf(python !== null)('a DDP training script recorded by SparseLab', () => {
   it('streams 2-rank gloo runs of the example into a core: they appear with their records, finish, and compare like native runs', async () => {
@@ -103,7 +123,7 @@ describe.runIf(python !== null)('a DDP training script recorded by SparseLab', (
       ['--method', 'gaussiank', '--density', '0.02'],
       ['--method', 'dense'],
     ]) {
-      const exit = await runPython([...TORCHRUN, EXAMPLE, ...arm, ...common], env);
+      const exit = await runPython([...(await torchrun()), EXAMPLE, ...arm, ...common], env);
       expect(exit.code, exit.out).toBe(0);
       const summary = JSON.parse(/summary (\{.*\})/.exec(exit.out)![1]!) as {
         steps: number;
@@ -152,6 +172,17 @@ describe.runIf(python !== null)('a DDP training script recorded by SparseLab', (
     expect((await app.api.layerNames(sparse)).sort()).toEqual(['0.bias', '0.weight', '2.bias', '2.weight']);
     expect((await app.api.layerStats(sparse, '0.weight')).map((s) => s.iteration)).toEqual([0, 20, 39]);
     expect(new Set((await app.api.histograms(sparse)).map((h) => h.iteration))).toEqual(new Set([0, 39]));
+    // A run that failed outside cannot be resumed on SparseLab's workers, and none are started for it.
+    const link = await open(app.hub);
+    const parsed = externalRunSpecSchema.parse(spec());
+    link.ws.send(
+      encodeFrame({ type: 'registerRun', token: app.hub.token, protocolVersion: PROTOCOL_VERSION, spec: parsed }),
+    );
+    const failedId = ((await link.next()) as { runId: string }).runId;
+    link.ws.close();
+    await expect.poll(async () => (await app.api.run(failedId)).status).toBe('failed');
+    await expect(app.api.resumeRun(failedId)).rejects.toThrow(/outside SparseLab's workers/);
+    expect(app.pool.count).toBe(0);
     const comparison = await app.api.compare(runs.map((r) => r.id));
     const row = comparison.find((c) => c.runId === sparse)!;
     expect(row.measured).not.toBeNull();
@@ -167,6 +198,24 @@ sl.connect("${hub.url}", "wrong", experiment="e", arm={"method": "topk", "densit
     expect(exit.code).not.toBe(0);
     expect(exit.out).toContain('wrong token');
     expect(store.listRuns()).toEqual([]);
+  });
+
+  it('a quiet script stays connected through its heartbeats; one that dies fails its run', async () => {
+    const { hub, store } = await startCore({ heartbeatMs: 100, silenceMs: 600 });
+    const connect = `import os, sys, time, sparselab_torch as sl
+run = sl.connect("${hub.url}", "${hub.token}", experiment="quiet", arm={"method": "topk", "density": 0.1}, model="m", dataset="d", epochs=1, batch_size=1, lr=0.1)
+time.sleep(2)  # a long evaluation: no records, three times the hub's silence limit
+`;
+    const quiet = await runPython(['-c', `${connect}run.log("still here")\nrun.finish()`], {});
+    expect(quiet.code, quiet.out).toBe(0);
+    const dies = await runPython(['-c', `${connect}os._exit(3)`], {});
+    expect(dies.code).toBe(3);
+    await new Promise((r) => setTimeout(r, 200));
+    const [died, finished] = store.listRuns();
+    expect(store.getRun(finished!.id).status).toBe('finished');
+    expect(store.logs(finished!.id).map((l) => l.message)).toContain('still here');
+    expect(store.getRun(died!.id).status).toBe('failed');
+    expect(store.getRun(died!.id).failureReason).toMatch(/the training script's connection ended/);
   });
 
   it('cancelling the run in SparseLab reaches the script, and the run cannot be resumed on workers', async () => {
@@ -190,21 +239,6 @@ print("cancelled:", run.cancelled, flush=True)`;
 });
 
 describe("the hub's rules for external runs", () => {
-  function open(hub: Hub): Promise<{ ws: WebSocket; next: () => Promise<Message>; closed: Promise<number> }> {
-    const ws = new WebSocket(hub.url);
-    const queue: Message[] = [];
-    const waiting: ((m: Message) => void)[] = [];
-    ws.on('message', (data: Buffer) => {
-      const { header } = decodeFrame(new Uint8Array(data));
-      const w = waiting.shift();
-      if (w) w(header);
-      else queue.push(header);
-    });
-    const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
-    const next = () => new Promise<Message>((r) => (queue.length ? r(queue.shift()!) : waiting.push(r)));
-    return new Promise((r) => ws.on('open', () => r({ ws, next, closed })));
-  }
-
   it('refuses a registration whose spec breaks the schema, naming the field', async () => {
     const { hub, store } = await startCore();
     const { ws, next, closed } = await open(hub);
@@ -217,6 +251,35 @@ describe("the hub's rules for external runs", () => {
     expect((reply as { reason: string }).reason).toMatch(/spec\.worldSize/);
     expect(await closed).toBe(4400);
     expect(store.listRuns()).toEqual([]);
+  });
+
+  it('keeps going when the run is deleted while its script still sends, logging what it could not record', async () => {
+    const logged: string[] = [];
+    const { hub, store } = await startCore({ log: (level, message) => level === 'error' && logged.push(message) });
+    const register = async () => {
+      const link = await open(hub);
+      const parsed = externalRunSpecSchema.parse(spec());
+      link.ws.send(
+        encodeFrame({ type: 'registerRun', token: hub.token, protocolVersion: PROTOCOL_VERSION, spec: parsed }),
+      );
+      const reply = await link.next();
+      expect(reply.type).toBe('runRegistered');
+      return { ...link, runId: (reply as { runId: string }).runId };
+    };
+    const first = await register();
+    store.deleteRun(first.runId);
+    const record = { runId: first.runId, iteration: 0, epoch: 0, wallMs: 1, testLoss: 1 };
+    first.ws.send(encodeFrame({ type: 'metrics', kind: 'evaluation', records: [record] }));
+    first.ws.send(encodeFrame({ type: 'log', level: 'info', message: 'hello' }));
+    first.ws.close();
+    await first.closed;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(logged.join('\n')).toMatch(new RegExp(`external run ${first.runId}: could not record evaluation records`));
+    expect(logged.join('\n')).toMatch(/could not record a log line/);
+    expect(logged.join('\n')).toMatch(/could not record its loss/);
+    const second = await register(); // the hub and the store go on
+    expect(store.getRun(second.runId).status).toBe('running');
+    second.ws.close();
   });
 
   it("closes a connection that sends another run's records, and the run fails", async () => {
@@ -243,7 +306,7 @@ describe('sparselab import', () => {
   it.runIf(python !== null)('records a run the example wrote to JSON Lines without a core', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sparselab-import-'));
     const file = join(dir, 'run.jsonl');
-    const args = [...TORCHRUN, EXAMPLE, '--method', 'topk', '--density', '0.05', '--strategy', 'capacity'];
+    const args = [...(await torchrun()), EXAMPLE, '--method', 'topk', '--density', '0.05', '--strategy', 'capacity'];
     args.push('--train-limit', '1280', '--test-limit', '200', '--jsonl', file);
     const exit = await runPython(args, { SPARSELAB_HUB: '' });
     expect(exit.code, exit.out).toBe(0);
@@ -284,8 +347,38 @@ describe('sparselab import', () => {
     expect(() => parseExternalRunFile(readFileSync(file, 'utf8'), file)).toThrow(`${file}:3: not JSON`);
     writeFileSync(file, JSON.stringify(good) + '\n');
     expect(() => parseExternalRunFile(readFileSync(file, 'utf8'), file)).toThrow(`${file}:1: not the first line`);
+    const other = { ...good, records: [{ ...good.records[0], runId: 'r-1' }] };
+    writeFileSync(file, [header, other].map((l) => JSON.stringify(l)).join('\n') + '\n');
+    expect(() => parseExternalRunFile(readFileSync(file, 'utf8'), file)).toThrow(`${file}:2: record of run "r-1"`);
+    const hello = {
+      type: 'hello',
+      token: 't',
+      protocolVersion: 2,
+      capabilities: { host: 'h', pid: 1, backend: 'cpu', cores: 1 },
+    };
+    writeFileSync(file, [header, hello].map((l) => JSON.stringify(l)).join('\n') + '\n');
+    expect(() => parseExternalRunFile(readFileSync(file, 'utf8'), file)).toThrow(
+      `${file}:2: a 'hello' message has no place`,
+    );
     const store = openStore(join(dir, 'data'));
     expect(store.listRuns()).toEqual([]);
+    store.close();
+  });
+
+  it('records a file that ends before the run did as failed, saying so', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sparselab-import-'));
+    const file = join(dir, 'cut.jsonl');
+    const header = { type: 'registerRun', format: 'sparselab-external-run', version: 1, spec: spec() };
+    const evaluation = { runId: 'local', iteration: 3, epoch: 1, wallMs: 1, testLoss: 0.5, accuracy: 0.9 };
+    const lines = [header, { type: 'metrics', kind: 'evaluation', records: [evaluation] }];
+    writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    expect(importExternalRun(join(dir, 'data'), file)).toMatch(/, failed\): 1 records$/);
+    const store = openStore(join(dir, 'data'));
+    const [run] = store.listRuns();
+    expect(store.getRun(run!.id).failureReason).toBe(
+      `${file} ends before the run finished (the script stopped early?)`,
+    );
+    expect(store.evaluationSeries(run!.id)).toEqual([{ ...evaluation, runId: run!.id }]);
     store.close();
   });
 });

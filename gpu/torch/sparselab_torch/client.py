@@ -219,6 +219,8 @@ class Run:
                   "testLoss": test_loss, "accuracy": accuracy, "perplexity": perplexity}
         self._add("evaluation", record)
         self.flush()
+        # The next step's compute starts now: evaluating is not part of it.
+        self._last_iteration_at = time.perf_counter()
 
     def log(self, message, level="info"):
         if level not in ("debug", "info", "warn", "error"):

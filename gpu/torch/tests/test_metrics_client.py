@@ -5,6 +5,7 @@ import os
 import socket
 import sys
 import tempfile
+import time
 import unittest
 import warnings
 from pathlib import Path
@@ -60,6 +61,22 @@ class FileRunTest(unittest.TestCase):
         evaluation = next(m for m in rest if m.get("kind") == "evaluation")["records"][0]
         self.assertEqual(evaluation["accuracy"], 0.75)
         self.assertNotIn("perplexity", evaluation)
+
+    def test_time_spent_evaluating_is_not_the_next_steps_compute(self):
+        exchange = SparseExchange("dense")
+        g = torch.ones(3)
+        exchange.exchange([("w", g)], 3, g.device, g.dtype)
+        exchange.end_step()
+        with connect(None, None, arm=exchange, jsonl=str(self.path), **ARGS) as run:
+            run.iteration(0, 0.5, 1.0, 0.1)
+            time.sleep(0.3)  # evaluating on the test set
+            run.evaluation(0, 0.5, 0.9)
+            run.iteration(1, 1.0, 1.0, 0.1)
+            time.sleep(0.3)  # a slow step
+            run.iteration(2, 1.5, 1.0, 0.1)
+        records = [r for m in lines(self.path)[1:] if m.get("kind") == "iteration" for r in m["records"]]
+        self.assertLess(records[1]["computeMs"], 200)
+        self.assertGreater(records[2]["computeMs"], 250)
 
     def test_an_exception_in_the_script_fails_the_run_with_its_message(self):
         with self.assertRaises(RuntimeError):

@@ -29,6 +29,7 @@ import { checkArgs } from '../../../common/apiArgs';
 import type { BenchResults } from '../../../common/bench';
 import { experimentSchema, type Experiment } from '../../../common/experiment';
 import { chooseGpus, placementProblem, type GpuInfo } from '../../../common/gpus';
+import { isExternalEnvironment } from '../../../common/externalRun';
 import { hasEnded, type HistogramRecord, type LayerStatsRecord } from '../../../common/metrics';
 import { startHub, type Hub, type HubLogLevel, type WorkerInfo } from '../hub';
 import { packageRoot } from '../packageRoot';
@@ -378,6 +379,8 @@ export class AppCore {
     const run = this.store.getRun(runId);
     if (!RESUMABLE.has(run.status))
       throw new ApiError(`run ${runId} is ${run.status}; only interrupted, failed or cancelled runs can be resumed`);
+    if (isExternalEnvironment(run.environment))
+      throw new ApiError(`run ${runId} was trained outside SparseLab's workers; resume it from its own script`);
     if (run.config.engine === 'native') this.ensureWorkers(run.config.workers);
     this.orchestrator.resume(runId);
   }

@@ -123,18 +123,22 @@ export class ExternalLink {
           refuse(`sent records of run ${other.runId}; this connection registered run ${connection.runId}`);
           return;
         }
-        handler.metrics(connection.runId, { kind: message.kind, records: message.records } as MetricsBatch);
+        this.safely(connection.runId, `${message.kind} records`, () =>
+          handler.metrics(connection.runId, { kind: message.kind, records: message.records } as MetricsBatch),
+        );
         return;
       }
       case 'log':
-        handler.log({
-          runId: connection.runId,
-          workerId: null,
-          rank: 0,
-          level: message.level,
-          message: message.message,
-          time: message.time ?? Date.now(),
-        });
+        this.safely(connection.runId, 'a log line', () =>
+          handler.log({
+            runId: connection.runId,
+            workerId: null,
+            rank: 0,
+            level: message.level,
+            message: message.message,
+            time: message.time ?? Date.now(),
+          }),
+        );
         return;
       case 'status':
         if (message.runId !== connection.runId) {
@@ -142,7 +146,9 @@ export class ExternalLink {
           return;
         }
         if (message.state !== 'started') connection.ended = true;
-        handler.status(connection.runId, message.state, message.reason ?? null);
+        this.safely(connection.runId, 'its status', () =>
+          handler.status(connection.runId, message.state, message.reason ?? null),
+        );
         return;
       default:
         refuse(`'${message.type}' is not a message an external run sends`);
@@ -154,7 +160,20 @@ export class ExternalLink {
     const connection = this.connections.get(peer);
     if (!connection) return;
     this.connections.delete(peer);
-    if (!connection.ended) this.handler?.lost(connection.runId, `the training script's connection ended: ${reason}`);
+    const handler = this.handler;
+    if (connection.ended || !handler) return;
+    this.safely(connection.runId, 'its loss', () =>
+      handler.lost(connection.runId, `the training script's connection ended: ${reason}`),
+    );
+  }
+
+  /** A handler that throws (the store closed, the run deleted meanwhile) is logged; the hub goes on. */
+  private safely(runId: string, what: string, action: () => void): void {
+    try {
+      action();
+    } catch (error) {
+      this.o.log('error', `external run ${runId}: could not record ${what}: ${(error as Error).message}`);
+    }
   }
 
   close(): void {
