@@ -1,10 +1,12 @@
 """One rank of a torch-engine run: the native trainer's loop (gpu/worker/trainer.ts) on torch.distributed.
 
-Each iteration: forward/backward, then per tensor compress (error feedback) and exchange (allgather of the
-selections, allreduce for Dense) through sparselab_torch.SparseExchange, then momentum SGD. Density warm-up,
+Each iteration: forward/backward, then each tensor compressed on its own (error feedback) and the whole model's
+selections exchanged at once (one allgather; Dense: one allreduce) through sparselab_torch.SparseExchange, then
+momentum SGD. Density warm-up,
 the learning-rate schedule, evaluation, statistics, histograms and checkpoints fall on the native iterations.
 Phases are timed with CUDA events on GPUs (host clocks on CPUs); bytes are the collectives' sizes.
 """
+import math
 import time
 
 import torch
@@ -50,6 +52,19 @@ def set_density(exchange, density):
     exchange.density = density
     for compressor in exchange.compressors.values():
         compressor.density = density
+
+
+def exchange_all(exchange, tensors, device):
+    """Every gradient in one exchange, as the native trainer sends the whole model at once: each tensor compressed
+    on its own (its residual, its statistics), the selections in one allgather (Dense: one allreduce); each
+    gradient then holds the ranks' mean. Returns the step's statistics."""
+    named = [(name, p.grad.detach().reshape(-1)) for name, p in tensors]
+    mean = exchange.exchange(named, sum(g.numel() for _, g in named), device, torch.float32)
+    at = 0
+    for _, p in tensors:
+        p.grad.copy_(mean[at : at + p.numel()].view_as(p.grad))
+        at += p.numel()
+    return exchange.end_step()
 
 
 def build(config, rank, world, device):
@@ -127,7 +142,7 @@ def train(config, run, rank, world, device, log):
     dataset, model, exchange, optimizer = build(config, rank, world, device)
     run._exchange = exchange
     per_epoch = batches_per_epoch(dataset.train, world, experiment["batchSize"])
-    total = -(-int(experiment["epochs"] * per_epoch * 1e9) // int(1e9))  # ceil without float noise
+    total = math.ceil(experiment["epochs"] * per_epoch)  # in doubles, as the native Math.ceil
     evaluate_every = max(1, round(experiment["evaluation"]["everyEpochs"] * per_epoch))
     checkpoint_every = experiment["faults"]["checkpointEveryIterations"]
     folder = config["checkpointDir"]
@@ -162,20 +177,25 @@ def train(config, run, rank, world, device, log):
             optimizer.zero_grad(set_to_none=False)
             loss.backward()
             clock.mark()
-            stats = exchange.average_gradients(tensors)
+            # The time until every rank is ready is the wait for slower ranks (native: waitMs at the hub), which
+            # the overhead leaves out; the collectives after it are the exchange proper.
+            dist.barrier()
+            clock.mark()
+            stats = exchange_all(exchange, tensors, device)
             clock.mark()
             lr = learning_rate_at(experiment, iteration / per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.step()
             clock.mark()
-            compute_ms, exchange_total_ms, step_ms = clock.phases_ms()
+            compute_ms, wait_ms, exchange_total_ms, step_ms = clock.phases_ms()
             # The exchange's own clock splits its phase into compress, collectives and the scatter of the mean.
             split = stats["compressMs"] + stats["exchangeMs"] + stats["updateMs"]
             other = max(0.0, exchange_total_ms - split)  # per-tensor bookkeeping between them: part of compress
             run.iteration(
                 iteration, epoch_now, float(loss), lr, compute_ms=compute_ms,
                 compressMs=stats["compressMs"] + other, updateMs=stats["updateMs"] + step_ms,
+                exchangeMs=stats["exchangeMs"] + wait_ms, waitMs=wait_ms,
                 density=density_at(experiment, arm, iteration / per_epoch) or 1,
             )
             iteration += 1
