@@ -140,6 +140,21 @@ describe.runIf(python !== null)('the torch engine', () => {
     await until(() => !alive(rank0!), 10_000, 'rank 0 to exit');
   }, 120_000);
 
+  it('stops and fails a run that records nothing for its stall deadline', async () => {
+    const app = await startApp();
+    // Python, torch and the rendezvous take longer than a second here before the first record.
+    const experiment = quick({
+      arms: [{ method: 'topk', density: 0.05 }],
+      faults: { onWorkerLoss: 'fail', checkpointEveryIterations: 200, waitSeconds: 300, stallSeconds: 1 },
+    });
+    const [run] = await app.api.launch(experiment);
+    await app.orchestrator.waitFor([run!.id]);
+    const stalled = await app.api.run(run!.id);
+    expect(stalled.status).toBe('failed');
+    expect(stalled.failureReason).toMatch(/^stalled: no records for \d+ s \(limit 1 s\)$/);
+    await until(() => app.orchestrator.torch.active().length === 0, 10_000, 'torchrun to exit');
+  }, 120_000);
+
   it('resumes from its last checkpoint: the records continue from it and the run finishes', async () => {
     const app = await startApp();
     const experiment = quick({
