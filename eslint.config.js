@@ -109,6 +109,7 @@ export default tseslint.config(
       rule('environment-free gpu/ code reaches kernels only through their contract (gpu/kernels/kernels.ts)', [
         '**/worker/**',
         '**/webgpu/**',
+        '**/webgpuDevice/**',
         '**/io/**',
         '**/kernels/cpu/**',
         '**/engine',

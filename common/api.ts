@@ -48,21 +48,26 @@ export interface AppInfo {
   cores: number;
 }
 
-/** A connected worker, as the Workers view lists it. */
-export interface WorkerView {
+/** A worker connected to the hub: what the hub's registry reports (main/core/hub) and the Workers view builds on. */
+export interface ConnectedWorker {
   id: string;
+  capabilities: WorkerCapabilities;
+  state: 'idle' | 'busy';
+  runId: string | null;
+  rank: number | null;
+  remoteAddress: string;
+  /** Epoch milliseconds. */
+  connectedAt: number;
+  lastHeartbeat: number;
+}
+
+/** A connected worker, as the Workers view lists it. */
+export interface WorkerView extends ConnectedWorker {
   host: string;
   backend: BackendName;
   adapter: WorkerCapabilities['adapter'] | null;
   /** Started by this app (true) or by hand on any machine (false). */
   local: boolean;
-  state: 'idle' | 'busy';
-  runId: string | null;
-  rank: number | null;
-  remoteAddress: string;
-  connectedAt: number;
-  lastHeartbeat: number;
-  capabilities: WorkerCapabilities;
 }
 
 /** An experiment file shipped in resources/experiments. */

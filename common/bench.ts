@@ -62,11 +62,15 @@ export interface OperatorTiming {
   density: number;
   backend: BackendName;
   method: SparseMethod;
-  /** Median wall time of the finiteness/moments pass plus the selection, as the compressor runs them. */
+  /** Median wall time of the finiteness check plus the selection, copied to the host, as the compressor runs them. */
   ms: number;
   /** ms divided by the same backend's read pass on the same data. */
   readPasses: number;
   selected: number;
+  /** Host read-backs per call (WebGPU: each a mapAsync), counted by the backend. */
+  readbacks?: number;
+  /** Mean GPU time per call from timestamp queries, where the adapter offers them. */
+  gpuMs?: number | null;
 }
 
 export interface BenchResults {

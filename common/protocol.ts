@@ -244,13 +244,8 @@ export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
 export type HelloMessage = MessageOf<'hello'>;
 export type WelcomeMessage = MessageOf<'welcome'>;
-export type RefusedMessage = MessageOf<'refused'>;
-export type HeartbeatMessage = MessageOf<'heartbeat'>;
 export type AssignMessage = MessageOf<'assign'>;
 export type CancelMessage = MessageOf<'cancel'>;
-export type MetricsMessage = MessageOf<'metrics'>;
-export type MetricsKind = MetricsMessage['kind'];
-export type LogMessage = MessageOf<'log'>;
 export type StatusMessage = MessageOf<'status'>;
 export type CheckpointMessage = MessageOf<'checkpoint'>;
 export type CollectiveMessage = MessageOf<'collective'>;

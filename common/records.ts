@@ -267,10 +267,11 @@ export type EvaluationRecord = z.output<typeof evaluationRecordSchema>;
 export type LayerStatsRecord = z.output<typeof layerStatsRecordSchema>;
 export type HistogramRecord = z.output<typeof histogramRecordSchema>;
 
+/** The record of one kind. */
+export type RecordOf<K extends RecordKind> = z.output<(typeof RECORD_SCHEMAS)[K]>;
+
 /** A batch of records of one kind, as a `metrics` message carries it. */
-export type MetricsBatch = {
-  [K in RecordKind]: { kind: K; records: z.output<(typeof RECORD_SCHEMAS)[K]>[] };
-}[RecordKind];
+export type MetricsBatch = { [K in RecordKind]: { kind: K; records: RecordOf<K>[] } }[RecordKind];
 
 // ---------------------------------------------------------------------------------------------------------------
 // What derives from the fields

@@ -24,7 +24,7 @@ import type { IterationRecord } from '../../common/metrics';
 import { startHub, type Hub } from '../../main/core/hub';
 import { localPlacement } from '../../main/core/runtime/gpus';
 import { gpuForSlot } from '../../common/gpus';
-import { acquireGpuDevice } from '../../gpu/webgpu/device';
+import { acquireGpuDevice } from '../../gpu/webgpuDevice/device';
 import { gpuSelection, loadDawn } from '../../gpu/worker/gpus/dawn';
 import { paceDawnPolling } from '../../gpu/worker/gpus/dawnPolling';
 import { discoverGpus, systemSources } from '../../gpu/worker/gpus/discovery';

@@ -39,6 +39,6 @@ bundle() {
     --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
     --outfile="$2" --log-level=warning
 }
-for entry in bench/gpu/*.ts; do bundle "$entry" "$kit/bundles/$(basename "$entry" .ts).mjs"; done
+for check in webgpuBench trainingStep gpuWorkerCheck; do bundle "bench/gpu/$check.ts" "$kit/bundles/$check.mjs"; done
 bundle main/core/cli/index.ts "$kit/out/cli/sparselab.js"
 du -sh "$kit"

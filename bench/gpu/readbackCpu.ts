@@ -3,7 +3,7 @@
  * keeps the GPU busy for a while, then mapAsync of its result, in a loop. With dawn.node's own
  * polling the thread spins for the whole wait; paced (gpu/worker/gpus/dawnPolling.ts) it sleeps.
  */
-import { openSync, readSync } from 'node:fs';
+import { threadClock } from '../../gpu/worker/cpuWait';
 
 export interface ReadbackCpu {
   readbacks: number;
@@ -15,18 +15,6 @@ export interface ReadbackCpu {
   /** mainThreadCpuMs / wallMs: 1 is a core held for the whole loop. */
   mainThreadShare: number | null;
   meanReadbackMs: number;
-}
-
-/** Nanoseconds the calling thread has run on a CPU (first field of /proc/thread-self/schedstat), or null. */
-function threadCpuClock(): (() => number) | null {
-  let fd: number;
-  try {
-    fd = openSync('/proc/thread-self/schedstat', 'r');
-  } catch {
-    return null;
-  }
-  const buffer = Buffer.alloc(96);
-  return () => Number(buffer.toString('latin1', 0, readSync(fd, buffer, 0, buffer.length, 0)).split(' ')[0]) / 1e6;
 }
 
 const SHADER = /* wgsl */ `
@@ -60,7 +48,7 @@ export async function measureReadbackCpu(
     layout: pipeline.getBindGroupLayout(0),
     entries: [{ binding: 0, resource: { buffer: data } }],
   });
-  const thread = threadCpuClock();
+  const thread = threadClock('onCpu');
   const readback = async () => {
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();

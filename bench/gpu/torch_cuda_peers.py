@@ -1,12 +1,16 @@
 """torch.topk and the reference Gaussian_k on a CUDA GPU, timed like SparseLab's WebGPU bench:
 from data on the device to the selection's indices and values on the host. Prints JSON lines."""
 import json
+from pathlib import Path
 import statistics
-from statistics import NormalDist
 import sys
 import time
 
 import torch
+
+# The reference Gaussian_k, shared with the CPU peers (run from the repository root or anywhere).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "main" / "core" / "bench"))
+from peers import reference_gaussian_k  # noqa: E402
 
 
 def timed(fn, repeats=10):
@@ -36,20 +40,9 @@ def main():
                 values, indices = torch.topk(x.abs(), k)
                 return values.cpu(), indices.cpu()
 
-            z = NormalDist().inv_cdf(1 - density / 2)
-
             def gaussian_k():
-                thr = float(x.mean()) + float(x.std()) * z
-                magnitudes = x.abs()
-                for _ in range(3):
-                    indexes = (magnitudes > thr).nonzero().view(-1)
-                    if indexes.numel() < 2 * k / 3:
-                        thr *= 0.5
-                    elif indexes.numel() > 4 * k / 3:
-                        thr *= 1.5
-                    else:
-                        break
-                return x[indexes].cpu(), indexes.cpu()
+                values, indexes = reference_gaussian_k(x, k, density)
+                return values.cpu(), indexes.cpu()
 
             print(json.dumps({"d": d, "density": density, "name": "torch.topk (cuda)", "ms": timed(topk)}))
             print(json.dumps({"d": d, "density": density, "name": "torch Gaussian_k (cuda, reference)", "ms": timed(gaussian_k)}))

@@ -2,7 +2,8 @@
  * One rank's training iteration on a WebGPU model (tfjs-backend-webgpu), phase by phase, for a
  * GPU machine without this repository's node_modules (bundled with esbuild, `webgpu` beside it):
  * - device: gradients stay on the GPU (dataToGPU) and the WGSL kernels, created on the
- *   backend's own GPUDevice, compress them; only (indices, values) are read back;
+ *   backend's own GPUDevice, compress them one tensor after another, each with one read-back;
+ * - batched: the same, every tensor's selection in one submission and one read-back (compressAll);
  * - host: the gradients are downloaded and compressed by the WebAssembly kernels (the path a
  *   WebGPU worker took before);
  * - routed: what a WebGPU worker does now (gpu/worker/trainer.ts): tensors of at least
@@ -13,7 +14,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { sparsifierConfigSchema, type SparsifierMethod } from '../../common/sparsifier';
-import { ModelCompression, type CompressResult } from '../../gpu/compression';
+import { ModelCompression, compressAll, type CompressResult } from '../../gpu/compression';
 import { accumulatePacked, packSparse } from '../../gpu/compression/packing';
 import { createCpuKernels } from '../../gpu/kernels/cpu';
 import type { Kernels } from '../../gpu/kernels/kernels';
@@ -24,6 +25,7 @@ import { MomentumSgd, splitInto } from '../../gpu/worker/optimizer';
 import { DEVICE_COMPRESS_MIN_LENGTH } from '../../gpu/worker/trainer';
 
 const P = 4;
+type Path = 'device' | 'batched' | 'host' | 'routed';
 const ITERATIONS = Number(process.env.ITERATIONS ?? 40);
 const WARMUP = 5;
 const MODELS = (process.env.MODELS ?? 'fnn,resnet20').split(',') as ('fnn' | 'resnet20' | 'vgg16')[];
@@ -60,14 +62,13 @@ for (const modelName of MODELS) {
   const info = INFO[modelName]!;
   const batches = Array.from({ length: 4 }, (_, s) => batchOf(info, s));
   for (const method of METHODS) {
-    for (const path of (process.env.PATHS ?? 'device,host,routed').split(',') as ('device' | 'host' | 'routed')[]) {
+    for (const path of (process.env.PATHS ?? 'device,batched,host,routed').split(',') as Path[]) {
       const model = buildModel(modelName, info, 1);
       const shapes = model.trainable.map((t) => ({ name: t.name, length: t.size }));
-      const kernels = (path === 'device' ? gpu : cpu) as Kernels;
+      const allOnDevice = path === 'device' || path === 'batched';
+      const kernels = (allOnDevice ? gpu : cpu) as Kernels;
       const config = sparsifierConfigSchema.parse({ method, density: 0.001, seed: 5 });
-      const onDevice = shapes.map(
-        (s) => path === 'device' || (path === 'routed' && s.length >= DEVICE_COMPRESS_MIN_LENGTH),
-      );
+      const onDevice = shapes.map((s) => allOnDevice || (path === 'routed' && s.length >= DEVICE_COMPRESS_MIN_LENGTH));
       const { compressors } = ModelCompression.create(
         path === 'routed'
           ? { host: cpu as Kernels, device: { kernels: gpu as Kernels, tensors: onDevice } }
@@ -96,12 +97,17 @@ for (const modelName of MODELS) {
           const computed = (await model.lossAndGradientsOnDevice(batch, onDevice))!;
           t1 = performance.now();
           try {
-            for (const [i, c] of compressors.entries()) {
+            const vectors = compressors.map((c, i) => {
               const buffer = computed.buffers[i];
-              const v = buffer ? c.kernels.wrap!(buffer, c.length) : c.kernels.upload(computed.host[i]!);
-              results.push(await c.compress(v, { step: it }));
-              c.kernels.release(v);
+              return buffer ? c.kernels.wrap!(buffer, c.length) : c.kernels.upload(computed.host[i]!);
+            });
+            if (path === 'batched') {
+              const jobs = compressors.map((compressor, i) => ({ compressor, gradient: vectors[i] }));
+              results = await compressAll(jobs, { step: it });
+            } else {
+              for (const [i, c] of compressors.entries()) results.push(await c.compress(vectors[i], { step: it }));
             }
+            compressors.forEach((c, i) => c.kernels.release(vectors[i]));
           } finally {
             computed.release();
           }

@@ -23,25 +23,22 @@ const chromiumPath = arg('chromium', process.env.CHROMIUM ?? '/usr/bin/chromium'
 
 const dir = mkdtempSync(join(tmpdir(), 'sparselab-bench-ui-'));
 try {
-  await build({
-    entryPoints: [resolve('bench/ui/page.ts')],
-    outfile: join(dir, 'page.js'),
-    bundle: true,
+  const bundle = (entry, outfile, options) =>
+    build({
+      entryPoints: [resolve(entry)],
+      outfile: join(dir, outfile),
+      bundle: true,
+      logLevel: 'warning',
+      ...options,
+    });
+  await bundle('bench/ui/page.ts', 'page.js', {
     format: 'iife',
     platform: 'browser',
     target: 'chrome120',
     minify: true,
-    logLevel: 'warning',
   });
   // The machine description is TypeScript in main/core: bundle it for Node too.
-  await build({
-    entryPoints: [resolve('main/core/bench/machine.ts')],
-    outfile: join(dir, 'machine.mjs'),
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    logLevel: 'warning',
-  });
+  await bundle('main/core/bench/machine.ts', 'machine.mjs', { format: 'esm', platform: 'node' });
   writeFileSync(
     join(dir, 'index.html'),
     `<!doctype html><html><head><meta charset="utf-8"><style>body{margin:0}#box{position:relative;width:1000px;height:420px}</style></head>

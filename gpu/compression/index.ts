@@ -5,7 +5,7 @@ export {
   type CollectiveTransport,
   type Communicator,
 } from './communicator';
-export { Compressor, type Compressed, type CompressOptions, type CompressResult } from './compressor';
+export { Compressor, compressAll, type Compressed, type CompressOptions, type CompressResult } from './compressor';
 export { concatenate } from './concatenate';
 export { NonFiniteGradientError } from './errors';
 export { ModelCompression, type CompressorPlacement, type TensorGradients, type TensorShape } from './modelCompression';

@@ -1,6 +1,6 @@
 import type { SparsifierConfig } from '../../common/sparsifier';
 import type { Kernels } from '../kernels/kernels';
-import { Compressor, type CompressOptions, type CompressResult } from './compressor';
+import { Compressor, compressAll, type CompressOptions, type CompressResult } from './compressor';
 import { concatenate } from './concatenate';
 
 export interface TensorShape {
@@ -54,22 +54,26 @@ export class ModelCompression {
     return this.compressors.map((c) => c.length);
   }
 
-  /** Compresses one step's gradients, compressor by compressor. */
+  /**
+   * Compresses one step's gradients; the selections on a device share one submission and one
+   * read-back (compressAll).
+   */
   async compress(gradients: TensorGradients, options: CompressOptions): Promise<CompressResult[]> {
-    const results: CompressResult[] = [];
-    for (const [i, compressor] of this.compressors.entries()) {
+    const vectors = this.compressors.map((compressor, i) => {
       const { kernels } = compressor;
       const buffer = this.granularity === 'layer' ? gradients.device[i] : null;
-      const vector = buffer
+      return buffer
         ? kernels.wrap!(buffer, compressor.length)
         : kernels.upload(this.hostInput(i, gradients.host as readonly Float32Array[]));
-      try {
-        results.push(await compressor.compress(vector, options));
-      } finally {
-        kernels.release(vector);
-      }
+    });
+    try {
+      return await compressAll(
+        this.compressors.map((compressor, i) => ({ compressor, gradient: vectors[i] })),
+        options,
+      );
+    } finally {
+      this.compressors.forEach(({ kernels }, i) => kernels.release(vectors[i]));
     }
-    return results;
   }
 
   /**

@@ -36,9 +36,48 @@ export interface SparseVector {
   values: Float32Array;
 }
 
-import type { BackendName } from '../../common/bench';
+export interface Selection extends SparseVector {
+  /** The magnitude threshold of the kept selection (|u_i| > threshold), or null where there is none. */
+  threshold: number | null;
+}
 
-export type { BackendName };
+/** What an operator's selection needs besides u, when the backend computes u's moments itself. */
+export interface DeviceSelectionRequest {
+  /** Target count, already clamped to [1, d]. */
+  k: number;
+  /** Seed of this call's draws (already mixed with the step). */
+  seed: number;
+  /** DGC_k's sampled fraction. */
+  sampleRatio: number;
+}
+
+/** One tensor's selection in a Kernels.selectOnDevice batch. */
+export interface DeviceSelectionItem<V> {
+  u: V;
+  method: SparseMethod;
+  request: DeviceSelectionRequest;
+}
+
+export interface DeviceSelection {
+  /** Index of the first NaN or +-Inf of u, or -1; when >= 0, selection is null. */
+  firstNonFinite: number;
+  /** u's moments where the selection computed them (Gaussian_k, Trimmed_k), else null. */
+  moments: Moments | null;
+  selection: Selection | null;
+}
+
+/** Where a backend counts its host round trips and, where the adapter can, its GPU time. */
+export interface DeviceCounters {
+  /** Host read-backs (each one mapAsync of a result buffer). */
+  readbacks: number;
+  /** GPU time of the profiled submissions in nanoseconds (timestamp queries), and how many. */
+  gpuNs: number;
+  timedSubmissions: number;
+}
+
+import type { BackendName, SparseMethod } from '../../common/bench';
+
+export type { BackendName, SparseMethod };
 
 export interface Kernels<V = unknown> {
   readonly backend: BackendName;
@@ -63,6 +102,8 @@ export interface Kernels<V = unknown> {
 
   /** target += addend, coordinate-wise (error-feedback compensation u = g + e). */
   addInto(target: V, addend: V): void;
+  /** Optional: out = a + b coordinate-wise into a third vector (WebGPU; see ResidualMemory). */
+  addTo?(out: V, a: V, b: V): void;
   /** Sets the listed coordinates to zero (error-feedback update e = u - C(u)). */
   zeroAt(target: V, indices: Uint32Array): void;
   /** Values at the listed coordinates. */
@@ -90,4 +131,14 @@ export interface Kernels<V = unknown> {
    * randomKey(seed, i) (see gpu/kernels/random.ts), ties to the lower index; ascending.
    */
   randomSubset(length: number, k: number, seed: number): Promise<Uint32Array>;
+
+  /**
+   * Optional: each item's whole selection with u's finiteness check, as the operator in
+   * gpu/operators computes it (same result), for any number of tensors in one submission and
+   * one read-back where the backend can (WebGPU). Callers use runSelection (gpu/operators/run.ts)
+   * for one tensor.
+   */
+  selectOnDevice?(items: DeviceSelectionItem<V>[]): Promise<DeviceSelection[]>;
+  /** Optional: read-backs and GPU time so far (WebGPU). */
+  readonly counters?: DeviceCounters;
 }

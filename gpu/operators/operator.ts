@@ -1,5 +1,7 @@
 import type { SparsifierMethod } from '../../common/sparsifier';
-import type { Kernels, Moments, SparseVector } from '../kernels/kernels';
+import type { Kernels, Moments, Selection } from '../kernels/kernels';
+
+export type { Selection };
 
 /** What an operator is asked to do on one vector u of d coordinates. */
 export interface SelectionRequest {
@@ -11,11 +13,6 @@ export interface SelectionRequest {
   seed: number;
   /** DGC_k's sampled fraction. */
   sampleRatio: number;
-}
-
-export interface Selection extends SparseVector {
-  /** The magnitude threshold of the kept selection (|u_i| > threshold), or null where there is none. */
-  threshold: number | null;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { Moments } from '../kernels/kernels';
 import type { SelectionOperator } from './operator';
 
 /** RedSync tries m + r (M - m) for these r, from the mean m and maximum M of |u|. */
@@ -11,8 +12,7 @@ const RATIOS = [0.8, 0.6, 0.4, 0.2, 0] as const;
 export const trimmedk: SelectionOperator = {
   method: 'trimmedk',
   async select(kernels, u, { k, moments }) {
-    const mean = moments.sumAbs / moments.count;
-    const thresholds = RATIOS.map((r) => Math.fround(mean + r * (moments.maxAbs - mean)));
+    const thresholds = trimmedThresholds(moments);
     const counts = await kernels.countAbove(u, thresholds);
     const first = counts.findIndex((count) => count >= k);
     // Below the mean too few remain to trim: every coordinate is a candidate.
@@ -20,3 +20,9 @@ export const trimmedk: SelectionOperator = {
     return { ...(await kernels.topk(u, k, threshold ?? -1)), threshold };
   },
 };
+
+/** RedSync's thresholds m + r (M - m), as float32, in the order tried. */
+export function trimmedThresholds(moments: Moments): number[] {
+  const mean = moments.sumAbs / moments.count;
+  return RATIOS.map((r) => Math.fround(mean + r * (moments.maxAbs - mean)));
+}

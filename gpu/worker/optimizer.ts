@@ -1,4 +1,4 @@
-import { instantiateKernelsWasm, type KernelsWasm } from '../kernels/cpu/wasm/module';
+import { instantiateOptimizerWasm, type OptimizerWasm } from '../kernels/cpu/wasm/module';
 
 /**
  * SGD with momentum and weight decay, PyTorch's formulation (no dampening), in float32:
@@ -18,7 +18,7 @@ export class MomentumSgd {
   private readonly pointers: { w: number; v: number; g: number };
 
   private constructor(
-    private readonly wasm: KernelsWasm,
+    private readonly wasm: OptimizerWasm,
     tensorSizes: readonly number[],
     private readonly momentum: number,
     private readonly weightDecay: number,
@@ -38,7 +38,7 @@ export class MomentumSgd {
   }
 
   static async create(tensorSizes: readonly number[], momentum: number, weightDecay: number): Promise<MomentumSgd> {
-    return new MomentumSgd(await instantiateKernelsWasm(), tensorSizes, momentum, weightDecay);
+    return new MomentumSgd(await instantiateOptimizerWasm(), tensorSizes, momentum, weightDecay);
   }
 
   /** Takes the model's weights as the master copy (at the start, after a broadcast or a restore). */

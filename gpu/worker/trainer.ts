@@ -18,7 +18,7 @@ import {
 } from '../compression';
 import type { Kernels } from '../kernels/kernels';
 import { randomKey } from '../kernels/random';
-import { cpuWaitClock } from './cpuWait';
+import { threadClock } from './cpuWait';
 import { encodeRankCheckpoint, unbundleCheckpoint, weightsChecksum } from '../../common/checkpoint';
 import { batches, batchesPerEpoch, loadDataset, type Batch, type Dataset, type Split } from './data';
 import type { HubClient } from './hubClient';
@@ -123,7 +123,7 @@ export async function trainRank(
   const started = performance.now();
   const evaluateEvery = Math.max(1, Math.round(experiment.evaluation.everyEpochs * perEpoch));
   const histogramAt = new Set(experiment.statistics.histogramIterations);
-  const cpuWait = cpuWaitClock() ?? undefined;
+  const cpuWait = threadClock('waitingForCpu') ?? undefined;
   let lastTurn = performance.now();
 
   try {

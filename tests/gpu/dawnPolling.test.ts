@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
-import { acquireGpuDevice } from '../../gpu/webgpu/device';
+import { acquireGpuDevice } from '../../gpu/webgpuDevice/device';
 import {
   DEFAULT_POLL_PACING,
   isDawnPollCallback,

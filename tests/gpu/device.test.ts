@@ -24,9 +24,9 @@ import {
   referenceBin,
   NO_BIN,
 } from '../../gpu/kernels/webgpu/histogramEdges';
-import { BufferPool } from '../../gpu/webgpu/bufferPool';
-import { DEFAULT_SWIFTSHADER_ICD_PATHS, isSoftwareAdapter } from '../../gpu/webgpu/device';
-import { PipelineCache } from '../../gpu/webgpu/pipelineCache';
+import { BufferPool } from '../../gpu/webgpuDevice/bufferPool';
+import { DEFAULT_SWIFTSHADER_ICD_PATHS, isSoftwareAdapter } from '../../gpu/webgpuDevice/device';
+import { PipelineCache } from '../../gpu/webgpuDevice/pipelineCache';
 import { NaiveKernels } from '../oracle/naiveKernels';
 import { bitsOf, expectSameFloats, expectSameIndices, floatOfBits, testDevice, uncaptured } from './helpers';
 
@@ -69,7 +69,7 @@ describe('acquireGpuDevice', () => {
     await mkdir(dir, { recursive: true });
     const bundle = join(dir, 'device.mjs');
     await build({
-      entryPoints: [join(process.cwd(), 'gpu/webgpu/device.ts')],
+      entryPoints: [join(process.cwd(), 'gpu/webgpuDevice/device.ts')],
       bundle: true,
       format: 'esm',
       platform: 'node',
@@ -266,10 +266,10 @@ describe('wrapped buffers, pipeline cache, buffer pool', () => {
 
   test('pipeline cache compiles each (source, entry point, constants, layout) once', () => {
     const cache = new PipelineCache(device);
-    const request = { code: WGSL_MODULES.elementwise, entryPoint: 'zeroAt', constants: { WG: 64 } };
+    const request = { code: WGSL_MODULES.elementwise, entryPoint: 'elementwise', constants: { WG: 64, OP: 3 } };
     const first = cache.get(request);
-    expect(cache.get({ ...request, constants: { WG: 64 } })).toBe(first);
-    expect(cache.get({ ...request, constants: { WG: 128 } })).not.toBe(first);
+    expect(cache.get({ ...request, constants: { WG: 64, OP: 3 } })).toBe(first);
+    expect(cache.get({ ...request, constants: { WG: 128, OP: 3 } })).not.toBe(first);
     expect(cache.size).toBe(2);
   });
 

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import { acquireGpuDevice, type AcquiredGpuDevice } from '../../gpu/webgpu/device';
+import { acquireGpuDevice, type AcquiredGpuDevice } from '../../gpu/webgpuDevice/device';
 
 let acquired: Promise<AcquiredGpuDevice> | null = null;
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { experimentSchema } from '../../common/experiment';
+import { syntheticExperiment } from '../experimentFixture';
 import { PROTOCOL_VERSION } from '../../common/protocol';
 import { encodeRankCheckpoint } from '../../common/checkpoint';
 import { startHub, type Hub } from '../../main/core/hub';
@@ -57,23 +58,19 @@ export interface RunOutcome {
 const FLOOD_BYTES = 200 * 1024 * 1024;
 
 export async function rogueSoak(options: SoakOptions): Promise<SoakReport> {
-  const experiment = experimentSchema.parse({
-    name: 'soak',
-    model: 'synthetic',
-    dataset: { name: 'synthetic' },
-    workers: 2,
-    backend: 'cpu',
-    epochs: options.epochs,
-    batchSize: 32,
-    optimizer: { lr: 0.05 },
-    arms: [
-      { method: 'topk', density: 0.05 },
-      { method: 'gaussiank', density: 0.05 },
-    ],
-    evaluation: { everyEpochs: 1 },
-    statistics: { everyIterations: 20, histogramIterations: [0], histogramBins: 16 },
-    faults: { checkpointEveryIterations: 50 },
-  });
+  const experiment = experimentSchema.parse(
+    syntheticExperiment({
+      name: 'soak',
+      epochs: options.epochs,
+      arms: [
+        { method: 'topk', density: 0.05 },
+        { method: 'gaussiank', density: 0.05 },
+      ],
+      evaluation: { everyEpochs: 1 },
+      statistics: { everyIterations: 20, histogramIterations: [0], histogramBins: 16 },
+      faults: { checkpointEveryIterations: 50 },
+    }),
+  );
   const store = openStore(mkdtempSync(join(tmpdir(), 'sparselab-soak-')));
   let hubRefusals = 0;
   const hubRefusalKinds: Record<string, number> = {};
@@ -93,7 +90,15 @@ export async function rogueSoak(options: SoakOptions): Promise<SoakReport> {
   try {
     const reference = orchestrator.submit(experiment);
     await orchestrator.waitFor(reference.map((r) => r.id));
-    store.flush();
+    // A run ends with rank 0's word; the other ranks' last log lines may still be on their way.
+    await until(
+      () => {
+        store.flush();
+        return reference.every((r) => store.logs(r.id).filter((l) => l.message === 'finished').length === 2);
+      },
+      30_000,
+      'every rank of the reference runs to log its end',
+    );
     const referenceBefore = reference.map((r) => snapshot(store, r.id));
 
     const attacked = orchestrator.submit(experiment);
@@ -189,14 +194,16 @@ async function rogueCycle(hub: Hub, targets: string[], flood: number[]): Promise
     rogue.send({ type: 'status', runId, state: 'finished' });
     rogue.send({ type: 'status', runId, state: 'failed', reason: 'forged by the rogue' });
   }
-  rogue.send({ type: 'hello', token: hub.token, protocolVersion: PROTOCOL_VERSION, capabilities: capabilities('x') });
+  // Hello twice, on a connection of its own: the forgeries above may already have cut `rogue` off.
+  const twice = await RogueWorker.join(hub);
+  twice.send({ type: 'hello', token: hub.token, protocolVersion: PROTOCOL_VERSION, capabilities: capabilities('x') });
   // Garbage: a text frame, random bytes.
   const texter = await RogueWorker.join(hub);
   texter.sendRaw('a text frame');
   const garbler = await RogueWorker.join(hub);
   garbler.sendRaw(randomBytes(64));
   await Promise.all(
-    [rogue, texter, garbler].map((r) =>
+    [rogue, twice, texter, garbler].map((r) =>
       until(() => r.ws.readyState === WebSocket.CLOSED, 5000, 'the hub to cut a rogue off').catch(() => r.close()),
     ),
   );

@@ -2,26 +2,20 @@
  * The app core (main/core/app): the dispatcher's argument checks, experiment validation, drafts across
  * restarts, series decimation, estimates and the run lifecycle rules, on a fresh data folder each.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AppEvent } from '../../common/api';
-import type { ExperimentInput } from '../../common/experiment';
 import { experimentSchema } from '../../common/experiment';
 import { AppCore, DRAFTS_FILE } from '../../main/core/app';
+import { syntheticExperiment } from '../experimentFixture';
+import { iterationRecord } from '../scriptedWorker';
 
-const experiment: ExperimentInput = {
+const experiment = syntheticExperiment({
   name: 'app-test',
-  model: 'synthetic',
   dataset: { name: 'synthetic', trainLimit: 1000, testLimit: 200 },
-  workers: 2,
-  backend: 'cpu',
-  epochs: 1,
-  batchSize: 32,
-  optimizer: { lr: 0.05 },
-  arms: [{ method: 'topk', density: 0.05 }],
-};
+});
 
 const cores: AppCore[] = [];
 async function start(dataDir = mkdtempSync(join(tmpdir(), 'sparselab-app-')), localWorkers = 0): Promise<AppCore> {
@@ -79,6 +73,8 @@ describe('drafts', () => {
     expect(await second.dispatch('loadDraft', ['designer'])).toBe('name: mine\nepochs: 4\n');
     expect(await second.dispatch('loadDraft', ['compare.view'])).toBe('{"log":true}');
     expect(JSON.parse(readFileSync(join(dataDir, DRAFTS_FILE), 'utf8'))).toHaveProperty('designer');
+    // What the user typed is theirs alone (POSIX permissions; Windows has none to check).
+    if (process.platform !== 'win32') expect(statSync(join(dataDir, DRAFTS_FILE)).mode & 0o777).toBe(0o600);
   });
 });
 
@@ -90,24 +86,9 @@ describe('series', () => {
     const [run] = store.createRuns(row.id);
     for (let iteration = 0; iteration < 100; iteration++) {
       for (const rank of [0, 1]) {
-        store.appendIteration({
-          runId: run!.id,
-          rank,
-          iteration,
-          epoch: iteration / 100,
-          loss: 1 / (iteration + 1),
-          lr: 0.1,
-          density: 0.05,
-          k: 10,
-          selected: 10,
+        store.append('iteration', {
+          ...iterationRecord(run!.id, rank, iteration, 1 / (iteration + 1)),
           bytesSent: 100 + iteration,
-          bytesReceived: 0,
-          wallMs: iteration * 10,
-          computeMs: 1,
-          compressMs: 1,
-          exchangeMs: 1,
-          waitMs: 0,
-          updateMs: 1,
           ...(iteration % 10 === 0 && { rho: 0.5 }),
         });
       }
@@ -192,6 +173,10 @@ describe('local workers', () => {
     await until('one worker', async () => (await core.api.workers()).length === 1);
     const [first] = await core.api.workers();
     expect(first).toMatchObject({ local: true, state: 'idle', backend: 'cpu' });
+    // The view is the hub's snapshot (less its own lastSeen) plus what the Workers view shows.
+    expect(Object.keys(first!).sort()).toEqual(
+      'adapter backend capabilities connectedAt host id lastHeartbeat local rank remoteAddress runId state'.split(' '),
+    );
     process.kill(first!.capabilities.pid, 'SIGKILL');
     await until('a replacement', async () => {
       const workers = await core.api.workers();

@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { normalData } from '../../common/normalData';
 import { createCpuKernels, type CpuKernels, type CpuVector } from '../../gpu/kernels/cpu/index';
 import type { CentralMoments, Moments, SparseVector } from '../../gpu/kernels/kernels';
 import { randomKey } from '../../gpu/kernels/random';
@@ -134,23 +135,6 @@ async function withVector<T>(kernels: CpuKernels, u: Float32Array, f: (v: CpuVec
   }
 }
 
-/** A deterministic normal(0, 1) float32 vector. */
-function normalVector(n: number, seed: number): Float32Array {
-  const u = new Float32Array(n);
-  let s = seed >>> 0;
-  const next = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 4294967296;
-  };
-  for (let i = 0; i < n; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(next()));
-    const t = 2 * Math.PI * next();
-    u[i] = r * Math.cos(t);
-    if (i + 1 < n) u[i + 1] = r * Math.sin(t);
-  }
-  return u;
-}
-
 /** Expected top-k for several k from one sort of the oracle's magnitude keys. */
 function topkOracle(u: Float32Array): (k: number) => SparseVector {
   const order = largestKeys(Array.from(u, magnitudeBits), u.length);
@@ -250,10 +234,10 @@ describe('CpuKernels: memory and element-wise', () => {
     const kernels = await createCpuKernels();
     const before = kernels.memoryBytes;
     const live = new Map<CpuVector, Float32Array>();
-    const early = kernels.upload(normalVector(1000, 1));
+    const early = kernels.upload(normalData(1000, 1));
     const staleView = kernels.view(early);
     for (let i = 0; i < 120; i++) {
-      const u = normalVector(10_000 + 997 * i, i + 2);
+      const u = normalData(10_000 + 997 * i, i + 2);
       live.set(kernels.upload(u), u);
       if (i % 3 === 0) {
         const [first] = live.keys();
@@ -261,12 +245,12 @@ describe('CpuKernels: memory and element-wise', () => {
         live.delete(first!);
       }
     }
-    const big = normalVector(3_000_000, 99);
+    const big = normalData(3_000_000, 99);
     live.set(kernels.upload(big), big);
     expect(kernels.memoryBytes).toBeGreaterThan(before);
     // The old view was detached by growth; a fresh one sees the data.
     expect(staleView.length).toBe(0);
-    sameBits(kernels.view(early), normalVector(1000, 1));
+    sameBits(kernels.view(early), normalData(1000, 1));
     for (const [v, u] of live) sameBits(await kernels.download(v), u);
     // Freed space is reused rather than grown into.
     const size = kernels.memoryBytes;
@@ -296,7 +280,7 @@ describe('CpuKernels: statistics', () => {
       maxAbs: 0,
       firstNonFinite: -1,
     });
-    const u = normalVector(300_003, 5);
+    const u = normalData(300_003, 5);
     for (let i = 0; i < u.length; i++) u[i] = u[i]! + 0.25;
     checkMoments(await withVector(cpu, u, (v) => cpu.moments(v)), await naive.moments(u));
     // Blocks of huge and tiny values (squares would overflow / underflow in float32).
@@ -330,7 +314,7 @@ describe('CpuKernels: statistics', () => {
       ),
       RUNS,
     );
-    const u = normalVector(300_001, 6);
+    const u = normalData(300_001, 6);
     checkCentral(
       await withVector(cpu, u, (v) => cpu.centralMoments(v, 0.01)),
       await naive.centralMoments(u, 0.01),
@@ -356,7 +340,7 @@ describe('CpuKernels: statistics', () => {
       }),
       RUNS,
     );
-    const u = normalVector(200_003, 7);
+    const u = normalData(200_003, 7);
     sameBits(await withVector(cpu, u, (v) => cpu.histogram(v, -3, 3, 64)), await naive.histogram(u, -3, 3, 64));
   });
 });
@@ -389,7 +373,7 @@ describe('CpuKernels: thresholds', () => {
   });
 
   it('countAbove and compactAbove on a large vector (SIMD body, tail, multi-chunk output)', async () => {
-    const u = normalVector(300_005, 8);
+    const u = normalData(300_005, 8);
     u[300_004] = 9; // only in the scalar tail
     u[17] = -0;
     const thresholds = [-1, 0, 0.5, 1, 2, 3, 3.29, 4, 8.5, 10].map(Math.fround);
@@ -431,11 +415,11 @@ describe('CpuKernels: selection', () => {
 
   it('topk on large vectors: radix paths, ties, constant, all-zero, non-finite, k = d', async () => {
     const n = 300_001;
-    const gaussian = normalVector(n, 9);
-    const ties = Float32Array.from(normalVector(n, 10), (x) => Math.round(x * 2) / 2);
+    const gaussian = normalData(n, 9);
+    const ties = Float32Array.from(normalData(n, 10), (x) => Math.round(x * 2) / 2);
     const constant = new Float32Array(n).fill(-1.5);
     const zeros = new Float32Array(n);
-    const withNaN = normalVector(n, 11);
+    const withNaN = normalData(n, 11);
     withNaN[5] = NaN;
     withNaN[n - 1] = -Infinity;
     withNaN[1000] = Infinity;

@@ -15,18 +15,11 @@ import { claimDataFolder, DataFolderBusyError, LOCK_FILE, releaseDataFolder } fr
 import { connectToHub } from '../../gpu/worker/hubClient';
 import type { CancelMessage } from '../../common/protocol';
 import { capabilities, until } from '../scriptedWorker';
+import { syntheticExperiment } from '../experimentFixture';
 
-const experiment = experimentSchema.parse({
-  name: 'owner-test',
-  model: 'synthetic',
-  dataset: { name: 'synthetic', testLimit: 100 },
-  workers: 1,
-  backend: 'cpu',
-  epochs: 1,
-  batchSize: 32,
-  optimizer: { lr: 0.05 },
-  arms: [{ method: 'topk', density: 0.05 }],
-});
+const experiment = experimentSchema.parse(
+  syntheticExperiment({ name: 'owner-test', dataset: { name: 'synthetic', testLimit: 100 }, workers: 1 }),
+);
 
 const cores: AppCore[] = [];
 afterEach(async () => {

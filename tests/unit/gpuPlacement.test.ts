@@ -7,7 +7,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { experimentSchema, type ExperimentInput } from '../../common/experiment';
+import { experimentSchema } from '../../common/experiment';
+import { syntheticExperiment } from '../experimentFixture';
 import { chooseGpus, gpuForSlot, parseGpuList, placementProblem, type GpuInfo } from '../../common/gpus';
 import { GPU_ENV, gpuSelection, openSelectedGpu } from '../../gpu/worker/gpus/dawn';
 import { discoverGpus, type DiscoverySources } from '../../gpu/worker/gpus/discovery';
@@ -292,17 +293,12 @@ describe('placement', () => {
       log: () => {},
     });
     try {
-      const experiment: ExperimentInput = {
+      const experiment = syntheticExperiment({
         name: 'four ranks',
-        model: 'synthetic',
         dataset: { name: 'synthetic', trainLimit: 1000, testLimit: 200 },
         workers: 4,
         backend: 'webgpu',
-        epochs: 1,
-        batchSize: 32,
-        optimizer: { lr: 0.05 },
-        arms: [{ method: 'topk', density: 0.05 }],
-      };
+      });
       await expect(core.dispatch('launch', [experiment])).rejects.toThrow(/^4 workers but 2 GPUs/);
       expect(await core.runs()).toEqual([]);
       const info = await core.info();
@@ -344,17 +340,7 @@ describe('recorded per rank', () => {
       }
       const assigned = new Promise<void>((resolve) => clients[1]!.onAssign(() => resolve()));
       const [run] = orchestrator.submit(
-        experimentSchema.parse({
-          name: 'recorded',
-          model: 'synthetic',
-          dataset: { name: 'synthetic' },
-          workers: 2,
-          backend: 'webgpu',
-          epochs: 1,
-          batchSize: 32,
-          optimizer: { lr: 0.05 },
-          arms: [{ method: 'topk', density: 0.05 }],
-        }),
+        experimentSchema.parse(syntheticExperiment({ name: 'recorded', backend: 'webgpu' })),
       );
       await assigned;
       const group = hub.group(run!.id)!;

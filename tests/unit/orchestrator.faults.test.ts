@@ -11,18 +11,9 @@ import { startHub, type Hub } from '../../main/core/hub';
 import { MAX_LOG_LINE, Orchestrator } from '../../main/core/runtime/orchestrator';
 import { openStore, type Store } from '../../main/core/store';
 import { iterationRecord, RogueWorker, scriptedWorker, until, type ScriptedWorker } from '../scriptedWorker';
+import { syntheticExperiment } from '../experimentFixture';
 
-const base: ExperimentInput = {
-  name: 'faults-test',
-  model: 'synthetic',
-  dataset: { name: 'synthetic', testLimit: 100 },
-  workers: 1,
-  backend: 'cpu',
-  epochs: 1,
-  batchSize: 32,
-  optimizer: { lr: 0.05 },
-  arms: [{ method: 'topk', density: 0.05 }],
-};
+const base = syntheticExperiment({ name: 'faults-test', dataset: { name: 'synthetic', testLimit: 100 }, workers: 1 });
 
 interface Core {
   store: Store;

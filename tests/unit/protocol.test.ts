@@ -11,6 +11,7 @@ import {
   type ProtocolErrorCode,
 } from '../../common/protocol';
 import { decodeUtf8, encodeUtf8 } from '../../common/utf8';
+import { syntheticExperiment } from '../experimentFixture';
 
 const caps = { host: 'node-1', pid: 42, backend: 'webgpu' as const, cores: 8 };
 
@@ -337,15 +338,7 @@ describe('UTF-8', () => {
 
 describe('run config', () => {
   it('reads a RunSpec with the experiment schema and names what is wrong', () => {
-    const experiment = experimentSchema.parse({
-      name: 'x',
-      model: 'logreg',
-      dataset: { name: 'mnist' },
-      epochs: 1,
-      batchSize: 32,
-      optimizer: { lr: 0.1 },
-      arms: [{ method: 'topk', density: 0.01 }],
-    });
+    const experiment = experimentSchema.parse(syntheticExperiment({ model: 'logreg', dataset: { name: 'mnist' } }));
     const spec = { experiment, arm: experiment.arms[0], seed: 1 };
     // The assign's config is JSON: what arrives is the spec after a trip through a frame.
     const frame = encodeFrame({ type: 'assign', runId: 'r', rank: 0, worldSize: 1, config: spec });

@@ -82,19 +82,14 @@ describe('the records, defined once in common/records.ts', () => {
   });
 
   it('refuses a schema version taken twice or skipped, by hand or by a field', () => {
-    const hand = MIGRATIONS.filter((m) => !declared().some((f) => f.since === m.version));
+    // Today's migrations (by hand and from fields, in any interleaving) plus one more field.
     const field = { field: 'x', column: 'x', kind: 'opt', sql: 'REAL' } as const;
-    const next = hand.length + 1;
-    expect(composeMigrations(hand, [{ table: 'iterations', field: { ...field, since: next } }]).at(-1)).toMatchObject({
-      version: next,
-      description: 'iterations.x',
-    });
-    expect(() => composeMigrations(hand, [{ table: 'iterations', field: { ...field, since: next - 1 } }])).toThrow(
-      `found version ${next - 1} in place ${next}`,
-    );
-    expect(() => composeMigrations(hand, [{ table: 'iterations', field: { ...field, since: next + 1 } }])).toThrow(
-      `found version ${next + 1} in place ${next}`,
-    );
+    const next = MIGRATIONS.length + 1;
+    const adding = (since: number) =>
+      composeMigrations(MIGRATIONS, [{ table: 'iterations', field: { ...field, since } }]);
+    expect(adding(next).at(-1)).toMatchObject({ version: next, description: 'iterations.x' });
+    expect(() => adding(next - 1)).toThrow(`found version ${next - 1} in place ${next}`);
+    expect(() => adding(next + 1)).toThrow(`found version ${next + 1} in place ${next}`);
   });
 
   it('series columns, Compare y metrics and the API argument check follow the field metadata', () => {
@@ -132,7 +127,7 @@ describe('the records, defined once in common/records.ts', () => {
       const frame = encodeFrame({ type: 'metrics', kind: 'iteration', records: [record as never] });
       const { header } = decodeFrame(frame, 'worker');
       if (header.type !== 'metrics' || header.kind !== 'iteration') throw new Error('not an iteration batch');
-      store.appendIteration(header.records[0]!);
+      store.append('iteration', header.records[0]!);
       store.flush();
       const [stored] = store.iterationSeries(run.id, { ranks: 'all' });
       expect({ runId: run.id, ...stored }).toEqual(record);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { experimentSchema } from '../../common/experiment';
+import { syntheticExperiment } from '../experimentFixture';
 import { startHub, type Hub } from '../../main/core/hub';
 import { LocalWorkers } from '../../main/core/runtime/localWorkers';
 import { Orchestrator } from '../../main/core/runtime/orchestrator';
@@ -34,17 +35,9 @@ async function runtime(): Promise<{ store: Store; hub: Hub; orchestrator: Orches
 }
 
 const experiment = (epochs: number) =>
-  experimentSchema.parse({
-    name: 'cancel-test',
-    model: 'synthetic',
-    dataset: { name: 'synthetic', testLimit: 200 },
-    workers: 1,
-    backend: 'cpu',
-    epochs,
-    batchSize: 32,
-    optimizer: { lr: 0.05 },
-    arms: [{ method: 'topk', density: 0.05 }],
-  });
+  experimentSchema.parse(
+    syntheticExperiment({ name: 'cancel-test', dataset: { name: 'synthetic', testLimit: 200 }, workers: 1, epochs }),
+  );
 
 describe('cancel', () => {
   it('stops a one-worker run within two seconds, and the worker takes the next run', async () => {

@@ -15,20 +15,15 @@ import { LocalWorkers } from '../../main/core/runtime/localWorkers';
 import { Orchestrator } from '../../main/core/runtime/orchestrator';
 import { openStore, type Store } from '../../main/core/store';
 import { magnitudeBits } from '../oracle/naiveKernels';
+import { syntheticExperiment } from '../experimentFixture';
 
-const base: ExperimentInput = {
+const base = syntheticExperiment({
   name: 'runtime-test',
-  model: 'synthetic',
   dataset: { name: 'synthetic', testLimit: 500 },
-  workers: 2,
-  backend: 'cpu',
   epochs: 2,
-  batchSize: 32,
-  optimizer: { lr: 0.05 },
-  arms: [{ method: 'topk', density: 0.05 }],
   faults: { checkpointEveryIterations: 10 },
   statistics: { everyIterations: 5, histogramIterations: [0, 10], histogramBins: 16 },
-};
+});
 
 interface Runtime {
   store: Store;

@@ -42,7 +42,7 @@ describe('rogue soak on loopback', () => {
       for (const refusal of [
         /sent more than N bytes before its hello/,
         /wrong token/,
-        /sent hello twice/,
+        /sent hello after hello/,
         /text frame/,
         /bad frame/,
         /N connections already waiting for hello/,

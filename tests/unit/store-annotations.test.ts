@@ -1,30 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { annotationPatchSchema, parseTags } from '../../common/annotations';
 import { checkArgs } from '../../common/apiArgs';
-import { experimentSchema } from '../../common/experiment';
 import { openStore, UnknownRunError } from '../../main/core/store';
+import { cleanUpStores, config, tempDir } from './storeFixture';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+cleanUpStores();
 
+/** A store in a fresh folder with a run of each of the fixture's arms (Top_k, Dense). */
 function setup() {
-  const dir = mkdtempSync(join(tmpdir(), 'sparselab-annotations-'));
-  dirs.push(dir);
+  const dir = tempDir();
   const store = openStore(dir);
-  const config = experimentSchema.parse({
-    name: 'annotated',
-    model: 'fnn',
-    dataset: { name: 'mnist', trainLimit: 100 },
-    epochs: 1,
-    batchSize: 32,
-    optimizer: { lr: 0.1 },
-    arms: [{ method: 'topk', density: 0.01 }, { method: 'dense' }],
-  });
   const experiment = store.createExperiment(config);
   const topk = store.createRun({ experimentId: experiment.id, arm: config.arms[0]!, seed: 1, totalIterations: 10 });
   const dense = store.createRun({ experimentId: experiment.id, arm: config.arms[1]!, seed: 1, totalIterations: 10 });

@@ -28,7 +28,7 @@ console.log('run ' + run.id);
 if (process.argv[3] === 'exit') {
   // Buffered, never flushed nor closed: the store's exit hook writes them.
   for (let i = 0; i < 10; i++)
-    store.appendEvaluation({ runId: run.id, iteration: i, epoch: 0, wallMs: i, testLoss: 1, accuracy: 0.5 });
+    store.append('evaluation', { runId: run.id, iteration: i, epoch: 0, wallMs: i, testLoss: 1, accuracy: 0.5 });
   process.exit(0);
 }
 const checkpoint = (it: number) => Uint8Array.from({ length: 65536 }, (_, j) => (it * 7 + j) & 255);
@@ -36,13 +36,13 @@ let it = 0;
 function step() {
   for (let n = 0; n < 100; n++, it++) {
     for (let rank = 0; rank < 4; rank++)
-      store.appendIteration({
+      store.append('iteration', {
         runId: run.id, rank, iteration: it, epoch: it / 1000, loss: 1 / (it + 1), lr: 0.1, density: 0.01, k: 10,
         selected: 10, bytesSent: 80, bytesReceived: 240, wallMs: it, computeMs: 1, compressMs: 1, exchangeMs: 1, waitMs: 0,
         updateMs: 1,
       });
     if (it % 50 === 0)
-      store.appendEvaluation({ runId: run.id, iteration: it, epoch: it / 1000, wallMs: it, testLoss: 1, accuracy: 0.5 });
+      store.append('evaluation', { runId: run.id, iteration: it, epoch: it / 1000, wallMs: it, testLoss: 1, accuracy: 0.5 });
     if (it % 10 === 0)
       store.appendLog({ runId: run.id, workerId: 'w0', rank: 0, level: 'info', message: 'iteration ' + it, time: it });
   }

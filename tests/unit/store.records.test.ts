@@ -81,12 +81,12 @@ describe('records', () => {
       { runId: null, workerId: null, rank: null, level: 'info', message: 'hub started', time: 1 },
     ];
 
-    for (const r of [plain, measured, diverged]) store.appendIteration(r);
-    store.appendLayerStats(layer);
-    store.appendLayerStats(noThreshold);
-    store.appendHistogram(histogram);
-    store.appendEvaluation(accuracy);
-    store.appendEvaluation(perplexity);
+    for (const r of [plain, measured, diverged]) store.append('iteration', r);
+    store.append('layerStats', layer);
+    store.append('layerStats', noThreshold);
+    store.append('histogram', histogram);
+    store.append('evaluation', accuracy);
+    store.append('evaluation', perplexity);
     for (const l of logs) store.appendLog(l);
     store.workerSeen({ id: 'w-1', host: 'box', capabilities: { webgpu: true, cores: 8 } });
     expect(store.flush()).toBe(10);
@@ -115,13 +115,13 @@ describe('records', () => {
 
   it('keeps records append-only, and a resume discards first what it records again', () => {
     const { store, run } = setup();
-    for (let i = 0; i < 10; i++) store.appendIteration(iteration(run.id, i));
-    store.appendEvaluation({ runId: run.id, iteration: 5, epoch: 0.06, wallMs: 1, testLoss: 1, accuracy: 0.4 });
-    store.appendEvaluation({ runId: run.id, iteration: 8, epoch: 0.09, wallMs: 1, testLoss: 1, accuracy: 0.5 });
+    for (let i = 0; i < 10; i++) store.append('iteration', iteration(run.id, i));
+    store.append('evaluation', { runId: run.id, iteration: 5, epoch: 0.06, wallMs: 1, testLoss: 1, accuracy: 0.4 });
+    store.append('evaluation', { runId: run.id, iteration: 8, epoch: 0.09, wallMs: 1, testLoss: 1, accuracy: 0.5 });
     store.flush();
     // A second record for an iteration never replaces the first (a finished run's counter stays as recorded).
-    store.appendIteration(iteration(run.id, 3, 0, { loss: 999_999 }));
-    store.appendEvaluation({ runId: run.id, iteration: 8, epoch: 0.09, wallMs: 1, testLoss: 9, accuracy: 1 });
+    store.append('iteration', iteration(run.id, 3, 0, { loss: 999_999 }));
+    store.append('evaluation', { runId: run.id, iteration: 8, epoch: 0.09, wallMs: 1, testLoss: 9, accuracy: 1 });
     store.flush();
     expect(store.iterationSeries(run.id, { columns: ['loss'], from: 3, to: 3 })).toEqual([
       { iteration: 3, rank: 0, loss: iteration(run.id, 3).loss },
@@ -133,20 +133,20 @@ describe('records', () => {
     expect(store.iterationSeries(run.id).map((r) => r.iteration)).toEqual([0, 1, 2, 3, 4]);
     expect(store.evaluationSeries(run.id).map((e) => e.iteration)).toEqual([5]);
     expect(store.getRun(run.id).iteration).toBe(4);
-    store.appendIteration(iteration(run.id, 5, 0, { loss: 9 }));
+    store.append('iteration', iteration(run.id, 5, 0, { loss: 9 }));
     store.flush();
     expect(store.iterationSeries(run.id, { columns: ['loss'], from: 5 })).toEqual([{ iteration: 5, rank: 0, loss: 9 }]);
   });
 
   it('refuses, at append time, records that would break a batch', () => {
     const { store, run } = setup();
-    expect(() => store.appendIteration(iteration(run.id, -1))).toThrow(InvalidRecordError);
-    expect(() => store.appendIteration(iteration(run.id, 1.5))).toThrow('iteration must be a non-negative integer');
-    expect(() => store.appendIteration({ ...iteration(run.id, 1), loss: true as unknown as number })).toThrow(
+    expect(() => store.append('iteration', iteration(run.id, -1))).toThrow(InvalidRecordError);
+    expect(() => store.append('iteration', iteration(run.id, 1.5))).toThrow('iteration must be a non-negative integer');
+    expect(() => store.append('iteration', { ...iteration(run.id, 1), loss: true as unknown as number })).toThrow(
       'loss must be a number',
     );
     expect(() =>
-      store.appendHistogram({
+      store.append('histogram', {
         ...({} as HistogramRecord),
         runId: run.id,
         iteration: 0,
@@ -170,10 +170,10 @@ describe('records', () => {
 describe('batching', () => {
   it('buffers appends until a flush, and writes them in one transaction', () => {
     const { store, run } = setup({ flushIntervalMs: 60_000 });
-    for (let i = 0; i < 5000; i++) store.appendIteration(iteration(run.id, i >> 2, i & 3));
+    for (let i = 0; i < 5000; i++) store.append('iteration', iteration(run.id, i >> 2, i & 3));
     expect(store.pending).toBe(1000); // two size-triggered flushes (maxBuffered 2000) happened
     store.flush();
-    for (let i = 0; i < 1500; i++) store.appendIteration(iteration(run.id, 2000 + (i >> 2), i & 3));
+    for (let i = 0; i < 1500; i++) store.append('iteration', iteration(run.id, 2000 + (i >> 2), i & 3));
     expect(store.pending).toBe(1500);
     expect(store.iterationSeries(run.id, { ranks: 'all' }).length).toBe(5000);
     const db = (store as unknown as { db: { sqlite: Database.Database } }).db.sqlite;
@@ -187,7 +187,7 @@ describe('batching', () => {
 
   it('flushes on its own within the interval', async () => {
     const { store, run } = setup({ flushIntervalMs: 20 });
-    store.appendIteration(iteration(run.id, 0));
+    store.append('iteration', iteration(run.id, 0));
     store.appendLog({ runId: run.id, workerId: 'w', rank: 0, level: 'debug', message: 'x', time: 1 });
     expect(store.iterationSeries(run.id)).toEqual([]);
     await vi.waitFor(() => expect(store.pending).toBe(0), { timeout: 5000, interval: 10 });
@@ -198,7 +198,7 @@ describe('batching', () => {
   it('flushes before a status change, so a finished run has all its records', () => {
     const { store, run } = setup({ flushIntervalMs: 60_000 });
     store.setStatus(run.id, 'running');
-    store.appendIteration(iteration(run.id, 0));
+    store.append('iteration', iteration(run.id, 0));
     store.setStatus(run.id, 'finished');
     expect(store.pending).toBe(0);
     expect(store.iterationSeries(run.id).length).toBe(1);
@@ -207,8 +207,8 @@ describe('batching', () => {
   it('drops, and only drops, the records of a run another process deleted meanwhile', () => {
     const { store, run, experiment } = setup({ flushIntervalMs: 60_000 });
     const other = store.createRun({ experimentId: experiment.id, arm: config.arms[1]!, seed: 1 });
-    store.appendIteration(iteration(run.id, 0));
-    store.appendIteration(iteration(other.id, 0));
+    store.append('iteration', iteration(run.id, 0));
+    store.append('iteration', iteration(other.id, 0));
     store.appendLog({ runId: other.id, workerId: null, rank: 0, level: 'info', message: 'x', time: 0 });
     const cli = new Database(store.dbPath);
     cli.pragma('foreign_keys = ON');
@@ -224,7 +224,7 @@ describe('batching', () => {
     const { store, run } = setup({ flushIntervalMs: 20, busyTimeoutMs: 5, onError: (e) => errors.push(e) });
     const other = new Database(store.dbPath);
     other.exec('BEGIN IMMEDIATE');
-    store.appendIteration(iteration(run.id, 0));
+    store.append('iteration', iteration(run.id, 0));
     await vi.waitFor(() => expect(errors.length).toBeGreaterThan(0), { timeout: 5000, interval: 10 });
     expect(errors[0]!.message).toMatch(/could not write 1 buffered records .*kept, retrying.*SQLITE_BUSY/);
     expect(store.pending).toBe(1);
@@ -238,7 +238,7 @@ describe('batching', () => {
 describe('series', () => {
   it('decimates by iteration stride to at most N points, keeping the last, with chosen columns', () => {
     const { store, run } = setup();
-    for (let i = 0; i < 1000; i++) for (const rank of [0, 1]) store.appendIteration(iteration(run.id, i, rank));
+    for (let i = 0; i < 1000; i++) for (const rank of [0, 1]) store.append('iteration', iteration(run.id, i, rank));
     store.flush();
     const ten = store.iterationSeries(run.id, { points: 10, columns: ['loss', 'wallMs'] });
     expect(ten.map((r) => r.iteration)).toEqual([0, 111, 222, 333, 444, 555, 666, 777, 888, 999]);
@@ -269,7 +269,8 @@ describe('bytesSentTotal', () => {
   it("is each rank's running sum from the start of the run, before the range and the decimation", () => {
     const { store, run } = setup();
     for (let i = 0; i < 10; i++)
-      for (const rank of [0, 1]) store.appendIteration(iteration(run.id, i, rank, { bytesSent: 10 * (rank + 1) + i }));
+      for (const rank of [0, 1])
+        store.append('iteration', iteration(run.id, i, rank, { bytesSent: 10 * (rank + 1) + i }));
     store.flush();
     const sum = (rank: number, upTo: number) =>
       Array.from({ length: upTo + 1 }, (_, i) => 10 * (rank + 1) + i).reduce((a, b) => a + b);

@@ -15,7 +15,8 @@ describe('summaries', () => {
     store.setStatus(run.id, 'running');
     for (let i = 0; i < 4; i++)
       for (const rank of [0, 1])
-        store.appendIteration(
+        store.append(
+          'iteration',
           iteration(run.id, i, rank, {
             epoch: (i + 1) / 4,
             loss: 2 - 0.5 * i + 0.1 * rank,
@@ -39,9 +40,9 @@ describe('summaries', () => {
       testLoss,
       accuracy,
     });
-    store.appendEvaluation(ev(0, 100, 1.5, 0.5));
-    store.appendEvaluation(ev(2, 300, 0.4, 0.92));
-    store.appendEvaluation(ev(3, 400, 0.45, 0.9));
+    store.append('evaluation', ev(0, 100, 1.5, 0.5));
+    store.append('evaluation', ev(2, 300, 0.4, 0.92));
+    store.append('evaluation', ev(3, 400, 0.45, 0.9));
     clock.t = 14_000;
     store.setStatus(run.id, 'finished');
     return { store, experiment, run };
@@ -92,8 +93,8 @@ describe('summaries', () => {
 
   it('projects from the phase times without their CPU waits and the count selected, not k', () => {
     const { store, run } = recorded();
-    store.appendLayerStats(layerStats(run.id, 0, 'kernel', 640));
-    store.appendLayerStats(layerStats(run.id, 0, 'bias', 10));
+    store.append('layerStats', layerStats(run.id, 0, 'kernel', 640));
+    store.append('layerStats', layerStats(run.id, 0, 'bias', 10));
     store.flush();
     expect(measuredIteration(store, store.summary(run.id), false)).toEqual({
       computeSeconds: 0.007,
@@ -124,7 +125,7 @@ describe('summaries', () => {
       [10, 120],
       [20, 130],
     ] as const)
-      store.appendEvaluation({
+      store.append('evaluation', {
         runId: run.id,
         iteration,
         epoch: iteration / 10,
@@ -152,9 +153,16 @@ describe('summaries', () => {
 describe('export', () => {
   it('writes iterations and evaluations as CSV with a header row', () => {
     const { store, run, dir } = setup();
-    store.appendIteration(iteration(run.id, 0, 1));
-    store.appendIteration(iteration(run.id, 0, 0, { rho: 0.5, loss: NaN }));
-    store.appendEvaluation({ runId: run.id, iteration: 0, epoch: 0.01, wallMs: 10, testLoss: 2.25, accuracy: 0.125 });
+    store.append('iteration', iteration(run.id, 0, 1));
+    store.append('iteration', iteration(run.id, 0, 0, { rho: 0.5, loss: NaN }));
+    store.append('evaluation', {
+      runId: run.id,
+      iteration: 0,
+      epoch: 0.01,
+      wallMs: 10,
+      testLoss: 2.25,
+      accuracy: 0.125,
+    });
     store.flush();
     const lines = store.exportCsv(run.id, 'iterations').trimEnd().split('\n');
     expect(lines[0]).toBe(
@@ -174,8 +182,8 @@ describe('export', () => {
 
   it('exports everything about a run as JSON', () => {
     const { store, run, experiment } = setup();
-    store.appendIteration(iteration(run.id, 0));
-    store.appendLayerStats({
+    store.append('iteration', iteration(run.id, 0));
+    store.append('layerStats', {
       runId: run.id,
       iteration: 0,
       layer: 'l',

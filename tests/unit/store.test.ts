@@ -128,7 +128,7 @@ describe('experiments and runs', () => {
     store.setStatus(a!.id, 'waiting');
     store.setStatus(b!.id, 'running');
     store.setStatus(b!.id, 'finished');
-    store.appendIteration(iteration(run.id, 0));
+    store.append('iteration', iteration(run.id, 0));
     store.close();
 
     const reopened = openStore(dir, { now: () => 9000 });
@@ -155,7 +155,7 @@ describe('experiments and runs', () => {
     const { store } = setup();
     expect(() => store.getRun('r-nope')).toThrow(UnknownRunError);
     expect(() => store.getRun('r-nope')).toThrow('unknown run "r-nope"');
-    expect(() => store.appendIteration(iteration('r-nope', 0))).toThrow('unknown run "r-nope"');
+    expect(() => store.append('iteration', iteration('r-nope', 0))).toThrow('unknown run "r-nope"');
     expect(() => store.iterationSeries('r-nope')).toThrow('unknown run "r-nope"');
     expect(() => store.setStatus('r-nope', 'running')).toThrow('unknown run "r-nope"');
     expect(() => store.getExperiment('e-nope')).toThrow('unknown experiment "e-nope"');
@@ -198,9 +198,9 @@ describe('checkpoints and deletion', () => {
 
   it('deletes a run with its records and checkpoints folder', async () => {
     const { store, run, experiment } = setup();
-    store.appendIteration(iteration(run.id, 0));
+    store.append('iteration', iteration(run.id, 0));
     store.flush();
-    store.appendIteration(iteration(run.id, 1)); // still buffered: dropped with the run
+    store.append('iteration', iteration(run.id, 1)); // still buffered: dropped with the run
     await store.writeCheckpoint(run.id, 1, new Uint8Array(8));
     const keep = store.createRun({ experimentId: experiment.id, arm: config.arms[1]!, seed: 1 });
     store.deleteRun(run.id);
@@ -299,7 +299,7 @@ describe('opening', () => {
     expect(store.iterationSeries('r-old', { columns: ['loss', 'exchangeMs'] })).toEqual([
       { iteration: 7, rank: 0, loss: 0.5, exchangeMs: 3.25 },
     ]);
-    store.appendLayerStats(layerStats('r-old', 7, 'l', 1));
+    store.append('layerStats', layerStats('r-old', 7, 'l', 1));
     store.flush();
     expect(store.layerNames('r-old')).toEqual(['l']);
     expect(readdirSync(dir).filter((f) => /^sparselab\.db\.v1-\d+-\d+\.bak$/.test(f)).length).toBe(1);

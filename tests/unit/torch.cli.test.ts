@@ -24,31 +24,36 @@ describe('sparselab sparsify --engine torch', () => {
   const file = join(folder, 'grad.npy');
   writeFileSync(file, encodeNpy(gradient));
 
-  it.runIf(python !== null)('writes the same .npy files and statistics as the native engine', async () => {
-    for (const method of SPARSIFIER_METHODS) {
-      const options = (engine: 'native' | 'torch'): SparsifyOptions => ({
-        method,
-        density: 0.01,
-        backend: 'cpu',
-        seed: 4,
-        bins: 21,
-        json: true,
-        engine,
-        out: join(folder, `${method}-${engine}`),
-      });
-      const native = await sparsify(file, options('native'));
-      const torch = await sparsify(file, options('torch'));
-      expect(torch.engine).toBe('torch');
-      expect(torch.shape).toEqual(native.shape);
-      expect(torch.statistics, method).toEqual(JSON.parse(JSON.stringify(native.statistics)));
-      for (const part of ['indices', 'values'] as const) {
-        expect(
-          readFileSync(torch.written![part]).equals(readFileSync(native.written![part])),
-          `${method} ${part}`,
-        ).toBe(true);
+  it.runIf(python !== null)(
+    'writes the same .npy files and statistics as the native engine',
+    async () => {
+      for (const method of SPARSIFIER_METHODS) {
+        const options = (engine: 'native' | 'torch'): SparsifyOptions => ({
+          method,
+          density: 0.01,
+          backend: 'cpu',
+          seed: 4,
+          bins: 21,
+          json: true,
+          engine,
+          out: join(folder, `${method}-${engine}`),
+        });
+        const native = await sparsify(file, options('native'));
+        const torch = await sparsify(file, options('torch'));
+        expect(torch.engine).toBe('torch');
+        expect(torch.shape).toEqual(native.shape);
+        expect(torch.statistics, method).toEqual(JSON.parse(JSON.stringify(native.statistics)));
+        for (const part of ['indices', 'values'] as const) {
+          expect(
+            readFileSync(torch.written![part]).equals(readFileSync(native.written![part])),
+            `${method} ${part}`,
+          ).toBe(true);
+        }
       }
-    }
-  });
+      // Six Python processes, each importing torch: minutes on a loaded 2-core machine.
+    },
+    600_000,
+  );
 
   it('says how to install torch when no Python has it', async () => {
     const options: SparsifyOptions = { method: 'topk', density: 0.01, backend: 'cpu', seed: 0, bins: 0, json: true };
@@ -57,18 +62,24 @@ describe('sparselab sparsify --engine torch', () => {
     );
   });
 
-  it.runIf(python !== null)('runs from the command line and refuses a NaN naming its index', () => {
-    const bad = Float32Array.from(gradient);
-    bad[1234] = NaN;
-    const badFile = join(folder, 'nan.npy');
-    writeFileSync(badFile, encodeNpy(bad));
-    const cli = (...args: string[]) =>
-      spawnSync(process.execPath, ['bin/sparselab.js', 'sparsify', ...args, '--engine', 'torch'], { encoding: 'utf8' });
-    const ok = cli(file, '--method', 'gaussiank', '--density', '0.001', '--json');
-    expect(ok.stderr).toBe('');
-    expect(JSON.parse(ok.stdout).statistics.k).toBe(30);
-    const refused = cli(badFile, '--method', 'topk', '--density', '0.01');
-    expect(refused.status).not.toBe(0);
-    expect(refused.stderr).toMatch(/has NaN at index 1234/);
-  });
+  it.runIf(python !== null)(
+    'runs from the command line and refuses a NaN naming its index',
+    { timeout: 300_000 },
+    () => {
+      const bad = Float32Array.from(gradient);
+      bad[1234] = NaN;
+      const badFile = join(folder, 'nan.npy');
+      writeFileSync(badFile, encodeNpy(bad));
+      const cli = (...args: string[]) =>
+        spawnSync(process.execPath, ['bin/sparselab.js', 'sparsify', ...args, '--engine', 'torch'], {
+          encoding: 'utf8',
+        });
+      const ok = cli(file, '--method', 'gaussiank', '--density', '0.001', '--json');
+      expect(ok.stderr).toBe('');
+      expect(JSON.parse(ok.stdout).statistics.k).toBe(30);
+      const refused = cli(badFile, '--method', 'topk', '--density', '0.01');
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toMatch(/has NaN at index 1234/);
+    },
+  );
 });

@@ -106,26 +106,30 @@ describe('sparselab_torch parity with the CPU kernels', () => {
     sampleRatio: fc.double({ min: 0.01, max: 1, noNaN: true }),
   });
 
-  it.runIf(torchPython !== null)('selects what sparselab_torch selects on random inputs (fast-check)', async () => {
-    const seed = Number(process.env.SPARSELAB_PARITY_SEED ?? Date.now() % 2 ** 31);
-    const samples = fc.sample(input, { seed, numRuns: 150 });
-    const cases = samples.map((s, i) => {
-      const file = join(folder, `random-${i}.npy`);
-      writeFileSync(file, encodeNpy(Float32Array.from(s.data)));
-      const run: ParityRun = {
-        method: s.method,
-        ...s.target,
-        seed: s.seed,
-        step: s.step,
-        sampleRatio: s.sampleRatio,
-        bins: 8,
-      };
-      return { file, runs: [run] };
-    });
-    const torch = runTorchBatch(torchPython!, cases, folder);
-    for (const [i, c] of cases.entries()) {
-      const native = await runNative(kernels, Float32Array.from(samples[i]!.data), c.runs[0]!);
-      expect(torch[i]![0], `fast-check seed ${seed}, sample ${i}: ${JSON.stringify(samples[i])}`).toEqual(native);
-    }
-  });
+  it.runIf(torchPython !== null)(
+    'selects what sparselab_torch selects on random inputs (fast-check)',
+    { timeout: 300_000 },
+    async () => {
+      const seed = Number(process.env.SPARSELAB_PARITY_SEED ?? Date.now() % 2 ** 31);
+      const samples = fc.sample(input, { seed, numRuns: 150 });
+      const cases = samples.map((s, i) => {
+        const file = join(folder, `random-${i}.npy`);
+        writeFileSync(file, encodeNpy(Float32Array.from(s.data)));
+        const run: ParityRun = {
+          method: s.method,
+          ...s.target,
+          seed: s.seed,
+          step: s.step,
+          sampleRatio: s.sampleRatio,
+          bins: 8,
+        };
+        return { file, runs: [run] };
+      });
+      const torch = runTorchBatch(torchPython!, cases, folder);
+      for (const [i, c] of cases.entries()) {
+        const native = await runNative(kernels, Float32Array.from(samples[i]!.data), c.runs[0]!);
+        expect(torch[i]![0], `fast-check seed ${seed}, sample ${i}: ${JSON.stringify(samples[i])}`).toEqual(native);
+      }
+    },
+  );
 });

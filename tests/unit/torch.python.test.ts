@@ -11,7 +11,7 @@ import { torchPythonOrSkip } from '../torchParity';
 const python = torchPythonOrSkip("sparselab_torch's Python tests");
 
 describe('sparselab_torch Python tests', () => {
-  it.runIf(python !== null)('pass under python -m unittest', () => {
+  it.runIf(python !== null)('pass under python -m unittest', { timeout: 300_000 }, () => {
     const root = packageRoot();
     const run = spawnSync(python!, ['-m', 'unittest', 'discover', '-s', join(root, 'gpu', 'torch', 'tests')], {
       cwd: root,

@@ -3,6 +3,7 @@ import { experimentSchema, type ExperimentInput } from '../../common/experiment'
 import { learningRateAt } from '../../common/schedule';
 import type { Compressed } from '../../gpu/compression';
 import { accumulatePacked, packSparse } from '../../gpu/compression/packing';
+import { syntheticExperiment } from '../experimentFixture';
 
 const sparse = (length: number, indices: number[], values: number[]): Compressed => ({
   kind: 'sparse',
@@ -55,17 +56,8 @@ describe('sparse exchange packing', () => {
 });
 
 describe('learning-rate schedules', () => {
-  const base: ExperimentInput = {
-    name: 'x',
-    model: 'synthetic',
-    dataset: { name: 'synthetic' },
-    epochs: 10,
-    batchSize: 8,
-    optimizer: { lr: 0.1 },
-    arms: [{ method: 'dense' }],
-  };
   const at = (optimizer: ExperimentInput['optimizer'], epoch: number) =>
-    learningRateAt(experimentSchema.parse({ ...base, optimizer }), epoch);
+    learningRateAt(experimentSchema.parse(syntheticExperiment({ epochs: 10, optimizer })), epoch);
 
   it('steps at milestones, anneals by cosine and warms up linearly', () => {
     const step = { lr: 0.1, schedule: { type: 'step' as const, milestones: [5, 8], gamma: 0.1 } };

@@ -11,7 +11,7 @@ from typing import Callable, Dict, Optional
 import torch
 
 from .operators_select import bits_to_float32, compact_above, count_above, exact_topk, float32_bits, top_keys
-from .random import random_keys, step_seed
+from .random import random_keys, random_order_keys, step_seed
 from .stats_moments import Moments, moments
 
 METHODS = ("dense", "topk", "gaussiank", "dgck", "trimmedk", "randk")
@@ -158,7 +158,7 @@ def trimmedk(u: torch.Tensor, k: int, *, moments_of_u: Optional[Moments] = None,
 
 def randk(u: torch.Tensor, k: int, *, seed: int = 0, **_) -> Selection:
     """Rand_k: the k coordinates with the largest randomKey(seed, i), ties to the lower index."""
-    indices = top_keys(random_keys(seed, u.numel(), device=u.device), k)
+    indices = top_keys(random_order_keys(seed, u.numel(), device=u.device), k)
     return Selection(indices, u[indices], None)
 
 
@@ -197,6 +197,8 @@ def select(
     for the checked path with error feedback)."""
     if method not in OPERATORS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if method != "dense" and (density is None) == (k is None):
+        raise ValueError(f"{method}: give exactly one of density or k")
     flat = flat_float32(u)
     size = selection_size(flat.numel(), density, k)
     return OPERATORS[method](flat, size, seed=step_seed(seed, step), sample_ratio=sample_ratio)

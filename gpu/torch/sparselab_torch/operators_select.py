@@ -18,7 +18,7 @@ import torch
 
 from .operators_paths import numpy_path
 
-from .random import mix32_tensor
+from .random import mix32_numpy, mix32_tensor
 
 MAGNITUDE_MASK = 0x7FFFFFFF
 #: Keys sampled to estimate a candidate threshold.
@@ -83,8 +83,12 @@ def compact_above(u: torch.Tensor, threshold: float):
 
 
 def _composite(keys: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """One int64 per coordinate ordering by key descending, then index ascending (keys < 2^32)."""
-    return ((keys.to(torch.int64) - (1 << 31)) << _INDEX_BITS) + ((1 << _INDEX_BITS) - 1 - indices)
+    """One int64 per coordinate ordering by key descending, then index ascending. int32 keys
+    order as signed integers; int64 keys hold u32 values, shifted by -2^31 so the product fits."""
+    wide = keys.to(torch.int64)
+    if keys.dtype == torch.int64:
+        wide = wide - (1 << 31)
+    return (wide << _INDEX_BITS) + ((1 << _INDEX_BITS) - 1 - indices)
 
 
 def _top_of(keys: torch.Tensor, indices: torch.Tensor, k: int) -> torch.Tensor:
@@ -101,52 +105,73 @@ def _stratified_sample(keys: torch.Tensor, n: int, s: int) -> torch.Tensor:
 
 
 def top_keys(keys: torch.Tensor, k: int, whole_select_max_length: int = WHOLE_SELECT_MAX_LENGTH) -> torch.Tensor:
-    """Ascending indices of the k largest keys (ties to the lower index); keys are int32 or int64 < 2^32."""
+    """Ascending indices of the k largest keys (ties to the lower index); keys are int32 (signed
+    order) or int64 holding u32 values."""
     n = keys.numel()
     device = keys.device
     if k <= 0 or n == 0:
         return torch.zeros(0, dtype=torch.int64, device=device)
     if k >= n:
         return torch.arange(n, dtype=torch.int64, device=device)
-    if n > whole_select_max_length:
-        s = min(SAMPLE, n)
-        expected = k * s / n
-        rank = min(s, math.ceil(expected + 4 * math.sqrt(expected) + 4))
-        if rank * n / s <= n * MAX_CANDIDATE_FRACTION:
-            sample = _stratified_sample(keys, n, s)
-            sampled = torch.topk(sample, rank, sorted=True).values[-1]
+    plan = _sample_size_and_rank(n, k) if n > whole_select_max_length else None
+    if plan is not None:
+        s, rank = plan
+        sampled = torch.topk(_stratified_sample(keys, n, s), rank, sorted=True).values[-1]
+        if numpy_path(device):
+            candidates = torch.from_numpy(np.flatnonzero(keys.numpy() >= int(sampled)).astype(np.int64))
+        else:
             candidates = torch.nonzero(keys >= sampled).view(-1)
-            c = candidates.numel()
-            if k <= c <= n * MAX_CANDIDATE_FRACTION:
-                return _top_of(keys[candidates], candidates, k)
+        if k <= candidates.numel() <= n * MAX_CANDIDATE_FRACTION:
+            return _top_of(keys[candidates], candidates, k)
     return _top_of(keys, torch.arange(n, dtype=torch.int64, device=device), k)
 
 
-def _magnitude_candidates(u: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
-    """Ascending indices of every |u_i| >= the magnitude whose float32 bits are `key` (> 0)."""
-    if numpy_path(u.device):
-        # NumPy's comparisons and flatnonzero are several times faster than torch's on a CPU.
-        t = np.int32(int(key)).view(np.float32)
-        return torch.from_numpy(np.flatnonzero(_beyond(u.numpy(), t, True)).astype(np.int64))
-    return torch.nonzero(magnitude_keys(u) >= key).view(-1)
+def _sample_size_and_rank(n: int, k: int):
+    """The sample size and the rank in it whose key a few more than k coordinates reach (a 4-sigma
+    margin), or None where the candidates would be too many to save work."""
+    s = min(SAMPLE, n)
+    expected = k * s / n
+    rank = min(s, math.ceil(expected + 4 * math.sqrt(expected) + 4))
+    return (s, rank) if rank * n / s <= n * MAX_CANDIDATE_FRACTION else None
+
+
+def _exact_topk_numpy(a: np.ndarray, k: int) -> np.ndarray:
+    """exact_topk's indices on a CPU, all in NumPy on the calling thread (torch's small parallel ops
+    cost more in thread wake-ups than they compute)."""
+    n = a.size
+    bits = a.view(np.int32)
+    plan = _sample_size_and_rank(n, k)
+    if plan is not None:
+        s, rank = plan
+        j = np.arange(s, dtype=np.int64)
+        lo = (j * n) // s
+        offsets = mix32_numpy((j ^ _SAMPLE_SALT).astype(np.uint32)).astype(np.int64) % (((j + 1) * n) // s - lo)
+        sample = bits[lo + offsets] & MAGNITUDE_MASK
+        sampled = int(np.partition(sample, s - rank)[s - rank])
+        if sampled > 0:
+            candidates = np.flatnonzero(_beyond(a, np.int32(sampled).view(np.float32), True))
+            if k <= candidates.size <= n * MAX_CANDIDATE_FRACTION:
+                return _top_of_numpy(bits[candidates] & MAGNITUDE_MASK, candidates, k)
+    return _top_of_numpy(bits & MAGNITUDE_MASK, np.arange(n, dtype=np.int64), k)
+
+
+def _top_of_numpy(keys: np.ndarray, indices: np.ndarray, k: int) -> np.ndarray:
+    composite = (keys.astype(np.int64) << _INDEX_BITS) + ((1 << _INDEX_BITS) - 1 - indices)
+    return np.sort(indices[np.argpartition(composite, composite.size - k)[composite.size - k :]])
 
 
 def exact_topk(u: torch.Tensor, k: int, whole_select_max_length: int = WHOLE_SELECT_MAX_LENGTH):
     """Exact Top_k of a flat float32 tensor: (ascending int64 indices, values).
 
     Faster than torch.topk at large d and small k: the exact selection runs on candidates only."""
+    u = u.detach().reshape(-1)
+    if u.dtype != torch.float32:
+        raise TypeError(f"exact_topk needs float32, got {u.dtype}")
     n = u.numel()
-    if 0 < k < n and n > whole_select_max_length:
-        s = min(SAMPLE, n)
-        expected = k * s / n
-        rank = min(s, math.ceil(expected + 4 * math.sqrt(expected) + 4))
-        if rank * n / s <= n * MAX_CANDIDATE_FRACTION:
-            sample = _stratified_sample(u.view(torch.int32), n, s) & MAGNITUDE_MASK
-            sampled = torch.topk(sample, rank, sorted=True).values[-1]
-            if int(sampled) > 0:
-                candidates = _magnitude_candidates(u, sampled).to(u.device)
-                if k <= candidates.numel() <= n * MAX_CANDIDATE_FRACTION:
-                    indices = _top_of(magnitude_keys(u[candidates]), candidates, k)
-                    return indices, u[indices]
-    indices = top_keys(magnitude_keys(u), k, whole_select_max_length=n)
+    if not 0 < k < n or n <= whole_select_max_length:
+        indices = top_keys(magnitude_keys(u), k, whole_select_max_length=n)
+    elif numpy_path(u.device):
+        indices = torch.from_numpy(_exact_topk_numpy(u.numpy(), k))
+    else:
+        indices = top_keys(magnitude_keys(u), k)
     return indices, u[indices]

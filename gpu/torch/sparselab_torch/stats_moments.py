@@ -37,7 +37,11 @@ def first_non_finite(u: torch.Tensor) -> int:
     """Index of the first NaN or +-Inf of a flat tensor, or -1."""
     # One reduction first: a NaN or infinity anywhere makes the sum non-finite. Only then (or when
     # finite values overflow the sum) find the index.
-    if bool(torch.isfinite(u.sum())):
+    if numpy_path(u.device):  # NumPy's sum runs on the calling thread, whatever torch's thread count
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(u.numpy().sum()):
+                return -1
+    elif bool(torch.isfinite(u.sum())):
         return -1
     bad = ~torch.isfinite(u)
     if not bool(bad.any()):

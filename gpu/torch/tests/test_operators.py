@@ -33,7 +33,7 @@ def reference_topk(u: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def reference_gaussiank(x: torch.Tensor, k: int, mean: float, std: float, density: float):
-    """The GaussianK-SGD reference's Gaussian_k (bench/gpu/torch_cuda_peers.py), given u's moments."""
+    """The GaussianK-SGD reference's Gaussian_k (main/core/bench/peers.py:reference_gaussian_k), given u's moments."""
     from statistics import NormalDist
 
     thr = mean + std * NormalDist().inv_cdf(1 - density / 2)
@@ -232,11 +232,17 @@ class ErrorFeedback(unittest.TestCase):
         self.assertIn("overflowed to Infinity at index 1", str(caught.exception))
         self.assertTrue(torch.equal(compressor.residual, before))
 
+    def test_finite_values_whose_sum_overflows_are_accepted(self):
+        out = sl.Compressor("topk", k=1, error_feedback=False).compress(torch.tensor([3e38, 3e38, 3.1e38, 1.0]), 0)
+        self.assertEqual(out.indices.tolist(), [2])
+
     def test_bad_configuration_is_refused(self):
         with self.assertRaisesRegex(ValueError, "exactly one of density or k"):
             sl.Compressor("topk")
         with self.assertRaisesRegex(ValueError, "unknown method"):
             sl.select("top", torch.ones(3), k=1)
+        with self.assertRaisesRegex(ValueError, "exactly one of density or k"):
+            sl.select("randk", torch.ones(3), density=0.5, k=1)
 
 
 class Statistics(unittest.TestCase):

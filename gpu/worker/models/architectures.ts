@@ -124,6 +124,12 @@ function classifier(
   };
 }
 
+/** A perceptron with two ReLU hidden layers of `width` units (the FNN and the synthetic model). */
+function mlp(b: Builder, input: Sym, width: number, classes: number): Sym {
+  const h = b.dense(b.dense(flatten(input), 'fc1', width, 'relu'), 'fc2', width, 'relu');
+  return b.dense(h, 'fc3', classes);
+}
+
 /** He et al.'s ResNet-20 for CIFAR: 3 stages x 3 basic blocks, 16/32/64 channels, option-A shortcuts. */
 function resnet20(b: Builder, input: Sym, classes: number): Sym {
   let x = b.relu(b.bn(b.conv(input, 'conv1', 16, 3, { useBias: false }), 'bn1'), 'relu1');
@@ -269,16 +275,7 @@ export function buildArchitecture(name: ModelName, info: DatasetInfo, options: M
     case 'logreg':
       return classifier(info, (b, x) => b.dense(flatten(x), 'fc', classes), options, 1000);
     case 'fnn':
-      return classifier(
-        info,
-        (b, x) => {
-          let h = b.dense(flatten(x), 'fc1', 200, 'relu');
-          h = b.dense(h, 'fc2', 200, 'relu');
-          return b.dense(h, 'fc3', classes);
-        },
-        options,
-        1000,
-      );
+      return classifier(info, (b, x) => mlp(b, x, 200, classes), options, 1000);
     case 'cnn':
       return classifier(info, (b, x) => lenet(b, x, classes), options, 500);
     case 'resnet20':
@@ -286,16 +283,7 @@ export function buildArchitecture(name: ModelName, info: DatasetInfo, options: M
     case 'vgg16':
       return classifier(info, (b, x) => vgg16(b, x, classes), options, 100);
     case 'synthetic':
-      return classifier(
-        info,
-        (b, x) => {
-          let h = b.dense(flatten(x), 'fc1', 64, 'relu');
-          h = b.dense(h, 'fc2', 64, 'relu');
-          return b.dense(h, 'fc3', classes);
-        },
-        options,
-        1000,
-      );
+      return classifier(info, (b, x) => mlp(b, x, 64, classes), options, 1000);
     case 'lstm':
       return lstmLanguageModel(info, options.lstm ?? {});
   }

@@ -1,7 +1,7 @@
 /**
  * Chooses and initialises the TensorFlow.js backend of a worker.
  * - 'cpu': the WebAssembly backend (XNNPACK, SIMD; about 4x the plain JavaScript backend), with the
- *   training kernels it lacks added (wasmKernels.ts); the JavaScript 'cpu' backend if wasm fails.
+ *   training kernels it lacks added (tfjsWasmTrainingKernels.ts); the JavaScript 'cpu' backend if wasm fails.
  * - 'webgpu': tfjs-backend-webgpu on navigator.gpu (in Node from the `webgpu` package, Dawn). Any
  *   adapter is accepted, software ones (SwiftShader) included; none is an error.
  * - 'auto': WebGPU when a hardware adapter exists, else as 'cpu'.
@@ -14,7 +14,7 @@ import type { WorkerCapabilities } from '../../../common/protocol';
 import { loadDawn, openSelectedGpu, type DawnModule, type GpuSelection } from '../gpus/dawn';
 import { paceDawnPolling } from '../gpus/dawnPolling';
 import { registerFastGradients } from './gradients';
-import { registerWasmTrainingKernels } from './wasmKernels';
+import { registerWasmTrainingKernels } from './tfjsWasmTrainingKernels';
 
 export type BackendPreference = 'auto' | 'cpu' | 'webgpu';
 export type WorkerAdapter = NonNullable<WorkerCapabilities['adapter']>;

@@ -14,7 +14,7 @@ export {
   type BackendPreference,
   type WorkerAdapter,
 } from './backend';
-export { registerWasmTrainingKernels } from './wasmKernels';
+export { registerWasmTrainingKernels } from './tfjsWasmTrainingKernels';
 export { buildArchitecture, type Architecture, type LstmOptions, type ModelOptions } from './architectures';
 export { initialValues, fans, type InitRule } from './init';
 export { ZeroPadShortcut } from './layers';

@@ -15,6 +15,7 @@ import {
   type AppInfo,
   type BenchRecord,
   type BenchRequest,
+  type ConnectedWorker,
   type ExperimentTemplate,
   type RunComparison,
   type RunEstimate,
@@ -542,7 +543,7 @@ export class AppCore {
     }
   }
 
-  private isLocal(worker: WorkerInfo, pids: Set<number>): boolean {
+  private isLocal(worker: ConnectedWorker, pids: Set<number>): boolean {
     return worker.capabilities.host === os.hostname() && pids.has(worker.capabilities.pid);
   }
 
@@ -559,19 +560,12 @@ export class AppCore {
 
   private workerViews(): WorkerView[] {
     const mine = new Set(this.pool.pids());
-    return this.hub.workers().map((w) => ({
-      id: w.id,
-      host: w.capabilities.host,
-      backend: w.capabilities.backend,
-      adapter: w.capabilities.adapter ?? null,
-      local: this.isLocal(w, mine),
-      state: w.state,
-      runId: w.runId,
-      rank: w.rank,
-      remoteAddress: w.remoteAddress,
-      connectedAt: w.connectedAt,
-      lastHeartbeat: w.lastHeartbeat,
-      capabilities: w.capabilities,
+    return this.hub.workers().map(({ lastSeen, ...worker }) => ({
+      ...worker,
+      host: worker.capabilities.host,
+      backend: worker.capabilities.backend,
+      adapter: worker.capabilities.adapter ?? null,
+      local: this.isLocal(worker, mine),
     }));
   }
 

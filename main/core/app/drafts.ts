@@ -1,15 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomically } from '../atomicFile';
 
 /** File of the drafts inside the data folder. */
 export const DRAFTS_FILE = 'drafts.json';
 
 /**
  * Text the user typed that must survive a restart, one JSON object in the data folder. Every save
- * rewrites the file atomically (a temporary file, synced, renamed over it), so a crash leaves the
- * old file or the new one, never half of one. Saves are serialized.
+ * rewrites the file atomically (main/core/atomicFile.ts), so a crash leaves the old file or the new
+ * one, never half of one. Saves are serialized.
  */
 export class Drafts {
   readonly path: string;
@@ -49,7 +48,7 @@ export class Drafts {
   set(key: string, value: string): Promise<void> {
     this.values.set(key, value);
     const text = JSON.stringify(Object.fromEntries(this.values), null, 1);
-    const write = this.writing.then(() => writeAtomically(this.path, text));
+    const write = this.writing.then(() => writeFileAtomically(this.path, [text], 0o600));
     this.writing = write.catch(() => {});
     return write;
   }
@@ -57,22 +56,5 @@ export class Drafts {
   /** Resolves when every save so far is on disk. */
   settled(): Promise<void> {
     return this.writing;
-  }
-}
-
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const temporary = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const file = await open(temporary, 'w', 0o600);
-    try {
-      await file.writeFile(text, 'utf8');
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
   }
 }

@@ -2,9 +2,9 @@ import type { BackendName, BenchOptions, BenchResults } from '../../../common/be
 import { normalData } from '../../../common/normalData';
 import { selectionSize } from '../../../common/sparsifier';
 import { createKernels } from '../../../gpu/engine';
-import type { Kernels } from '../../../gpu/kernels/kernels';
+import type { DeviceCounters, Kernels } from '../../../gpu/kernels/kernels';
 import { stepSeed } from '../../../gpu/kernels/random';
-import { SELECTION_OPERATORS } from '../../../gpu/operators';
+import { runSelection } from '../../../gpu/operators/run';
 import { describeMachine } from './machine';
 import { runPythonPeers } from './peers';
 import { runTorchOperatorPeers } from './torchPeer';
@@ -30,6 +30,19 @@ function readPass<V>(kernels: Kernels<V>, u: V): Promise<number[]> {
   return kernels.countAbove(u, [3.4e38]);
 }
 
+/** Read-backs and GPU time per call between two readings of a backend's counters. */
+function perCall(
+  before: DeviceCounters,
+  after: DeviceCounters,
+  calls: number,
+): { readbacks: number; gpuMs: number | null } {
+  const timed = after.timedSubmissions - before.timedSubmissions;
+  return {
+    readbacks: (after.readbacks - before.readbacks) / calls,
+    gpuMs: timed > 0 ? (after.gpuNs - before.gpuNs) / 1e6 / timed : null,
+  };
+}
+
 async function benchBackend<V>(
   kernels: Kernels<V>,
   data: Float32Array,
@@ -45,18 +58,27 @@ async function benchBackend<V>(
       const k = selectionSize(d, { density });
       for (const method of options.methods) {
         let selected = 0;
+        const before = kernels.counters ? { ...kernels.counters } : null;
         const ms = await timeIt(options.repeats, async () => {
-          const moments = await kernels.moments(u);
-          const selection = await SELECTION_OPERATORS[method].select(kernels, u, {
-            k,
-            moments,
-            seed: stepSeed(1, 0),
-            sampleRatio: 0.01,
-          });
-          selected = selection.indices.length;
+          const { selection } = await runSelection(kernels, u, method, { k, seed: stepSeed(1, 0), sampleRatio: 0.01 });
+          selected = selection!.indices.length;
         });
-        results.operators.push({ d, density, backend: kernels.backend, method, ms, readPasses: ms / readMs, selected });
-        options.onProgress?.(`${kernels.backend} d=${d} density=${density} ${method}: ${ms.toFixed(1)} ms`);
+        const counted = before && kernels.counters ? perCall(before, kernels.counters, options.repeats + 1) : null;
+        results.operators.push({
+          d,
+          density,
+          backend: kernels.backend,
+          method,
+          ms,
+          readPasses: ms / readMs,
+          selected,
+          ...(counted ?? {}),
+        });
+        const gpu = counted?.gpuMs ? `, GPU ${counted.gpuMs.toFixed(3)} ms` : '';
+        const trips = counted ? `, ${counted.readbacks} read-backs` : '';
+        options.onProgress?.(
+          `${kernels.backend} d=${d} density=${density} ${method}: ${ms.toFixed(2)} ms${gpu}${trips}`,
+        );
       }
     }
   } finally {
@@ -79,7 +101,7 @@ export async function runBench(options: BenchRunOptions): Promise<BenchResults> 
   const kernelsByBackend = new Map<BackendName, Kernels>();
   for (const backend of options.backends) {
     try {
-      const kernels = await createKernels(backend);
+      const kernels = await createKernels(backend, { profile: true });
       if (options.skipSoftwareAdapters && (kernels as { isSoftware?: boolean }).isSoftware) {
         results.notes.push(
           `${backend}: ${kernels.deviceName} is a software adapter, left out (--backends ${backend} times it)`,

@@ -1,18 +1,11 @@
 /** What the hub shows its host (the core): its events and snapshots of its workers and groups. */
+import type { ConnectedWorker } from '../../../common/api';
 import type { LogRecord } from '../../../common/metrics';
-import type { CheckpointMessage, MetricsBatch, StatusMessage, WorkerCapabilities } from '../../../common/protocol';
+import type { CheckpointMessage, MetricsBatch, StatusMessage } from '../../../common/protocol';
 
 /** A worker as the registry knows it (a snapshot). */
-export interface WorkerInfo {
-  id: string;
-  capabilities: WorkerCapabilities;
-  state: 'idle' | 'busy';
-  runId: string | null;
-  rank: number | null;
-  remoteAddress: string;
-  /** Epoch milliseconds. */
-  connectedAt: number;
-  lastHeartbeat: number;
+export interface WorkerInfo extends ConnectedWorker {
+  /** Epoch milliseconds of its last sign of life (a message, bytes arriving, bytes it took). */
   lastSeen: number;
 }
 

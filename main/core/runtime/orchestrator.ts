@@ -6,17 +6,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { stallSecondsOf, type Experiment } from '../../../common/experiment';
+import { hasEnded, type IterationRecord, type LogRecord, type RunStatus } from '../../../common/metrics';
 import { isExternalEnvironment } from '../../../common/externalRun';
-import {
-  hasEnded,
-  type EvaluationRecord,
-  type HistogramRecord,
-  type IterationRecord,
-  type LayerStatsRecord,
-  type LogRecord,
-  type RunStatus,
-} from '../../../common/metrics';
 import type { CheckpointMessage, MetricsBatch, StatusMessage } from '../../../common/protocol';
+import type { RecordOf } from '../../../common/records';
 import { bundleCheckpoint, CheckpointFormatError, readCheckpointHeader } from '../../../common/checkpoint';
 import type { Hub, WorkerInfo } from '../hub';
 import type { RunRow, Store } from '../store';
@@ -309,9 +302,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
             this.refusals.refuse(worker.id, `${batch.kind} records for run ${record.runId}: only rank 0 sends them`);
             continue;
           }
-          if (batch.kind === 'evaluation') this.store.appendEvaluation(record as EvaluationRecord);
-          else if (batch.kind === 'layerStats') this.store.appendLayerStats(record as LayerStatsRecord);
-          else this.store.appendHistogram(record as HistogramRecord);
+          this.store.append(batch.kind, record as RecordOf<typeof batch.kind>);
           progressed = true;
           continue;
         }
@@ -325,7 +316,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
           continue;
         }
         active.lastIteration[rank] = iteration.iteration;
-        this.store.appendIteration(iteration);
+        this.store.append('iteration', iteration);
         progressed = true;
         if (rank !== 0) continue;
         this.emit('progress', {

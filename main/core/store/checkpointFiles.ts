@@ -1,33 +1,16 @@
 /** Checkpoint files on disk (not SQLite): written atomically, read back only when intact. */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeFileAtomically } from '../atomicFile';
 
-/**
- * Writes `chunks` to `path` atomically (temporary file, fsync, rename, fsync of the folder), in order without
- * joining them first; returns the size and SHA-256 of what was written.
- */
-export async function writeFileAtomically(
+/** Writes `chunks` to `path` atomically, creating its folder; returns the size and SHA-256 of what was written. */
+export async function writeCheckpointFile(
   path: string,
   chunks: readonly Uint8Array[],
 ): Promise<{ bytes: number; sha256: string }> {
-  const dir = dirname(path);
-  const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
-  await mkdir(dir, { recursive: true });
-  try {
-    const file = await open(tmp, 'w');
-    try {
-      for (const chunk of chunks) await file.writeFile(chunk); // at the file's position; loops on short writes
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
-  await syncFolder(dir);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFileAtomically(path, chunks);
   return {
     bytes: chunks.reduce((n, chunk) => n + chunk.byteLength, 0),
     sha256: chunks.reduce((hash, chunk) => hash.update(chunk), createHash('sha256')).digest('hex'),
@@ -48,15 +31,4 @@ export async function readIntactFile(
   if (data.byteLength !== expected.bytes || createHash('sha256').update(data).digest('hex') !== expected.sha256)
     return 'damaged';
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-/** fsync of a folder, so a rename in it is on disk; not possible on Windows, where it is skipped. */
-async function syncFolder(dir: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

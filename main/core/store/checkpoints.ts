@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CheckpointInfo, LoadedCheckpoint } from '../../../common/runs';
-import { readIntactFile, writeFileAtomically } from './checkpointFiles';
+import { readIntactFile, writeCheckpointFile } from './checkpointFiles';
 import { checkId, type Db } from './database';
 import { StoreError } from './errors';
 import { checkpointFileName } from './paths';
@@ -34,7 +34,7 @@ export class Checkpoints {
     if (!Number.isSafeInteger(iteration) || iteration < 0)
       throw new StoreError(`checkpoint iteration must be a non-negative integer, got ${iteration}`, 'BAD_ARGUMENT');
     const path = this.path(runId, iteration);
-    const written = await writeFileAtomically(path, content instanceof Uint8Array ? [content] : content);
+    const written = await writeCheckpointFile(path, content instanceof Uint8Array ? [content] : content);
     const info: CheckpointInfo = { iteration, path, ...written, created: this.db.now() };
     this.db.assertOpen();
     let doomed: { iteration: number; path: string }[] = [];

@@ -9,6 +9,7 @@ import type {
   LogRecord,
   RunStatus,
 } from '../../../common/metrics';
+import type { RecordKind, RecordOf } from '../../../common/records';
 import type {
   CheckpointInfo,
   CsvTable,
@@ -217,24 +218,10 @@ export class Store {
 
   // ---------------------------------------------------------------- buffered records
 
-  appendIteration(record: IterationRecord): void {
+  /** Validates a record of `kind` and buffers it; rank 0's iterations also move the run's progress. */
+  append<K extends RecordKind>(kind: K, record: RecordOf<K>): void {
     this.open();
-    this.writer.append('iteration', record);
-  }
-
-  appendLayerStats(record: LayerStatsRecord): void {
-    this.open();
-    this.writer.append('layerStats', record);
-  }
-
-  appendHistogram(record: HistogramRecord): void {
-    this.open();
-    this.writer.append('histogram', record);
-  }
-
-  appendEvaluation(record: EvaluationRecord): void {
-    this.open();
-    this.writer.append('evaluation', record);
+    this.writer.append(kind, record);
   }
 
   appendLog(record: LogRecord): void {

@@ -1,5 +1,9 @@
-// Coordinate-wise kernels (prepended: common.wgsl). Each workgroup covers WG * params.items
-// coordinates (or listed indices), strided by WG.
+// Coordinate-wise kernels (prepended: common.wgsl), one entry point specialised by OP. Each
+// workgroup covers WG * params.items coordinates (or listed indices), strided by WG.
+//   0 addInto: dst += source          1 addSelf: dst += dst (a buffer cannot be bound twice)
+//   2 addTo:   dst = source + data    3 zeroAt:  dst[source[t]] = +0 (out-of-range ignored)
+//   4 gather:  dst[t] = data[source[t]] (NaN out of range)
+override OP: u32 = 0u;
 
 struct Params {
   // Vector length.
@@ -16,74 +20,45 @@ struct Params {
 @group(0) @binding(2) var<storage, read> source: array<u32>;
 @group(0) @binding(3) var<storage, read> data: array<u32>;
 
-@compute @workgroup_size(WG)
-fn addInto(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
-  if (g >= params.numBlocks) {
-    return;
-  }
-  let base = g * WG * params.items;
-  for (var j = 0u; j < params.items; j++) {
-    let i = base + j * WG + lid;
-    if (i < params.n) {
-      dst[i] = addBits(dst[i], source[i]);
+fn apply(t: u32) {
+  switch OP {
+    case 0u: {
+      dst[t] = addBits(dst[t], source[t]);
     }
-  }
-}
-
-// dst += dst (addInto with the same vector twice: a buffer cannot be bound twice).
-@compute @workgroup_size(WG)
-fn addSelf(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
-  if (g >= params.numBlocks) {
-    return;
-  }
-  let base = g * WG * params.items;
-  for (var j = 0u; j < params.items; j++) {
-    let i = base + j * WG + lid;
-    if (i < params.n) {
-      let x = dst[i];
-      dst[i] = addBits(x, x);
+    case 1u: {
+      let x = dst[t];
+      dst[t] = addBits(x, x);
     }
-  }
-}
-
-// dst[source[j]] = +0 for the listed indices (out-of-range ones are ignored).
-@compute @workgroup_size(WG)
-fn zeroAt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
-  if (g >= params.numBlocks) {
-    return;
-  }
-  let base = g * WG * params.items;
-  for (var j = 0u; j < params.items; j++) {
-    let t = base + j * WG + lid;
-    if (t < params.count) {
+    case 2u: {
+      dst[t] = addBits(source[t], data[t]);
+    }
+    case 3u: {
       let i = source[t];
       if (i < params.n) {
         dst[i] = 0u;
       }
     }
+    default: {
+      let i = source[t];
+      dst[t] = select(CANONICAL_NAN, data[i], i < params.n);
+    }
   }
 }
 
-// dst[j] = data[source[j]] (NaN for out-of-range indices).
 @compute @workgroup_size(WG)
-fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lid: u32) {
+fn elementwise(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
   let g = groupIndex(wid, nwg);
   if (g >= params.numBlocks) {
     return;
   }
+  // Coordinates for the additions, listed indices for zeroAt and gather.
+  let end = select(params.n, params.count, OP >= 3u);
   let base = g * WG * params.items;
   for (var j = 0u; j < params.items; j++) {
     let t = base + j * WG + lid;
-    if (t < params.count) {
-      let i = source[t];
-      dst[t] = select(CANONICAL_NAN, data[i], i < params.n);
+    if (t < end) {
+      apply(t);
     }
   }
 }
