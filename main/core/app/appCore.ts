@@ -261,7 +261,7 @@ export class AppCore {
       clearInterval(this.workersInterval);
       this.progress.close();
       if (this.workersTimer) clearTimeout(this.workersTimer);
-      this.orchestrator.close();
+      await this.orchestrator.close();
       this.detachHub();
       await this.pool.close();
       await this.hub.close();
@@ -335,9 +335,12 @@ export class AppCore {
     const experiment = validateExperiment(input);
     // A batch larger than a rank's shard would fail on every worker; PTB's size depends on its files.
     if (experiment.dataset.name !== 'ptb') iterationsPerEpoch(experiment);
-    const problem = placementProblem(experiment.workers, this.pool.placementGpus, experiment.shareGpus);
-    if (problem) throw new ApiError(problem);
-    this.ensureWorkers(experiment.workers);
+    if (experiment.engine === 'native') {
+      // torch runs bring their own ranks (torchrun), on CUDA's GPUs rather than the workers' adapters
+      const problem = placementProblem(experiment.workers, this.pool.placementGpus, experiment.shareGpus);
+      if (problem) throw new ApiError(problem);
+      this.ensureWorkers(experiment.workers);
+    }
     const runs = this.orchestrator.submit(experiment, sourceName);
     this.emit({ type: 'runsChanged' });
     this.logEvent('info', `launched ${experiment.name}: ${runs.length} run(s) on ${experiment.workers} workers each`);
@@ -379,7 +382,7 @@ export class AppCore {
       throw new ApiError(`run ${runId} is ${run.status}; only interrupted, failed or cancelled runs can be resumed`);
     if (isExternalEnvironment(run.environment))
       throw new ApiError(`run ${runId} was trained outside SparseLab's workers; resume it from its own script`);
-    this.ensureWorkers(run.config.workers);
+    if (run.config.engine === 'native') this.ensureWorkers(run.config.workers);
     this.orchestrator.resume(runId);
   }
 
