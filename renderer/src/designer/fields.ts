@@ -33,6 +33,16 @@ export const TRAINING_FIELDS: readonly FieldSpec[] = [
       ['webgpu', 'webgpu'],
     ],
   },
+  {
+    key: 'engine',
+    label: 'Engine',
+    path: 'engine',
+    options: [
+      ['', 'native (default)'],
+      ['native', 'native'],
+      ['torch', 'torch (torchrun)'],
+    ],
+  },
   { key: 'epochs', label: 'Epochs', path: 'epochs' },
   { key: 'batchSize', label: 'Batch size (per worker)', path: 'batchSize' },
   {
