@@ -1,7 +1,8 @@
 /**
  * The CPU backend of the Kernels contract (gpu/kernels/kernels.ts): vectors live in the linear
- * memory of a WebAssembly SIMD module (gpu/kernels/cpu/wasm/assembly) and every pass over them
- * runs there, on the calling thread.
+ * memory of a WebAssembly SIMD module (gpu/kernels/cpu/wasm/kernels.as.ts, which re-exports each
+ * primitive's gpu/kernels/<primitive>/<primitive>.as.ts) and every pass over them runs there, on
+ * the calling thread.
  *
  * Selection (topk, randomSubset) is exact and never depends on sampling luck, only its speed
  * does: a stratified sample of the keys estimates a threshold that a few more than k coordinates
@@ -11,7 +12,7 @@
  * the whole vector instead: two histogram passes and one emission pass.
  */
 import type { CentralMoments, Kernels, Moments, SparseVector } from '../kernels';
-import { mix32 } from '../random';
+import { mix32 } from '../random/random';
 import { WasmHeap } from './heap';
 import { instantiateKernelsWasm, type KernelsWasm } from './wasm/module';
 

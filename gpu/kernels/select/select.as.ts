@@ -1,5 +1,5 @@
-import { HIST_BINS, MASK } from './common';
-import { mix, mix4 } from './random';
+import { HIST_BINS, MASK } from '../cpu/wasm/common.as';
+import { mix, mix4 } from '../random/random.as';
 
 let greater: u32 = 0;
 

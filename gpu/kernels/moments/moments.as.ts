@@ -1,4 +1,4 @@
-import { BIG_BITS, BLOCK, EXP_ALL, MASK, SMALL_BITS } from './common';
+import { BIG_BITS, BLOCK, EXP_ALL, MASK, SMALL_BITS } from '../cpu/wasm/common.as';
 
 // Moments. out: f64[5] = sum, sumSquares, sumAbs, maxAbs, firstNonFinite (-1 if none).
 

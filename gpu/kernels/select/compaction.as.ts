@@ -1,5 +1,5 @@
-import { MASK } from './common';
-import { mix, mix4 } from './random';
+import { MASK } from '../cpu/wasm/common.as';
+import { mix, mix4 } from '../random/random.as';
 
 let stop: u32 = 0;
 
