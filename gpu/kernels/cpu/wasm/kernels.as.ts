@@ -10,7 +10,8 @@
 
 export { mix32 } from '../../random/random.as';
 export { addInto } from '../../elementwise/elementwise.as';
-export { moments, centralMoments, histogram } from '../../moments/moments.as';
+export { moments, centralMoments } from '../../moments/moments.as';
+export { histogram } from '../../histogram/histogram.as';
 export { countAbove } from '../../count/count.as';
 export { compactAbove, compactRandom, lastStop } from '../../select/compaction.as';
 export {
