@@ -27,6 +27,24 @@ export const MAX_WORKERS = 256;
 const positive = z.number().positive('must be greater than 0');
 const positiveInt = z.number().int('must be an integer').positive('must be at least 1');
 
+/** The engines that can train an experiment's runs. */
+export const ENGINES = ['native', 'torch'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+export const torchOptionsSchema = z
+  .object({
+    /** A Python with torch; else --python, $SPARSELAB_PYTHON, /usr/bin/python3 or python3. */
+    python: z.string().min(1).optional(),
+    /** Machines the ranks are spread over: `workers` ranks on each (more than 1: started by hand, see the README). */
+    nodes: positiveInt.max(1024).default(1),
+    /** host:port of node 0's rendezvous, reachable from every node (several nodes only). */
+    rendezvous: z
+      .string()
+      .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port')
+      .optional(),
+  })
+  .strict();
+
 export const armSchema = z
   .object({
     /** Legend name; defaults to the method and density, e.g. "gaussiank@0.001". */
@@ -69,6 +87,13 @@ export const experimentSchema = z
     workers: positiveInt.max(MAX_WORKERS, `must be at most ${MAX_WORKERS} (each rank is a worker process)`).default(4),
     /** Compute backend of the workers; auto picks WebGPU where an adapter exists. */
     backend: z.enum(['auto', 'cpu', 'webgpu']).default('auto'),
+    /**
+     * Who trains the runs: SparseLab's own workers through the hub ("native"), or torch.distributed under
+     * torchrun ("torch": gloo on CPUs, NCCL with one GPU per rank where CUDA is available).
+     */
+    engine: z.enum(ENGINES).default('native'),
+    /** The torch engine's options. */
+    torch: torchOptionsSchema.optional(),
     /** On one machine with fewer GPUs than workers, let ranks share GPUs (otherwise the run is refused before launch). */
     shareGpus: z.boolean().default(false),
     epochs: positive,
@@ -133,6 +158,23 @@ export const experimentSchema = z
         code: 'custom',
         path: ['dataset', 'name'],
         message: `model ${e.model} trains on ${MODEL_DATASETS[e.model].join(' or ')}, not ${e.dataset.name}`,
+      });
+    }
+    if (e.engine === 'torch' && e.backend === 'webgpu') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backend'],
+        message: 'the torch engine runs on CUDA GPUs or the CPU: backend auto or cpu, not webgpu',
+      });
+    }
+    if (e.engine === 'native' && e.torch !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['torch'], message: 'torch options apply to engine: torch only' });
+    }
+    if ((e.torch?.nodes ?? 1) > 1 && !e.torch?.rendezvous) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['torch', 'rendezvous'],
+        message: 'several nodes need the host:port of node 0 that every node reaches',
       });
     }
     if (['fashion-mnist', 'cifar10', 'ptb'].includes(e.dataset.name) && !e.dataset.path) {

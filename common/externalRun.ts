@@ -54,6 +54,14 @@ export const externalRunSpecSchema = z
     pid: z.number().int().nonnegative(),
     /** Each rank's device, e.g. "cpu" or "cuda:0 (NVIDIA H200)". */
     devices: z.array(z.string().max(256)).max(4096).default([]),
+    /**
+     * A run SparseLab launched itself (the torch engine): the records go to that run, which already exists. The key,
+     * made for this launch and given to its processes only, proves the connection belongs to it.
+     */
+    launch: z
+      .object({ runId: text(256), key: text(256) })
+      .strict()
+      .optional(),
   })
   .strict();
 

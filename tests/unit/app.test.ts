@@ -204,7 +204,7 @@ describe('runs', () => {
         { method: 'randk', density: 0.05 },
       ],
     });
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000; // two worker processes start (TensorFlow.js, WebAssembly): slow on a loaded machine
     while (!(await first.api.runs()).some((r) => r.status === 'running')) {
       if (Date.now() > deadline) throw new Error('no run started');
       await new Promise((r) => setTimeout(r, 100));

@@ -88,7 +88,9 @@ def sparse_allgather_mean(indices, values, numel, group=None, strategy="sizes", 
         width = max(counts)
         message = _message(indices, values, width, device)
         times.bytes_sent = 4 + 4 * message.numel()
-        gathered = _allgather(message, group, world)
+        # No rank selected anything (Gaussian_k's threshold can exclude a whole small tensor): every rank knows it
+        # from the counts, and gloo's allgather of empty tensors dies with SIGFPE.
+        gathered = _allgather(message, group, world) if width > 0 else [message] * world
     else:
         if capacity is None or capacity < 1:
             raise ValueError("strategy 'capacity' needs a capacity of at least 1, got %r" % (capacity,))

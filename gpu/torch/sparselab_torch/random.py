@@ -18,15 +18,20 @@ def _mul32_int(x: int, c: int) -> int:
     return (x * c) & MASK32
 
 
-def mix32(x: int) -> int:
-    """lowbias32 of one u32, as the TypeScript mix32."""
-    x &= MASK32
+def _lowbias32(x, mul32):
+    """The lowbias32 rounds on a u32 held as an int or an int64 tensor; `mul32` multiplies modulo 2^32."""
+    x = x & MASK32
     x ^= x >> 16
-    x = _mul32_int(x, 0x7FEB352D)
+    x = mul32(x, 0x7FEB352D)
     x ^= x >> 15
-    x = _mul32_int(x, 0x846CA68B)
+    x = mul32(x, 0x846CA68B)
     x ^= x >> 16
     return x
+
+
+def mix32(x: int) -> int:
+    """lowbias32 of one u32, as the TypeScript mix32."""
+    return _lowbias32(x, _mul32_int)
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -46,13 +51,7 @@ def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
 
 def mix32_tensor(x: torch.Tensor) -> torch.Tensor:
     """mix32 over an int64 tensor of u32 values (in place on a fresh tensor)."""
-    x = x & MASK32
-    x ^= x >> 16
-    x = _mul32(x, 0x7FEB352D)
-    x ^= x >> 15
-    x = _mul32(x, 0x846CA68B)
-    x ^= x >> 16
-    return x
+    return _lowbias32(x, _mul32)
 
 
 def mix32_numpy(x: np.ndarray) -> np.ndarray:

@@ -3,10 +3,7 @@
  * typed API the renderer sees (common/api.ts). Electron's main process and `sparselab serve` both host
  * one AppCore and carry its calls (`dispatch`) and events (`onEvent`) to the renderer.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import {
   API_METHODS,
   ApiError,
@@ -33,7 +30,6 @@ import { chooseGpus, placementProblem, type GpuInfo } from '../../../common/gpus
 import { isExternalEnvironment } from '../../../common/externalRun';
 import { hasEnded, type HistogramRecord, type LayerStatsRecord } from '../../../common/metrics';
 import { startHub, type Hub, type HubLogLevel, type WorkerInfo } from '../hub';
-import { packageRoot } from '../packageRoot';
 import { compareRunIds } from '../runtime/comparison';
 import { Orchestrator } from '../runtime/orchestrator';
 import { claimDataFolder, describeDataFolderOwner, releaseDataFolder } from '../store/owner';
@@ -55,6 +51,7 @@ import { estimateExperiment, iterationsPerEpoch } from './estimate';
 import { runSeries } from './series';
 import { ProgressThrottle } from './progressThrottle';
 import { findGpus, installedCli, type FoundGpus } from './localGpus';
+import { listTemplates, packageVersion, reachableHubUrl } from './templates';
 import { WorkerPool } from './workerPool';
 
 export type LogLevel = 'info' | 'warn' | 'error';
@@ -82,7 +79,6 @@ export interface AppCoreOptions {
 export type CallReply = { ok: true; result: unknown } | { ok: false; error: string };
 
 const RESUMABLE = new Set(['interrupted', 'failed', 'cancelled']);
-const DEFAULT_TEMPLATE = 'mnist-fnn-topk-vs-gaussiank.yaml';
 const WORKERS_EVERY_MS = 2000;
 /** Worker stderr lines forwarded as log events, per 5 s window. */
 const WORKER_LINES_PER_WINDOW = 50;
@@ -261,7 +257,7 @@ export class AppCore {
       clearInterval(this.workersInterval);
       this.progress.close();
       if (this.workersTimer) clearTimeout(this.workersTimer);
-      this.orchestrator.close();
+      await this.orchestrator.close();
       this.detachHub();
       await this.pool.close();
       await this.hub.close();
@@ -282,8 +278,7 @@ export class AppCore {
 
   async info(): Promise<AppInfo> {
     const listen = this.hub.host;
-    const reachableHost = listen === '0.0.0.0' || listen === '::' ? externalAddress() : listen;
-    const url = `ws://${reachableHost.includes(':') ? `[${reachableHost}]` : reachableHost}:${this.hub.port}/`;
+    const url = reachableHubUrl(listen, this.hub.port);
     return {
       mode: this.options.mode,
       versions: {
@@ -314,30 +309,19 @@ export class AppCore {
   }
 
   async templates(): Promise<ExperimentTemplate[]> {
-    const folder = join(packageRoot(), 'resources', 'experiments');
-    const files = readdirSync(folder)
-      .filter((f) => /\.ya?ml$/.test(f))
-      .sort();
-    return files.map((file) => {
-      const text = readFileSync(join(folder, file), 'utf8');
-      let name = file.replace(/\.ya?ml$/, '');
-      try {
-        const parsed = parseYaml(text) as { name?: unknown } | null;
-        if (typeof parsed?.name === 'string') name = parsed.name;
-      } catch {
-        // A broken template still lists, under its file name; launching it reports the problem.
-      }
-      return { file, name, text, isDefault: file === DEFAULT_TEMPLATE };
-    });
+    return listTemplates();
   }
 
   async launch(input: unknown, sourceName?: string): Promise<RunRow[]> {
     const experiment = validateExperiment(input);
     // A batch larger than a rank's shard would fail on every worker; PTB's size depends on its files.
     if (experiment.dataset.name !== 'ptb') iterationsPerEpoch(experiment);
-    const problem = placementProblem(experiment.workers, this.pool.placementGpus, experiment.shareGpus);
-    if (problem) throw new ApiError(problem);
-    this.ensureWorkers(experiment.workers);
+    if (experiment.engine === 'native') {
+      // torch runs bring their own ranks (torchrun), on CUDA's GPUs rather than the workers' adapters
+      const problem = placementProblem(experiment.workers, this.pool.placementGpus, experiment.shareGpus);
+      if (problem) throw new ApiError(problem);
+      this.ensureWorkers(experiment.workers);
+    }
     const runs = this.orchestrator.submit(experiment, sourceName);
     this.emit({ type: 'runsChanged' });
     this.logEvent('info', `launched ${experiment.name}: ${runs.length} run(s) on ${experiment.workers} workers each`);
@@ -379,7 +363,7 @@ export class AppCore {
       throw new ApiError(`run ${runId} is ${run.status}; only interrupted, failed or cancelled runs can be resumed`);
     if (isExternalEnvironment(run.environment))
       throw new ApiError(`run ${runId} was trained outside SparseLab's workers; resume it from its own script`);
-    this.ensureWorkers(run.config.workers);
+    if (run.config.engine === 'native') this.ensureWorkers(run.config.workers);
     this.orchestrator.resume(runId);
   }
 
@@ -593,19 +577,4 @@ export function validateExperiment(input: unknown): Experiment {
   if (result.success) return result.data;
   const problems = describeIssues(result.error.issues);
   throw new ApiError(`the experiment is not valid: ${problems.length === 1 ? problems[0] : problems.join('; ')}`);
-}
-
-let version: string | null = null;
-function packageVersion(): string {
-  version ??= (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-  return version;
-}
-
-/** This machine's first non-internal IPv4 address, else its host name. */
-function externalAddress(): string {
-  for (const addresses of Object.values(os.networkInterfaces())) {
-    const v4 = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
-    if (v4) return v4.address;
-  }
-  return os.hostname();
 }

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { describeGpus, parseGpuList } from '../../../common/gpus';
 import { SPARSIFIER_METHODS, type SparsifierMethod } from '../../../common/sparsifier';
 import { BACKENDS } from '../../../gpu/engine';
+import { ENGINES, type EngineName } from '../../../common/experiment';
 import type { BackendName } from '../../../gpu/kernels/kernels';
 import { formatBench } from '../bench/report';
 import { benchTraining } from '../bench/training';
@@ -192,6 +193,16 @@ export function buildProgram(): Command {
         'webgpu',
       ]),
     )
+    .addOption(
+      new Option(
+        '--engine <name>',
+        "who trains the runs: SparseLab's workers (native) or torch.distributed under torchrun (torch); default: the experiment's",
+      ).choices(ENGINES),
+    )
+    .option(
+      '--python <path>',
+      "the torch engine's Python (default: the experiment's, $SPARSELAB_PYTHON, a python3 with torch)",
+    )
     .option(
       '--gpus <list>',
       'place the workers on these GPUs, e.g. 0,2 (default: every GPU; see sparselab gpus)',
@@ -206,6 +217,8 @@ export function buildProgram(): Command {
           workers?: number;
           dataDir?: string;
           backend?: 'auto' | 'cpu' | 'webgpu';
+          engine?: EngineName;
+          python?: string;
           gpus?: number[];
           json: boolean;
         },

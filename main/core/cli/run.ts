@@ -1,4 +1,4 @@
-import type { Experiment } from '../../../common/experiment';
+import type { EngineName, Experiment } from '../../../common/experiment';
 import { describeGpus, placementProblem } from '../../../common/gpus';
 import { loadExperiment } from '../experiments/load';
 import { startHub, type Hub } from '../hub';
@@ -18,13 +18,21 @@ export interface RunOptions {
   json: boolean;
   /** Overrides the experiment's own backend. */
   backend?: 'auto' | 'cpu' | 'webgpu';
+  /** Overrides the experiment's engine. */
+  engine?: EngineName;
+  /** The torch engine's Python. */
+  python?: string;
   /** Place the workers on these GPUs (numbers from `sparselab gpus`); default every hardware GPU. */
   gpus?: number[];
 }
 
 /** Runs every arm x seed of an experiment file on local workers and prints the comparison. */
 export async function runExperimentFile(file: string, options: RunOptions): Promise<number> {
-  const overrides = options.workers ? [...options.set, `workers=${options.workers}`] : options.set;
+  const overrides = [
+    ...options.set,
+    ...(options.workers ? [`workers=${options.workers}`] : []),
+    ...(options.engine ? [`engine=${options.engine}`] : []),
+  ];
   const experiment = loadExperiment(file, overrides);
   const rows = await runLocally(experiment, {
     dataDir: options.dataDir,
@@ -32,6 +40,7 @@ export async function runExperimentFile(file: string, options: RunOptions): Prom
     gpus: options.gpus ?? null,
     sourceFile: file,
     progress: true,
+    python: options.python,
   });
   console.log(options.json ? JSON.stringify(rows, null, 2) : formatComparison(rows));
   return rows.every((r) => r.summary.status === 'finished') ? 0 : 1;
@@ -45,12 +54,16 @@ export interface LocalRunOptions {
   sourceFile?: string;
   /** Progress bars and worker logs on stderr. */
   progress: boolean;
+  /** The torch engine's Python (engine: torch). */
+  python?: string;
 }
 
 /** Starts a hub and the experiment's workers on this machine, runs every arm x seed, and compares them. */
 export async function runLocally(experiment: Experiment, options: LocalRunOptions): Promise<ComparisonRow[]> {
   // Before anything starts: the GPUs exist, and the ranks fit on them or may share them.
-  const { used } = await localPlacement(options.backend, options.gpus ?? null);
+  // (The torch engine's ranks use CUDA's GPUs, not the workers' adapters.)
+  const { used } =
+    experiment.engine === 'native' ? await localPlacement(options.backend, options.gpus ?? null) : { used: [] };
   const problem = placementProblem(experiment.workers, used, experiment.shareGpus);
   if (problem) throw new Error(problem);
   if (options.progress && used.length > 0) {
@@ -71,13 +84,13 @@ export async function runLocally(experiment: Experiment, options: LocalRunOption
     throw error;
   }
   describeDataFolderOwner(dataDir, `hub ${hub.url}`);
-  const orchestrator = new Orchestrator(store, hub);
+  const orchestrator = new Orchestrator(store, hub, { torch: { python: options.python } });
   let runs: RunRow[] = [];
   const watch = new WorkerWatch(hub, orchestrator, store, () => runs);
   const workers = new LocalWorkers({
     hubUrl: hub.url,
     token: hub.token,
-    count: experiment.workers,
+    count: experiment.engine === 'native' ? experiment.workers : 0, // torch runs bring their own ranks
     backend: options.backend,
     gpus: used,
     onLine: options.progress ? (i, line) => process.stderr.write(`[worker ${i}] ${line}\n`) : undefined,
@@ -101,7 +114,7 @@ export async function runLocally(experiment: Experiment, options: LocalRunOption
     return compareRuns(store, runs[0]!.experimentId);
   } finally {
     process.off('SIGINT', stop);
-    orchestrator.close();
+    await orchestrator.close();
     workers.stop();
     await hub.close();
     store.close();

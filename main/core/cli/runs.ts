@@ -168,7 +168,7 @@ export async function resumeRun(
     if (watch.failure) throw new Error(watch.failure);
     return showRun(dataDir, runId, false);
   } finally {
-    orchestrator.close();
+    await orchestrator.close();
     workers.stop();
     await hub.close();
     store.close();

@@ -13,7 +13,18 @@ import { UnknownExperimentError, type Store } from '../store';
 import type { RunProgress } from './orchestrator';
 import { appendMetrics } from './recordMetrics';
 
+/** Runs the core launched outside its workers (the torch engine), which connect as external runs. */
+export interface LaunchedRuns {
+  /** True when `key` is the one made for launching `runId` (and the run still goes on). */
+  claim(runId: string, key: string): boolean;
+  /** The launched run's connection ended before it said finished or failed: its launcher decides what that means. */
+  lost(runId: string, reason: string): void;
+  /** Rank 0 said the run failed: its launcher weighs that against what its processes report when they exit. */
+  failed(runId: string, reason: string | null): void;
+}
+
 export interface ExternalRunEvents {
+  launched?: LaunchedRuns;
   status?: (runId: string, status: RunStatus, reason: string | null) => void;
   /** Rank 0's iterations, as the orchestrator reports a native run's progress. */
   progress?: (progress: RunProgress) => void;
@@ -33,6 +44,8 @@ export function externalExperimentId(name: string): string {
 export class ExternalRunRecorder implements ExternalRunHandler {
   /** Epochs of the runs being recorded, for their progress. */
   private readonly epochs = new Map<string, number>();
+  /** Of those, the runs the core launched itself. */
+  private readonly launchedIds = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -40,6 +53,7 @@ export class ExternalRunRecorder implements ExternalRunHandler {
   ) {}
 
   register(spec: ExternalRunSpec, origin: string): string {
+    if (spec.launch) return this.attach(spec, spec.launch);
     const config = externalExperiment(spec);
     const experimentId = externalExperimentId(spec.experiment);
     try {
@@ -75,6 +89,24 @@ export class ExternalRunRecorder implements ExternalRunHandler {
     return run.id;
   }
 
+  /** A launched run's rank 0 connected: its records go to the run the core created; its environment gets the framework. */
+  private attach(spec: ExternalRunSpec, launch: { runId: string; key: string }): string {
+    if (!this.events.launched?.claim(launch.runId, launch.key)) {
+      throw new Error(`run ${launch.runId} was not launched here, or its key does not match`);
+    }
+    const run = this.store.getRun(launch.runId);
+    const f = spec.framework;
+    this.store.setEnvironment(run.id, {
+      ...(run.environment ?? { seed: spec.seed, host: spec.host }),
+      versions: { ...(run.environment?.versions ?? {}), torch: f.version, ...(f.python ? { python: f.python } : {}) },
+      adapters: spec.devices,
+      engine: { name: 'torch', backend: f.backend, worldSize: spec.worldSize, host: spec.host, pid: spec.pid },
+    } as RunEnvironment);
+    this.epochs.set(run.id, spec.epochs);
+    this.launchedIds.add(run.id);
+    return run.id;
+  }
+
   metrics(runId: string, batch: MetricsBatch): void {
     appendMetrics(this.store, batch);
     const epochs = this.epochs.get(runId);
@@ -91,16 +123,26 @@ export class ExternalRunRecorder implements ExternalRunHandler {
 
   status(runId: string, state: StatusMessage['state'], reason: string | null): void {
     if (state === 'started') return;
+    if (state === 'failed' && this.launchedIds.has(runId)) {
+      this.events.launched?.failed(runId, reason);
+      return;
+    }
     this.end(runId, state, reason ?? (state === 'failed' ? 'the training script reported a failure' : null));
   }
 
   lost(runId: string, reason: string): void {
+    if (this.launchedIds.delete(runId)) {
+      this.epochs.delete(runId);
+      this.events.launched?.lost(runId, reason);
+      return;
+    }
     this.end(runId, 'failed', reason);
   }
 
   /** Ends a run still going (one the user cancelled meanwhile stays cancelled). */
   private end(runId: string, status: 'finished' | 'failed', reason: string | null): void {
     this.epochs.delete(runId);
+    this.launchedIds.delete(runId);
     if (hasEnded(this.store.getRun(runId).status)) return;
     this.setStatus(runId, status, reason);
   }

@@ -13,8 +13,12 @@ import type { RecordOf } from '../../../common/records';
 import { bundleCheckpoint, CheckpointFormatError, readCheckpointHeader } from '../../../common/checkpoint';
 import type { Hub, WorkerInfo } from '../hub';
 import type { RunRow, Store } from '../store';
-import { Refusals } from './refusals';
 import { ExternalRunRecorder } from './externalRuns';
+import { Refusals } from './refusals';
+import { TorchEngine, type TorchEngineOptions } from './torchEngine';
+
+/** The torch engine's choices the orchestrator does not make itself. */
+export type OrchestratorOptions = { torch?: Pick<TorchEngineOptions, 'python' | 'gpus'> };
 
 export interface RunProgress {
   runId: string;
@@ -66,12 +70,24 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     );
   });
   private readonly detach: () => void;
+  /** Trains the runs of experiments with engine: torch, one at a time, outside the hub's workers. */
+  readonly torch: TorchEngine;
 
   constructor(
     readonly store: Store,
     readonly hub: Hub,
+    options: OrchestratorOptions = {},
   ) {
     super();
+    this.torch = new TorchEngine({
+      ...options.torch,
+      store,
+      hubUrl: hub.url,
+      token: hub.token,
+      setStatus: (runId, status, reason) => this.setStatus(runId, status, reason),
+      log: (level, message) => this.emit('log', level, message),
+      ended: () => this.schedule(),
+    });
     const handlers = {
       workerJoined: (worker: WorkerInfo) => {
         store.workerSeen({ id: worker.id, host: worker.capabilities.host, capabilities: worker.capabilities });
@@ -103,11 +119,15 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
         ),
     };
     for (const [event, handler] of Object.entries(handlers)) hub.on(event as keyof typeof handlers, handler as never);
-    // Runs trained outside SparseLab's workers (sparselab_torch) register through the same hub.
+    // Runs trained outside SparseLab's workers (sparselab_torch, and the torch engine's) register through the same hub.
     const stopExternal = hub.external.accept(
       new ExternalRunRecorder(store, {
         status: (runId, status, reason) => this.emit('status', runId, status, reason),
-        progress: (progress) => this.emit('progress', progress),
+        progress: (progress) => {
+          this.torch.heard(progress.runId);
+          this.emit('progress', progress);
+        },
+        launched: this.torch,
       }),
     );
     this.detach = () => {
@@ -132,11 +152,16 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
 
   /** Queues an interrupted, failed or cancelled run again; it resumes from its last checkpoint. */
   resume(runId: string): void {
-    if (isExternalEnvironment(this.store.getRun(runId).environment)) {
+    const run = this.store.getRun(runId);
+    if (isExternalEnvironment(run.environment)) {
       throw new Error(`run ${runId} was trained outside SparseLab's workers; resume it from its own script`);
     }
     let reason = 'resumed by user';
-    if (this.store.listCheckpoints(runId).length === 0) {
+    const checkpointed =
+      run.config.engine === 'torch'
+        ? this.torch.checkpointOf(run) !== null
+        : this.store.listCheckpoints(runId).length > 0;
+    if (!checkpointed) {
       reason += '; it has no checkpoint, so it restarts from iteration 0';
       this.emit(
         'log',
@@ -157,6 +182,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     this.active.delete(runId);
     this.hub.external.cancel(runId, reason);
     this.setStatus(runId, 'cancelled', reason);
+    this.torch.stop(runId, reason);
     this.schedule();
   }
 
@@ -174,15 +200,27 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     });
   }
 
-  close(): void {
+  /** Stops listening to the hub and stops the torch engine's runs (their processes are gone when it resolves). */
+  close(): Promise<void> {
     clearInterval(this.deadlineTimer);
     this.detach();
+    return this.torch.close();
   }
 
   private schedule(): void {
     while (this.queue.length > 0) {
       const next = this.queue[0]!;
       const run = this.store.getRun(next.runId);
+      if (run.config.engine === 'torch') {
+        if (this.torch.active().length > 0) return; // its ranks take this machine's cores or GPUs: one at a time
+        this.queue.shift();
+        try {
+          this.torch.start(run);
+        } catch (error) {
+          this.setStatus(run.id, 'failed', `could not start: ${(error as Error).message}`);
+        }
+        continue;
+      }
       const idle = this.hub
         .workers()
         .filter((w) => w.state === 'idle' && !this.isReserved(w.id) && !this.benched.has(w.id));

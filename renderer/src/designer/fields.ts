@@ -14,6 +14,12 @@ export interface FieldSpec {
   wide?: boolean;
 }
 
+/** The Experiment section's fields after the dataset (name, model and dataset have their own handlers). */
+export const DATASET_LIMIT_FIELDS: readonly FieldSpec[] = [
+  { key: 'trainLimit', label: 'Train examples (limit)', path: 'dataset.trainLimit', placeholder: 'all' },
+  { key: 'testLimit', label: 'Test examples (limit)', path: 'dataset.testLimit', placeholder: 'all' },
+];
+
 export const TRAINING_FIELDS: readonly FieldSpec[] = [
   { key: 'workers', label: 'Workers P', path: 'workers', placeholder: '4' },
   {
@@ -25,6 +31,16 @@ export const TRAINING_FIELDS: readonly FieldSpec[] = [
       ['auto', 'auto'],
       ['cpu', 'cpu'],
       ['webgpu', 'webgpu'],
+    ],
+  },
+  {
+    key: 'engine',
+    label: 'Engine',
+    path: 'engine',
+    options: [
+      ['', 'native (default)'],
+      ['native', 'native'],
+      ['torch', 'torch (torchrun)'],
     ],
   },
   { key: 'epochs', label: 'Epochs', path: 'epochs' },

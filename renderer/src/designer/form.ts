@@ -35,6 +35,8 @@ export interface ExperimentForm {
   workers: string;
   /** '' = omitted (auto). */
   backend: string;
+  /** '' = omitted (native). */
+  engine: string;
   epochs: string;
   batchSize: string;
   lr: string;
@@ -104,6 +106,7 @@ const KNOWN_KEYS = [
   'dataset',
   'workers',
   'backend',
+  'engine',
   'epochs',
   'batchSize',
   'optimizer',
@@ -138,6 +141,7 @@ export function experimentToForm(value: unknown): ExperimentForm {
     testLimit: str(dataset.testLimit),
     workers: str(e.workers),
     backend: str(e.backend),
+    engine: str(e.engine),
     epochs: str(e.epochs),
     batchSize: str(e.batchSize),
     lr: str(opt.lr),
@@ -247,6 +251,7 @@ export function formToObject(form: ExperimentForm): FormObject {
       }) ?? {},
     workers: num(form.workers, 'workers'),
     backend: text(form.backend),
+    engine: text(form.engine),
     epochs: num(form.epochs, 'epochs'),
     batchSize: num(form.batchSize, 'batchSize'),
     optimizer:

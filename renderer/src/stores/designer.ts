@@ -1,7 +1,8 @@
 import { defineStore } from 'pinia';
 import { computed, reactive, ref, watch } from 'vue';
 import type { ExperimentTemplate, RunEstimate } from '../../../common/api';
-import type { ExperimentInput } from '../../../common/experiment';
+import { experimentSchema, type ExperimentInput } from '../../../common/experiment';
+import { hubTrafficWarning } from '../../../common/hubTraffic';
 import { api } from '../api';
 import {
   emptyArm,
@@ -76,6 +77,14 @@ export const useDesignerStore = defineStore('designer', () => {
   const valid = computed(
     () => current.value.problems.length === 0 && syntaxProblems.value.length === 0 && textProblems.value.length === 0,
   );
+  /** A native experiment whose gradients are more than one hub carries: says so, and offers the torch engine. */
+  const hubWarning = computed(() => {
+    const parsed = experimentSchema.safeParse(current.value.value);
+    return parsed.success ? hubTrafficWarning(parsed.data) : null;
+  });
+  function useTorchEngine(): void {
+    form.engine = 'torch';
+  }
   const runCount = computed(() => {
     const v = current.value.value;
     const seeds = Array.isArray(v.seeds) ? v.seeds.length : 1;
@@ -294,6 +303,8 @@ export const useDesignerStore = defineStore('designer', () => {
     current,
     errors,
     valid,
+    hubWarning,
+    useTorchEngine,
     runCount,
     setText,
     setFormat,
