@@ -57,7 +57,7 @@ const GPU_ENVIRONMENT_FREE = [
   'gpu/operators/**',
   'gpu/compression/**',
   'gpu/kernels/kernels.ts',
-  'gpu/kernels/random.ts',
+  'gpu/kernels/random/random.ts',
 ];
 
 export default tseslint.config(
@@ -69,7 +69,8 @@ export default tseslint.config(
       '.device/',
       '.devkit/',
       '.gl/',
-      'gpu/kernels/cpu/wasm/',
+      'gpu/kernels/cpu/wasm/generated/',
+      'gpu/kernels/**/*.as.ts',
       'bench/results/',
     ],
   },
@@ -109,6 +110,7 @@ export default tseslint.config(
       rule('environment-free gpu/ code reaches kernels only through their contract (gpu/kernels/kernels.ts)', [
         '**/worker/**',
         '**/webgpu/**',
+        '**/kernels/*/webgpu',
         '**/webgpuDevice/**',
         '**/io/**',
         '**/kernels/cpu/**',

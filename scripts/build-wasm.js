@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * Builds the CPU backend's WebAssembly SIMD modules (gpu/kernels/cpu/wasm/assembly) with
- * AssemblyScript: the compression kernels (entry assembly/index.ts) and the optimizer's step
- * (entry assembly/optimizer.ts). Each is written as a generated TypeScript module holding its
+ * Builds the CPU backend's WebAssembly SIMD modules with AssemblyScript: the compression kernels
+ * (entry gpu/kernels/cpu/wasm/kernels.as.ts, which re-exports each primitive's
+ * gpu/kernels/<primitive>/<primitive>.as.ts) and the optimizer's step (entry
+ * gpu/kernels/cpu/wasm/optimizer.as.ts). Each is written as a generated TypeScript module holding its
  * bytes in base64, so every bundler (vite, electron-vite, esbuild, browsers) imports it like any
  * other module, together with the TypeScript interface of its exports, read from the
  * AssemblyScript sources (so the host's view of the exports cannot drift from them):
@@ -17,8 +18,8 @@ import asc from 'assemblyscript/asc';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const wasmDir = join(root, 'gpu/kernels/cpu/wasm');
 const MODULES = [
-  { name: 'kernels', entry: 'assembly/index.ts', what: "the CPU kernels'", type: 'KernelsWasm' },
-  { name: 'optimizer', entry: 'assembly/optimizer.ts', what: "the optimizer's", type: 'OptimizerWasm' },
+  { name: 'kernels', entry: 'kernels.as.ts', what: "the CPU kernels'", type: 'KernelsWasm' },
+  { name: 'optimizer', entry: 'optimizer.as.ts', what: "the optimizer's", type: 'OptimizerWasm' },
 ];
 
 /** `export function name(a: T, ...): R {` declarations of an AssemblyScript source, by name. */
@@ -39,7 +40,7 @@ function exportedFunctions(source) {
 async function exportsInterface(entryPath, type) {
   const entry = await readFile(entryPath, 'utf8');
   const members = [...exportedFunctions(entry).values()];
-  for (const match of entry.matchAll(/export\s*\{([^}]*)\}\s*from\s*'(\.\/\w+)'/g)) {
+  for (const match of entry.matchAll(/export\s*\{([^}]*)\}\s*from\s*'(\.{1,2}\/[\w./]+)'/g)) {
     const functions = exportedFunctions(await readFile(join(dirname(entryPath), `${match[2]}.ts`), 'utf8'));
     for (const name of match[1]
       .split(',')

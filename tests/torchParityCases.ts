@@ -4,7 +4,7 @@
  */
 import type { SparsifierMethod } from '../common/sparsifier';
 import { SPARSIFIER_METHODS } from '../common/sparsifier';
-import { mix32 } from '../gpu/kernels/random';
+import { mix32 } from '../gpu/kernels/random/random';
 import type { ParityRun } from './torchParity';
 
 function uniform(i: number, salt: number): number {

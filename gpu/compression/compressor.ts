@@ -1,7 +1,7 @@
 import { selectionSize, type SparsifierConfig } from '../../common/sparsifier';
 import type { CompressionStats } from '../../common/stats';
 import type { DeviceSelection, DeviceSelectionItem, Kernels, Moments, SparseMethod } from '../kernels/kernels';
-import { stepSeed } from '../kernels/random';
+import { stepSeed } from '../kernels/random/random';
 import { OPERATORS, type OperatorDeclaration } from '../operators';
 import type { Selection } from '../operators/operator';
 import { NonFiniteGradientError } from './errors';

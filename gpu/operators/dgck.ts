@@ -1,4 +1,4 @@
-import { randomKey } from '../kernels/random';
+import { randomKey } from '../kernels/random/random';
 import type { SelectionOperator } from './operator';
 import { kthLargest, nextBelow } from './selectHost';
 

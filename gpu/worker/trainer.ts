@@ -17,7 +17,7 @@ import {
   type TensorGradients,
 } from '../compression';
 import type { Kernels } from '../kernels/kernels';
-import { randomKey } from '../kernels/random';
+import { randomKey } from '../kernels/random/random';
 import { threadClock } from './cpuWait';
 import { encodeRankCheckpoint, unbundleCheckpoint, weightsChecksum } from '../../common/checkpoint';
 import { batches, batchesPerEpoch, loadDataset, type Batch, type Dataset, type Split } from './data';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { mix32, randomKey } from '../../gpu/kernels/random';
+import { mix32, randomKey } from '../../gpu/kernels/random/random';
 import {
   createWebGpuKernels,
   wrapGpuBuffer,
@@ -17,13 +17,7 @@ import {
   WGSL_MODULES,
   type WebGpuKernels,
 } from '../../gpu/kernels/webgpu/index';
-import {
-  floatOfOrderedKey,
-  histogramPlan,
-  orderedKey,
-  referenceBin,
-  NO_BIN,
-} from '../../gpu/kernels/webgpu/histogramEdges';
+import { floatOfOrderedKey, histogramPlan, orderedKey, referenceBin, NO_BIN } from '../../gpu/kernels/histogram/edges';
 import { BufferPool } from '../../gpu/webgpuDevice/bufferPool';
 import { DEFAULT_SWIFTSHADER_ICD_PATHS, isSoftwareAdapter } from '../../gpu/webgpuDevice/device';
 import { PipelineCache } from '../../gpu/webgpuDevice/pipelineCache';

@@ -3,7 +3,7 @@
  * than speed: the oracle every backend is checked against in tests.
  */
 import type { CentralMoments, Kernels, Moments, SparseVector } from '../../gpu/kernels/kernels';
-import { randomKey } from '../../gpu/kernels/random';
+import { randomKey } from '../../gpu/kernels/random/random';
 
 const scratch = new Float32Array(1);
 const scratchBits = new Uint32Array(scratch.buffer);

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { normalData } from '../../common/normalData';
 import { createCpuKernels, type CpuKernels, type CpuVector } from '../../gpu/kernels/cpu/index';
 import type { CentralMoments, Moments, SparseVector } from '../../gpu/kernels/kernels';
-import { randomKey } from '../../gpu/kernels/random';
+import { randomKey } from '../../gpu/kernels/random/random';
 import { largestKeys, magnitudeBits, NaiveKernels } from '../oracle/naiveKernels';
 
 const naive = new NaiveKernels();

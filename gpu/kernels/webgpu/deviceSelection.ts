@@ -5,21 +5,21 @@
  * operator needs them, then up to `capacity` indices and values).
  *
  * The exact selection (Top_k, Trimmed_k, DGC_k's Top_k branch, Rand_k's random keys) is a radix
- * select with candidate filtering (selectEncoding.ts). Thresholds that the operators compute in
+ * select with candidate filtering (../select/webgpu.ts). Thresholds that the operators compute in
  * float64 (Gaussian_k's mu + sigma z) are computed on the GPU in float-float and checked on the
  * host against the float64 result after the read-back: on a mismatch, or when a threshold's
  * selection did not fit its capacity, the host completes that selection with the operator's own
  * algorithm (more read-backs, same result).
  */
 import type { DeviceSelection, DeviceSelectionItem, Moments, SparseVector } from '../kernels';
-import { mix32 } from '../random';
+import { mix32 } from '../random/random';
 import { gaussianThreshold, gaussiank, reachableThresholds, walkCorrections } from '../../operators/gaussiank';
 import { normalQuantile } from '../../operators/normalQuantile';
 import { selectOnHost } from '../../operators/run';
 import { smallestMagnitude } from '../../operators/topk';
 import { trimmedThresholds } from '../../operators/trimmedk';
 import type { WebGpuKernels } from './index';
-import { encodeMoments, momentsFrom, momentsResultBuffer, momentsResultBytes } from './reductions';
+import { encodeMoments, momentsFrom, momentsResultBuffer, momentsResultBytes } from '../moments/webgpu';
 import type { Frame, GpuVector } from './vector';
 import {
   NONE,
@@ -31,7 +31,7 @@ import {
   selectionBuffers,
   sparseFrom,
   type PassTiming,
-} from './selectEncoding';
+} from '../select/webgpu';
 
 /** What one encoded selection reads back, and how its bytes become the result. */
 interface Encoded<T> {

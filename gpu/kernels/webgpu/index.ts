@@ -19,25 +19,26 @@ import type {
   Moments,
   SparseVector,
 } from '../kernels';
-import { mix32 } from '../random';
+import { mix32 } from '../random/random';
 import { BufferPool } from '../../webgpuDevice/bufferPool';
 import { PipelineCache, type OverrideConstants } from '../../webgpuDevice/pipelineCache';
 import { wgslBindings } from './bindings';
 import { selectOnDevice, topkOnDevice } from './deviceSelection';
-import * as elementwise from './elementwise';
-import { ELEMENTWISE_OPS } from './elementwise';
-import * as reductions from './reductions';
-import { SHARED_HISTOGRAM_BINS } from './reductions';
+import * as elementwise from '../elementwise/webgpu';
+import { ELEMENTWISE_OPS } from '../elementwise/webgpu';
+import * as momentsOnDevice from '../moments/webgpu';
+import { SHARED_HISTOGRAM_BINS, histogram as histogramOnDevice } from '../histogram/webgpu';
+import { countAbove as countAboveOnDevice } from '../count/webgpu';
 import { Frame, GpuVector, USAGE, VECTOR_USAGE, thresholdBits, wrapGpuBuffer } from './vector';
-import { SELECT_PIPELINES, compactAboveOnDevice } from './selectEncoding';
-import decideWgsl from './shaders/decide.wgsl';
-import commonWgsl from './shaders/common.wgsl';
-import randomWgsl from './shaders/random.wgsl';
-import selectWgsl from './shaders/select.wgsl';
-import momentsWgsl from './shaders/moments.wgsl';
-import countWgsl from './shaders/count.wgsl';
-import histogramWgsl from './shaders/histogram.wgsl';
-import elementwiseWgsl from './shaders/elementwise.wgsl';
+import { SELECT_PIPELINES, compactAboveOnDevice } from '../select/webgpu';
+import decideWgsl from '../select/decide.wgsl';
+import commonWgsl from './common.wgsl';
+import randomWgsl from '../random/random.wgsl';
+import selectWgsl from '../select/select.wgsl';
+import momentsWgsl from '../moments/moments.wgsl';
+import countWgsl from '../count/count.wgsl';
+import histogramWgsl from '../histogram/histogram.wgsl';
+import elementwiseWgsl from '../elementwise/elementwise.wgsl';
 
 export { Frame, GpuVector, VECTOR_USAGE, wrapGpuBuffer } from './vector';
 export { createWebGpuKernels } from './create';
@@ -428,10 +429,7 @@ export class WebGpuKernels implements Kernels<GpuVector> {
   // Coordinate-wise
 
   // ---------------------------------------------------------------------------------------------
-  // Reductions
-
-  // ---------------------------------------------------------------------------------------------
-  // Coordinate-wise (elementwise.ts)
+  // Coordinate-wise (../elementwise/webgpu.ts)
 
   addInto(target: GpuVector, addend: GpuVector): void {
     elementwise.addInto(this, target, addend);
@@ -450,22 +448,22 @@ export class WebGpuKernels implements Kernels<GpuVector> {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Reductions (reductions.ts)
+  // Reductions (../moments, ../histogram and ../count: webgpu.ts)
 
   moments(vector: GpuVector): Promise<Moments> {
-    return reductions.moments(this, vector);
+    return momentsOnDevice.moments(this, vector);
   }
 
   centralMoments(vector: GpuVector, mean: number): Promise<CentralMoments> {
-    return reductions.centralMoments(this, vector, mean);
+    return momentsOnDevice.centralMoments(this, vector, mean);
   }
 
   histogram(vector: GpuVector, min: number, max: number, bins: number): Promise<Uint32Array> {
-    return reductions.histogram(this, vector, min, max, bins);
+    return histogramOnDevice(this, vector, min, max, bins);
   }
 
   countAbove(vector: GpuVector, thresholds: readonly number[]): Promise<number[]> {
-    return reductions.countAbove(this, vector, thresholds);
+    return countAboveOnDevice(this, vector, thresholds);
   }
 
   // ---------------------------------------------------------------------------------------------

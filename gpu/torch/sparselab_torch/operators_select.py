@@ -5,7 +5,7 @@ equals 0 and subnormals are ordered even where a device flushes them. Exact top-
 descending and breaks ties by the lower index; results list indices ascending.
 
 Top-k is exact and never depends on sampling luck, only its speed does (as the native CPU
-kernel, gpu/kernels/cpu/index.ts): a stratified sample of the keys estimates a threshold that a
+kernel, gpu/kernels/select/cpu.ts): a stratified sample of the keys estimates a threshold that a
 few more than k coordinates reach, one pass keeps those candidates, and the exact selection runs
 on the candidates only. When the estimate misses (too few or too many candidates, heavy ties,
 k close to d) the exact selection runs over the whole vector.

@@ -1,4 +1,4 @@
-"""Counter-based randomness bit-identical with gpu/kernels/random.ts.
+"""Counter-based randomness bit-identical with gpu/kernels/random/random.ts.
 
 key(seed, i) = mix32(i + mix32(seed)) with Chris Wellons' "lowbias32" mixer, all arithmetic
 modulo 2^32. Tensors hold the u32 values in int64, so products never overflow: a 32x32-bit

@@ -1,5 +1,5 @@
 """Moments of a float32 vector computed bit for bit as the native CPU kernel computes them
-(gpu/kernels/cpu/wasm/assembly/index.ts: moments, centralMoments, histogram), so Gaussian_k's
+(gpu/kernels/moments/moments.as.ts, gpu/kernels/histogram/histogram.as.ts), so Gaussian_k's
 threshold, Trimmed_k's levels and the statistics agree exactly with SparseLab's.
 
 The kernel's moments pass works in blocks of 1024 coordinates: 8 float32 lanes accumulate

@@ -102,7 +102,7 @@ class TorchPathOnCpu(GoldenFixtures):
 
 class Generator(unittest.TestCase):
     def test_bit_identical_with_the_typescript_generator(self):
-        # Values printed by gpu/kernels/random.ts.
+        # Values printed by gpu/kernels/random/random.ts.
         got = [mix32(0), mix32(1), mix32(0xFFFFFFFF), random_key(5, 0), random_key(5, 123456),
                step_seed(0, 0), step_seed(42, 1000), step_seed(4294967295, 7)]
         self.assertEqual(got, [0, 1753845952, 1734902346, 3568984768, 981582970, 33350994, 3947834634, 3099176011])

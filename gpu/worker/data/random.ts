@@ -5,7 +5,7 @@
  * backend. Nothing here touches Math.random or TensorFlow.js's own generator.
  */
 
-import { mix32 } from '../../kernels/random';
+import { mix32 } from '../../kernels/random/random';
 
 /** Combines a seed with further integers or strings into one 32-bit seed (order matters). */
 export function deriveSeed(seed: number, ...parts: (number | string)[]): number {

@@ -3,7 +3,7 @@ import { normalData } from '../../../common/normalData';
 import { selectionSize } from '../../../common/sparsifier';
 import { createKernels } from '../../../gpu/engine';
 import type { DeviceCounters, Kernels } from '../../../gpu/kernels/kernels';
-import { stepSeed } from '../../../gpu/kernels/random';
+import { stepSeed } from '../../../gpu/kernels/random/random';
 import { runSelection } from '../../../gpu/operators/run';
 import { describeMachine } from './machine';
 import { runPythonPeers } from './peers';

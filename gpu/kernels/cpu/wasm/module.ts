@@ -29,8 +29,8 @@ function loader<T>(base64: string, what: string): () => Promise<T> {
   };
 }
 
-/** A fresh instance of the compression kernels (gpu/kernels/cpu/wasm/assembly/index.ts). */
+/** A fresh instance of the compression kernels (gpu/kernels/cpu/wasm/kernels.as.ts). */
 export const instantiateKernelsWasm = loader<KernelsWasm>(kernelsWasmBase64, 'CPU kernels');
 
-/** A fresh instance of the optimizer's step (gpu/kernels/cpu/wasm/assembly/optimizer.ts). */
+/** A fresh instance of the optimizer's step (gpu/kernels/cpu/wasm/optimizer.as.ts). */
 export const instantiateOptimizerWasm = loader<OptimizerWasm>(optimizerWasmBase64, 'optimizer');

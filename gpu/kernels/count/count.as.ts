@@ -1,4 +1,4 @@
-import { MASK } from './common';
+import { MASK } from '../cpu/wasm/common.as';
 
 // countAbove: at most 8 thresholds (i32 magnitude bits, -1 = all) per call, one pass, each
 // specialised on the number of thresholds. Branch-free on purpose: skipping blocks that pass

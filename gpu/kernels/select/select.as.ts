@@ -1,5 +1,5 @@
-import { HIST_BINS, MASK } from './common';
-import { mix, mix4 } from './random';
+import { HIST_BINS, MASK, magnitudesAbove } from '../cpu/wasm/common.as';
+import { mix, mix4 } from '../random/random.as';
 
 let greater: u32 = 0;
 
@@ -14,30 +14,25 @@ export function lastGreater(): u32 {
 // greater than the result. `hist` is scratch for 4 x 65536 u32 (4 sub-histograms break the
 // store-to-load dependency when many keys share a bin).
 
+/** Counts one key in bin `bin` of sub-histogram `sub` (of 4, each `stride` bins long). */
 // @ts-ignore: decorator
 @inline
-function bump(hist: usize, sub: u32, bin: u32): void {
-  const at = hist + ((<usize>sub * HIST_BINS + bin) << 2);
+function bump(hist: usize, stride: u32, sub: u32, bin: u32): void {
+  const at = hist + ((<usize>sub * stride + bin) << 2);
   store<u32>(at, load<u32>(at) + 1);
 }
 
-// @ts-ignore: decorator
-@inline
-function binCount(hist: usize, bin: u32): u32 {
-  const at = hist + (<usize>bin << 2);
-  return (
-    load<u32>(at) +
-    load<u32>(at, HIST_BINS * 4) +
-    (load<u32>(at, HIST_BINS * 8) + load<u32>(at, HIST_BINS * 12))
-  );
-}
-
-/** Finds the bin holding the `need`-th largest; `above` keys lie in higher bins. Sets `greater`. */
-function scanDown(hist: usize, need: u32, above: u32): u32 {
+/**
+ * Finds the bin, of the first `bins` of 4 sub-histograms `stride` bins long, holding the
+ * `need`-th largest; `above` keys lie in higher bins. Sets `greater`.
+ */
+function scanDown(hist: usize, stride: u32, bins: u32, need: u32, above: u32): u32 {
+  const step = <usize>stride << 2;
   let cum = above;
-  let b: u32 = HIST_BINS - 1;
+  let b: u32 = bins - 1;
   while (true) {
-    const c = binCount(hist, b);
+    const at = hist + (<usize>b << 2);
+    const c = load<u32>(at) + load<u32>(at + step) + (load<u32>(at + 2 * step) + load<u32>(at + 3 * step));
     if (cum + c >= need || b == 0) break;
     cum += c;
     b--;
@@ -67,31 +62,6 @@ function keyAt(src: u32, p: usize, mask: u32, ms: u32, i: u32): u32 {
 const SMALL_SELECT: u32 = 1 << 16;
 const SMALL_BINS: u32 = 2048;
 
-/** Like scanDown over `bins` bins of 4 sub-histograms of SMALL_BINS. */
-function scanSmall(hist: usize, bins: u32, need: u32, above: u32): u32 {
-  let cum = above;
-  let b: u32 = bins - 1;
-  while (true) {
-    const at = hist + (<usize>b << 2);
-    const c =
-      load<u32>(at) +
-      load<u32>(at, SMALL_BINS * 4) +
-      (load<u32>(at, SMALL_BINS * 8) + load<u32>(at, SMALL_BINS * 12));
-    if (cum + c >= need || b == 0) break;
-    cum += c;
-    b--;
-  }
-  greater = cum;
-  return b;
-}
-
-// @ts-ignore: decorator
-@inline
-function bumpSmall(hist: usize, sub: u32, bin: u32): void {
-  const at = hist + ((<usize>sub * SMALL_BINS + bin) << 2);
-  store<u32>(at, load<u32>(at) + 1);
-}
-
 // @ts-ignore: decorator
 @inline
 function selectSmall(src: u32, p: usize, n: u32, mask: u32, ms: u32, k: u32, hist: usize): u32 {
@@ -108,11 +78,11 @@ function selectSmall(src: u32, p: usize, n: u32, mask: u32, ms: u32, k: u32, his
     for (let i: u32 = 0; i < n; i++) {
       const key = keyAt(src, p, mask, ms, i);
       if (level == 0 || key >>> high == prefix) {
-        bumpSmall(hist, sub, (key >>> shift) & (bins - 1));
+        bump(hist, SMALL_BINS, sub, (key >>> shift) & (bins - 1));
         sub = (sub + 1) & 3;
       }
     }
-    const digit = scanSmall(hist, bins, k, above);
+    const digit = scanDown(hist, SMALL_BINS, bins, k, above);
     above = greater;
     prefix = level == 0 ? digit : (prefix << (level == 1 ? 11 : 10)) | digit;
   }
@@ -127,24 +97,24 @@ function selectGeneric(src: u32, p: usize, n: u32, mask: u32, ms: u32, k: u32, h
   const n4 = n & ~3;
   let i: u32 = 0;
   for (; i < n4; i += 4) {
-    bump(hist, 0, keyAt(src, p, mask, ms, i) >>> 16);
-    bump(hist, 1, keyAt(src, p, mask, ms, i + 1) >>> 16);
-    bump(hist, 2, keyAt(src, p, mask, ms, i + 2) >>> 16);
-    bump(hist, 3, keyAt(src, p, mask, ms, i + 3) >>> 16);
+    bump(hist, HIST_BINS, 0, keyAt(src, p, mask, ms, i) >>> 16);
+    bump(hist, HIST_BINS, 1, keyAt(src, p, mask, ms, i + 1) >>> 16);
+    bump(hist, HIST_BINS, 2, keyAt(src, p, mask, ms, i + 2) >>> 16);
+    bump(hist, HIST_BINS, 3, keyAt(src, p, mask, ms, i + 3) >>> 16);
   }
-  for (; i < n; i++) bump(hist, 0, keyAt(src, p, mask, ms, i) >>> 16);
-  const high = scanDown(hist, k, 0);
+  for (; i < n; i++) bump(hist, HIST_BINS, 0, keyAt(src, p, mask, ms, i) >>> 16);
+  const high = scanDown(hist, HIST_BINS, HIST_BINS, k, 0);
   const above = greater;
   clearHist(hist);
   let sub: u32 = 0;
   for (i = 0; i < n; i++) {
     const key = keyAt(src, p, mask, ms, i);
     if (key >>> 16 == high) {
-      bump(hist, sub, key & 0xffff);
+      bump(hist, HIST_BINS, sub, key & 0xffff);
       sub = (sub + 1) & 3;
     }
   }
-  const low = scanDown(hist, k, above);
+  const low = scanDown(hist, HIST_BINS, HIST_BINS, k, above);
   return (high << 16) | low;
 }
 
@@ -196,13 +166,8 @@ export function emitFloat(p: usize, n: u32, v: i32, quota: u32, total: u32, outI
   const n16 = n & ~15;
   for (; i < n16 && c < total; i += 16) {
     const ptr = p + (<usize>i << 2);
-    const g0 = i32x4.gt_s(v128.and(v128.load(ptr), maskv), tv);
-    const g1 = i32x4.gt_s(v128.and(v128.load(ptr, 16), maskv), tv);
-    const g2 = i32x4.gt_s(v128.and(v128.load(ptr, 32), maskv), tv);
-    const g3 = i32x4.gt_s(v128.and(v128.load(ptr, 48), maskv), tv);
-    if (!v128.any_true(v128.or(v128.or(g0, g1), v128.or(g2, g3)))) continue;
-    let bits =
-      i32x4.bitmask(g0) | (i32x4.bitmask(g1) << 4) | (i32x4.bitmask(g2) << 8) | (i32x4.bitmask(g3) << 12);
+    let bits = magnitudesAbove(ptr, maskv, tv);
+    if (bits == 0) continue;
     do {
       const j = <u32>ctz(bits);
       const raw = load<u32>(ptr + (<usize>j << 2));

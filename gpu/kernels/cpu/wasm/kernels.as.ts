@@ -5,13 +5,15 @@
 //
 // Multi-value results go through two globals read back with lastStop() / lastGreater().
 //
-// One file per primitive; this entry re-exports what the host calls (gpu/kernels/cpu/wasm/module.ts).
+// One file per primitive, beside its WGSL and host code in gpu/kernels/<primitive>/; this entry
+// re-exports what the host calls (gpu/kernels/cpu/wasm/module.ts).
 
-export { mix32 } from './random';
-export { addInto } from './elementwise';
-export { moments, centralMoments, histogram } from './moments';
-export { countAbove } from './count';
-export { compactAbove, compactRandom, lastStop } from './compaction';
+export { mix32 } from '../../random/random.as';
+export { addInto } from '../../elementwise/elementwise.as';
+export { moments, centralMoments } from '../../moments/moments.as';
+export { histogram } from '../../histogram/histogram.as';
+export { countAbove } from '../../count/count.as';
+export { compactAbove, compactRandom, lastStop } from '../../select/compaction.as';
 export {
   selectKeys,
   selectFloat,
@@ -21,7 +23,7 @@ export {
   emitRandom,
   sampleFloat,
   lastGreater,
-} from './select';
+} from '../../select/select.as';
 
 export function heapBase(): usize {
   return __heap_base;

@@ -85,12 +85,9 @@ fn noteNonFinite(i: u32, bits: u32) {
 }
 
 @compute @workgroup_size(WG)
-fn blockMoments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
-  if (g >= params.numBlocks) {
-    return;
-  }
+fn blockMoments(wg: Workgroup, @builtin(local_invocation_index) lid: u32) {
+  let g = blockOf(wg);
+  if (g >= params.numBlocks) { return; }
   let n = params.n;
   let items = params.items;
   let base = g * WG * items;

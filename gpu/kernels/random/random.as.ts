@@ -1,4 +1,4 @@
-// randomKey(seed, i) = mix32(i + mix32(seed)), bit-identical to gpu/kernels/random.ts.
+// randomKey(seed, i) = mix32(i + mix32(seed)), bit-identical to random.ts beside it.
 
 // @ts-ignore: decorator
 @inline

@@ -1,14 +1,7 @@
-/**
- * Reductions of the WebGPU backend: moments and central moments (shaders/moments.wgsl), the
- * histogram (shaders/histogram.wgsl) and the multi-threshold count (shaders/count.wgsl).
- */
+/** Moments and central moments on the WebGPU backend (moments.wgsl). */
 import type { CentralMoments, Moments } from '../kernels';
-import { histogramPlan } from './histogramEdges';
-import { USAGE, thresholdBits, type Frame, type GpuVector } from './vector';
-import type { WebGpuKernels } from './index';
-
-/** Bins a histogram counts in workgroup memory before adding them to the global counts. */
-export const SHARED_HISTOGRAM_BINS = 2048;
+import type { Frame, GpuVector } from '../webgpu/vector';
+import type { WebGpuKernels } from '../webgpu/index';
 
 const scratchF32 = new Float32Array(1);
 const scratchU32 = new Uint32Array(scratchF32.buffer);
@@ -128,97 +121,4 @@ export async function centralMoments(kernels: WebGpuKernels, vector: GpuVector, 
   }
   const { sums } = combine(kernels, words, [2, 3, 4]);
   return { m2: sums[0]!, m3: sums[1]!, m4: sums[2]! };
-}
-
-export async function histogram(
-  kernels: WebGpuKernels,
-  vector: GpuVector,
-  min: number,
-  max: number,
-  bins: number,
-): Promise<Uint32Array> {
-  kernels.checkVector(vector);
-  if (!Number.isInteger(bins) || bins < 0) throw new RangeError(`bins must be a non-negative integer, got ${bins}`);
-  const n = vector.length;
-  if (bins === 0) return new Uint32Array(0);
-  if (n === 0) return new Uint32Array(bins);
-  const plan = histogramPlan(min, max, bins);
-  const { items, numBlocks } = kernels.blocking(n);
-  const frame = kernels.frame();
-  const params = kernels.uniform(
-    frame,
-    new Uint32Array([
-      n,
-      numBlocks,
-      bins,
-      plan.edges.length,
-      plan.nanBin,
-      plan.negInfBin,
-      plan.posInfBin,
-      plan.finiteSkip ? 1 : 0,
-      items,
-      0,
-      0,
-      0,
-    ]),
-  );
-  const edges = kernels.storage(frame, plan.edges.byteLength, 'edges');
-  if (plan.edges.length > 0)
-    kernels.device.queue.writeBuffer(edges, 0, plan.edges.buffer, plan.edges.byteOffset, plan.edges.byteLength);
-  const counts = kernels.storage(frame, bins * 4, 'histogram');
-  const encoder = kernels.device.createCommandEncoder({ label: 'histogram' });
-  encoder.clearBuffer(counts, 0, bins * 4);
-  const group = kernels.bindGroup('histogram', [vector.binding(), params, edges, counts]);
-  const pass = encoder.beginComputePass();
-  pass.setBindGroup(0, group);
-  pass.setPipeline(kernels.pipeline('histogram', 'histogram', { SHARED_BINS: SHARED_HISTOGRAM_BINS }));
-  kernels.dispatch(pass, numBlocks);
-  pass.end();
-  return new Uint32Array(await kernels.submitAndRead(encoder, counts, 0, bins * 4, frame));
-}
-
-export async function countAbove(
-  kernels: WebGpuKernels,
-  vector: GpuVector,
-  thresholds: readonly number[],
-): Promise<number[]> {
-  kernels.checkVector(vector);
-  const m = thresholds.length;
-  if (m === 0) return [];
-  const n = vector.length;
-  if (n === 0) return thresholds.map(() => 0);
-  const { items, numBlocks } = kernels.blocking(n);
-  const chunks = Math.ceil(m / 8);
-  const stride = 256; // min{Uniform,Storage}BufferOffsetAlignment
-  const frame = kernels.frame();
-  const params = frame.take(chunks * stride, USAGE.UNIFORM | USAGE.COPY_DST, 'params');
-  const words = new Int32Array((chunks * stride) / 4);
-  for (let c = 0; c < chunks; c++) {
-    const base = (c * stride) / 4;
-    const count = Math.min(8, m - c * 8);
-    words.set([n, numBlocks, count, items], base);
-    // Unused slots: i32 max, which no magnitude key exceeds.
-    for (let t = 0; t < 8; t++) words[base + 4 + t] = t < count ? thresholdBits(thresholds[c * 8 + t]!) : 0x7fffffff;
-  }
-  kernels.device.queue.writeBuffer(params, 0, words);
-  const result = kernels.storage(frame, chunks * stride, 'counts');
-  const encoder = kernels.device.createCommandEncoder({ label: 'countAbove' });
-  encoder.clearBuffer(result, 0, chunks * stride);
-  const pass = encoder.beginComputePass();
-  pass.setPipeline(kernels.pipeline('count', 'countAbove'));
-  const data = vector.binding();
-  for (let c = 0; c < chunks; c++) {
-    pass.setBindGroup(
-      0,
-      kernels.bindGroup('count', [
-        data,
-        { buffer: params, offset: c * stride, size: 48 },
-        { buffer: result, offset: c * stride, size: 32 },
-      ]),
-    );
-    kernels.dispatch(pass, numBlocks);
-  }
-  pass.end();
-  const counts = new Uint32Array(await kernels.submitAndRead(encoder, result, 0, chunks * stride, frame));
-  return thresholds.map((_, t) => counts[Math.floor(t / 8) * (stride / 4) + (t % 8)]!);
 }

@@ -59,12 +59,9 @@ fn binOf(bits: u32) -> u32 {
 }
 
 @compute @workgroup_size(WG)
-fn histogram(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
-  if (g >= params.numBlocks) {
-    return;
-  }
+fn histogram(wg: Workgroup, @builtin(local_invocation_index) lid: u32) {
+  let g = blockOf(wg);
+  if (g >= params.numBlocks) { return; }
   let useShared = params.bins <= SHARED_BINS;
   if (useShared) {
     for (var b = lid; b < params.bins; b += WG) {

@@ -2,7 +2,8 @@
  * Counter-based randomness shared by every backend: key(seed, i) is a pure 32-bit function,
  * so the CPU and the WGSL kernels draw the same numbers without sharing state. The mixer is
  * Chris Wellons' "lowbias32" (public domain); randomKey feeds it the index offset by a mixed seed.
- * The WGSL copy lives in gpu/kernels/webgpu/shaders/random.wgsl and must stay bit-identical.
+ * The WGSL (random.wgsl) and AssemblyScript (random.as.ts) copies beside this file must stay
+ * bit-identical.
  */
 export function mix32(x: number): number {
   x ^= x >>> 16;

@@ -4,8 +4,8 @@
  * deviceSelection.ts; plus compactAbove with a host-decided threshold.
  */
 import type { SparseVector } from '../kernels';
-import type { WebGpuKernels } from './index';
-import { USAGE, type Frame, type GpuVector } from './vector';
+import type { WebGpuKernels } from '../webgpu/index';
+import { USAGE, type Frame, type GpuVector } from '../webgpu/vector';
 
 export const STATE_WORDS = 32;
 /** Word offsets in select.wgsl's State. */

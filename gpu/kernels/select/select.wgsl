@@ -178,9 +178,8 @@ fn workgroupScan(lid: u32, v: u32) -> vec2<u32> {
 }
 
 @compute @workgroup_size(WG)
-fn radixHistogram(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                  @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
+fn radixHistogram(wg: Workgroup, @builtin(local_invocation_index) lid: u32) {
+  let g = blockOf(wg);
   let view = uniformState(lid);
   let done = view.z != 0u;
   let checkFinite = INDIRECT == 0u && params.checkFinite != 0u && view.w == 0u;
@@ -287,9 +286,8 @@ fn selected(i: u32, K: u32, tieEnd: u32) -> bool {
 }
 
 @compute @workgroup_size(WG)
-fn countBlocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
+fn countBlocks(wg: Workgroup, @builtin(local_invocation_index) lid: u32) {
+  let g = blockOf(wg);
   let view = uniformState(lid);
   let nb = view.x;
   if (g >= nb) {
@@ -467,9 +465,8 @@ fn locateTie(@builtin(local_invocation_index) lid: u32) {
 }
 
 @compute @workgroup_size(WG)
-fn scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
+fn scatter(wg: Workgroup, @builtin(local_invocation_index) lid: u32) {
+  let g = blockOf(wg);
   let view = uniformState(lid);
   if (g >= view.x) {
     return;

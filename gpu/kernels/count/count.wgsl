@@ -17,12 +17,9 @@ struct Params {
 var<workgroup> wgCounts: array<atomic<u32>, 8>;
 
 @compute @workgroup_size(WG)
-fn countAbove(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
-  if (g >= params.numBlocks) {
-    return;
-  }
+fn countAbove(wg: Workgroup, @builtin(local_invocation_index) lid: u32) {
+  let g = blockOf(wg);
+  if (g >= params.numBlocks) { return; }
   if (lid < 8u) {
     atomicStore(&wgCounts[lid], 0u);
   }

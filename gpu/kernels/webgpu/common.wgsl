@@ -6,9 +6,16 @@
 // host per call: a workgroup (block) covers WG * items consecutive coordinates.
 override WG: u32 = 256u;
 
-// Linear workgroup index under a 2-D dispatch (x up to 65535 workgroups, then rows of y).
-fn groupIndex(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return wid.x + wid.y * nwg.x;
+// A data pass's workgroup in its dispatch: an entry-point parameter (uniform across the workgroup,
+// which the barriers after `if (g >= ...) { return; }` need; the thread index stays apart).
+struct Workgroup {
+  @builtin(workgroup_id) id: vec3<u32>,
+  @builtin(num_workgroups) count: vec3<u32>,
+}
+
+// Linear workgroup index (the block) under a 2-D dispatch (x up to 65535 workgroups, then rows of y).
+fn blockOf(wg: Workgroup) -> u32 {
+  return wg.id.x + wg.id.y * wg.count.x;
 }
 
 // |x| as the float32 bit pattern with the sign cleared: orders magnitudes as unsigned integers.

@@ -117,12 +117,9 @@ fn thresholdKey(bits: u32) -> i32 {
 // How many |u_i| exceed each of state.thresholds[0..params.numThresholds), and (checkFinite)
 // the first non-finite coordinate.
 @compute @workgroup_size(WG)
-fn countThresholds(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                   @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
-  if (g >= params.numBlocks) {
-    return;
-  }
+fn countThresholds(wg: Workgroup, @builtin(local_invocation_index) lid: u32) {
+  let g = blockOf(wg);
+  if (g >= params.numBlocks) { return; }
   if (lid < 4u) {
     atomicStore(&wgHist[lid], 0u);
   }
@@ -205,9 +202,8 @@ fn gaussianWalk() {
 
 // DGC_k's sample: the raw bits of u at randomKey(seed, j) mod d for j < sampleSize.
 @compute @workgroup_size(WG)
-fn gatherSample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
+fn gatherSample(wg: Workgroup, @builtin(local_invocation_index) lid: u32) {
+  let g = blockOf(wg);
   let base = g * WG * params.items;
   for (var j = 0u; j < params.items; j++) {
     let s = base + j * WG + lid;

@@ -46,12 +46,9 @@ fn apply(t: u32) {
 }
 
 @compute @workgroup_size(WG)
-fn elementwise(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) lid: u32) {
-  let g = groupIndex(wid, nwg);
-  if (g >= params.numBlocks) {
-    return;
-  }
+fn elementwise(wg: Workgroup, @builtin(local_invocation_index) lid: u32) {
+  let g = blockOf(wg);
+  if (g >= params.numBlocks) { return; }
   // Coordinates for the additions, listed indices for zeroAt and gather.
   let end = select(params.n, params.count, OP >= 3u);
   let base = g * WG * params.items;

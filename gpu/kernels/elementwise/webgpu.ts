@@ -1,8 +1,8 @@
-/** Coordinate-wise kernels of the WebGPU backend (shaders/elementwise.wgsl): add, zero, gather. */
-import type { GpuVector, Frame } from './vector';
-import type { WebGpuKernels } from './index';
+/** Coordinate-wise kernels of the WebGPU backend (elementwise.wgsl): add, zero, gather. */
+import type { GpuVector, Frame } from '../webgpu/vector';
+import type { WebGpuKernels } from '../webgpu/index';
 
-/** shaders/elementwise.wgsl's operations, in the order of its OP constant. */
+/** elementwise.wgsl's operations, in the order of its OP constant. */
 export const ELEMENTWISE_OPS = ['addInto', 'addSelf', 'addTo', 'zeroAt', 'gather'] as const;
 
 function elementwise(
