@@ -7,6 +7,8 @@
  * Environment-free: no Node, no DOM.
  */
 import { armName, type Experiment } from './experiment';
+import { DATASET_SHAPES, modelCost } from './modelCost';
+import { selectionSize } from './sparsifier';
 
 /**
  * Bytes per second the hub sent, measured here: the native Dense run of the default MNIST experiment
@@ -19,25 +21,9 @@ export const HUB_SECONDS_PER_ITERATION_LIMIT = 0.1;
 /** The protocol's largest frame (common/protocol.ts): one Dense contribution must fit. */
 export const HUB_FRAME_LIMIT_BYTES = 512 * 1024 * 1024;
 
-/** Trainable parameters of each model on its data set (gpu/worker/models/architectures.ts; PTB with 10,000 words). */
+/** Trainable parameters of the experiment's model on its data set (PTB at its full vocabulary). */
 export function modelParameters(experiment: Pick<Experiment, 'model' | 'dataset'>): number {
-  const inputs = experiment.dataset.name === 'synthetic' ? 32 : experiment.dataset.name === 'cifar10' ? 3072 : 784;
-  switch (experiment.model) {
-    case 'logreg':
-      return inputs * 10 + 10;
-    case 'fnn':
-      return inputs * 200 + 200 + 200 * 200 + 200 + 200 * 10 + 10;
-    case 'synthetic':
-      return inputs * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10;
-    case 'cnn':
-      return 431_080;
-    case 'resnet20':
-      return 269_722;
-    case 'vgg16':
-      return 14_724_042;
-    case 'lstm':
-      return 4_651_600;
-  }
+  return modelCost(experiment.model, DATASET_SHAPES[experiment.dataset.name]).parameters;
 }
 
 export interface HubTraffic {
@@ -56,7 +42,7 @@ export function hubTraffic(experiment: Experiment): HubTraffic[] {
   const p = experiment.workers;
   return experiment.arms.map((arm) => {
     const dense = arm.method === 'dense';
-    const k = dense ? d : Math.min(d, arm.k ?? Math.max(1, Math.floor((arm.density ?? 1) * d)));
+    const k = dense ? d : selectionSize(d, arm);
     const frameBytes = dense ? 4 * d : 8 * k;
     const bytesPerIteration = p === 1 ? 0 : dense ? p * 4 * d : p * p * 8 * k;
     return {

@@ -14,7 +14,7 @@ import {
 } from '../../../common/protocol';
 import type { ExternalRunSpec } from '../../../common/externalRun';
 import type { ResolvedHubOptions } from './options';
-import type { Peer } from './peer';
+import { watchLiveness, type Peer } from './peer';
 
 /** What the hub asks of whoever records external runs. */
 export interface ExternalRunHandler {
@@ -47,10 +47,7 @@ export class ExternalLink {
     private readonly o: LinkOptions,
     private readonly disconnect: Disconnect,
   ) {
-    this.timers = [
-      setInterval(() => this.heartbeat(), o.heartbeatMs),
-      setInterval(() => this.checkSilence(), Math.max(10, Math.min(o.heartbeatMs, o.silenceMs / 4))),
-    ];
+    this.timers = watchLiveness(() => this.connections.keys(), o, disconnect);
   }
 
   /** Accept registrations from now on, recorded by `handler`; returns a function that stops accepting them. */
@@ -178,22 +175,5 @@ export class ExternalLink {
 
   close(): void {
     for (const t of this.timers) clearInterval(t);
-  }
-
-  private heartbeat(): void {
-    const time = Date.now();
-    for (const peer of this.connections.keys()) {
-      if (peer.queuedBytes === 0) peer.send({ type: 'heartbeat', time }).catch(() => undefined);
-    }
-  }
-
-  private checkSilence(): void {
-    const now = Date.now();
-    for (const peer of [...this.connections.keys()]) {
-      const silent = peer.silentFor(now);
-      if (silent > this.o.silenceMs) {
-        this.disconnect(peer, CLOSE_CODES.silent, `silent for ${silent} ms (limit ${this.o.silenceMs} ms)`);
-      }
-    }
   }
 }

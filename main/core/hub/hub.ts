@@ -30,7 +30,7 @@ import { ExternalLink } from './external';
 import { Group, type ContributeOutcome, type RoundFailure } from './group';
 import { resolveOptions, type HubOptions, type ResolvedHubOptions } from './options';
 import { limitBeforeHello } from './helloLimit';
-import { Peer } from './peer';
+import { Peer, watchLiveness } from './peer';
 import type { AssignOptions, GroupInfo, HubEvents, WorkerInfo } from './types';
 
 function digest(s: string): Buffer {
@@ -82,9 +82,13 @@ export class Hub extends EventEmitter<HubEvents> {
     wss.on('wsClientError', (err, _socket, req) =>
       o.log('warn', `rejected an upgrade from ${req.socket.remoteAddress}: ${err.message}`),
     );
-    const heartbeat = setInterval(() => this.heartbeat(), o.heartbeatMs);
-    const check = setInterval(() => this.checkSilence(), Math.max(10, Math.min(o.heartbeatMs, o.silenceMs / 4)));
-    this.timers.push(heartbeat, check);
+    this.timers.push(
+      ...watchLiveness(
+        () => this.byId.values(),
+        o,
+        (peer, code, reason) => this.disconnect(peer, code, reason),
+      ),
+    );
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -479,23 +483,6 @@ export class Hub extends EventEmitter<HubEvents> {
       this.failGroup(group, `rank ${info.rank} (worker ${info.id}) was lost: ${reason}`);
     }
     this.emitSafely('workerLost', info, reason);
-  }
-
-  private heartbeat(): void {
-    const time = Date.now();
-    for (const peer of this.byId.values()) {
-      if (peer.queuedBytes === 0) peer.send({ type: 'heartbeat', time }).catch(() => undefined);
-    }
-  }
-
-  private checkSilence(): void {
-    const now = Date.now();
-    for (const peer of [...this.byId.values()]) {
-      const silent = peer.silentFor(now);
-      if (silent > this.o.silenceMs) {
-        this.disconnect(peer, CLOSE_CODES.silent, `silent for ${silent} ms (limit ${this.o.silenceMs} ms)`);
-      }
-    }
   }
 
   private emitSafely<E extends keyof HubEvents>(event: E, ...args: HubEvents[E]): void {

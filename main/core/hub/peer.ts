@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { FrameSender } from '../../../common/frameSender';
 import { Liveness } from '../../../common/liveness';
-import type { HubMessage, WorkerCapabilities } from '../../../common/protocol';
+import { CLOSE_CODES, type HubMessage, type WorkerCapabilities } from '../../../common/protocol';
 
 /** 'ready': a worker that said hello; 'external': a connection that registered an external run (hub/external.ts). */
 export type PeerState = 'pending' | 'ready' | 'external' | 'closed';
@@ -107,4 +107,33 @@ export class Peer {
   closed(): Promise<void> {
     return this.closedPromise;
   }
+}
+
+/**
+ * Keeps a set of peers alive both ways: a heartbeat to each one with nothing queued, every `heartbeatMs`, and a
+ * disconnect for each one silent past `silenceMs`. Returns the two timers, for the owner to clear.
+ */
+export function watchLiveness(
+  peers: () => Iterable<Peer>,
+  o: { heartbeatMs: number; silenceMs: number },
+  disconnect: (peer: Peer, code: number, reason: string) => void,
+): NodeJS.Timeout[] {
+  const heartbeat = (): void => {
+    const time = Date.now();
+    for (const peer of peers()) {
+      if (peer.queuedBytes === 0) peer.send({ type: 'heartbeat', time }).catch(() => undefined);
+    }
+  };
+  const checkSilence = (): void => {
+    const now = Date.now();
+    for (const peer of [...peers()]) {
+      const silent = peer.silentFor(now);
+      if (silent > o.silenceMs)
+        disconnect(peer, CLOSE_CODES.silent, `silent for ${silent} ms (limit ${o.silenceMs} ms)`);
+    }
+  };
+  return [
+    setInterval(heartbeat, o.heartbeatMs),
+    setInterval(checkSilence, Math.max(10, Math.min(o.heartbeatMs, o.silenceMs / 4))),
+  ];
 }
