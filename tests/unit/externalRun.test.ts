@@ -64,12 +64,18 @@ function runPython(args: string[], env: Record<string, string>, onLine?: (line: 
       env: { ...torchPythonEnv(), ...env },
     });
     let out = '';
-    const take = (chunk: Buffer) => {
-      out += chunk.toString();
-      for (const line of chunk.toString().split('\n')) if (line) onLine?.(line);
+    // Whole lines only, per stream: a pipe may split a line across chunks (a run id cut in two was cancelled).
+    const lines = () => {
+      let partial = '';
+      return (chunk: Buffer) => {
+        out += chunk.toString();
+        const parts = (partial + chunk.toString()).split('\n');
+        partial = parts.pop()!;
+        for (const line of parts) if (line) onLine?.(line);
+      };
     };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
+    child.stdout.on('data', lines());
+    child.stderr.on('data', lines());
     child.on('close', (code) => done({ code, out }));
   });
 }
