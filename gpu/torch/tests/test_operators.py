@@ -22,6 +22,9 @@ from sparselab_torch.operators_cli import read_gradient, run_case  # noqa: E402
 from sparselab_torch.operators_select import exact_topk  # noqa: E402
 from sparselab_torch.random import mix32, random_key, step_seed  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "main", "core", "bench"))
+from peers import reference_threshold_walk  # noqa: E402  (the GaussianK-SGD reference, given moments)
+
 FIXTURES = os.path.join(HERE, "fixtures")
 
 
@@ -30,23 +33,6 @@ def reference_topk(u: torch.Tensor, k: int) -> torch.Tensor:
     keys = (u.view(torch.int32) & 0x7FFFFFFF).numpy()
     order = np.argsort(-keys.astype(np.int64), kind="stable")
     return torch.from_numpy(np.sort(order[:k]))
-
-
-def reference_gaussiank(x: torch.Tensor, k: int, mean: float, std: float, density: float):
-    """The GaussianK-SGD reference's Gaussian_k (main/core/bench/peers.py:reference_gaussian_k), given u's moments."""
-    from statistics import NormalDist
-
-    thr = mean + std * NormalDist().inv_cdf(1 - density / 2)
-    magnitudes = x.abs()
-    for _ in range(3):
-        indexes = (magnitudes > thr).nonzero().view(-1)
-        if indexes.numel() < 2 * k / 3:
-            thr *= 0.5
-        elif indexes.numel() > 4 * k / 3:
-            thr *= 1.5
-        else:
-            break
-    return indexes
 
 
 class GoldenFixtures(unittest.TestCase):
@@ -161,7 +147,7 @@ class ReferenceSemantics(unittest.TestCase):
             m = sl.moments(u)
             mean = m.sum / m.count
             std = math.sqrt((m.sum_squares - m.sum * mean) / (m.count - 1))
-            expected = reference_gaussiank(u, k, mean, std, k / u.numel())
+            expected = reference_threshold_walk(u, k, mean, std, k / u.numel())
             with self.subTest(scale=scale, density=density):
                 self.assertTrue(torch.equal(sl.select("gaussiank", u, density=density).indices, expected))
 

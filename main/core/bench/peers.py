@@ -15,8 +15,14 @@ def reference_gaussian_k(x, k, density):
     """Gaussian_k as the GaussianK-SGD reference code: thr = mean + std * z, evaluated at most
     three times, halved below 2k/3 and multiplied by 1.5 above 4k/3. Returns (values, indexes)
     on x's device (also timed on CUDA by bench/gpu/torch_cuda_peers.py)."""
-    z = NormalDist().inv_cdf(1 - density / 2)
-    thr = float(x.mean()) + float(x.std()) * z
+    indexes = reference_threshold_walk(x, k, float(x.mean()), float(x.std()), density)
+    return x[indexes], indexes
+
+
+def reference_threshold_walk(x, k, mean, std, density):
+    """The reference's selection from given moments: |x_i| > mean + std * z, the threshold corrected
+    at most three times; the indexes of the last selection evaluated."""
+    thr = mean + std * NormalDist().inv_cdf(1 - density / 2)
     magnitudes = x.abs()
     for _ in range(3):
         indexes = (magnitudes > thr).nonzero().view(-1)
@@ -26,7 +32,7 @@ def reference_gaussian_k(x, k, density):
             thr *= 1.5
         else:
             break
-    return x[indexes], indexes
+    return indexes
 
 
 def timed(fn, repeats):
