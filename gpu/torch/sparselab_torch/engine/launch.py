@@ -1,5 +1,7 @@
 """`python -m sparselab_torch.engine.launch -- COMMAND...`: runs COMMAND (torchrun) in this process after asking
-to receive SIGTERM when the app that started it exits, however it exits. torchrun then stops its ranks.
+to receive SIGKILL when the app that started it exits, however it exits; each rank dies with torchrun in turn
+(engine/__main__.py). Not SIGTERM: torchrun's graceful shutdown could hang once the app's end of its output
+pipe was gone, and was seen to outlive the app. Cancel still stops a run gracefully, from the app.
 An argument "{free-port}" becomes a TCP port free on this machine (the single node's rendezvous)."""
 import os
 import signal
@@ -25,7 +27,7 @@ def main(argv):
     if FREE_PORT in argv:
         port = str(free_port())
         argv = [port if a == FREE_PORT else a for a in argv]
-    die_with_parent(signal.SIGTERM)
+    die_with_parent(signal.SIGKILL)
     os.execvp(argv[0], argv)
 
 
