@@ -16,3 +16,17 @@ export function syntheticExperiment(overrides: Partial<ExperimentInput> = {}): E
     ...overrides,
   };
 }
+
+/** The fully-connected network on MNIST with one Dense arm, as schema tests give it (not run). */
+export function mnistExperiment(overrides: Partial<ExperimentInput> = {}): ExperimentInput {
+  return {
+    name: 'e',
+    model: 'fnn',
+    dataset: { name: 'mnist' },
+    epochs: 1,
+    batchSize: 32,
+    optimizer: { lr: 0.1 },
+    arms: [{ method: 'dense' }],
+    ...overrides,
+  };
+}
