@@ -17,16 +17,14 @@ export function syntheticExperiment(overrides: Partial<ExperimentInput> = {}): E
   };
 }
 
-/** The fully-connected network on MNIST with one Dense arm, as schema tests give it (not run). */
+/** The fully-connected network on MNIST with one Dense arm, as the schema tests give it (never run). */
 export function mnistExperiment(overrides: Partial<ExperimentInput> = {}): ExperimentInput {
-  return {
+  return syntheticExperiment({
     name: 'e',
     model: 'fnn',
     dataset: { name: 'mnist' },
-    epochs: 1,
-    batchSize: 32,
     optimizer: { lr: 0.1 },
     arms: [{ method: 'dense' }],
     ...overrides,
-  };
+  });
 }
