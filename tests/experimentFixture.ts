@@ -16,3 +16,15 @@ export function syntheticExperiment(overrides: Partial<ExperimentInput> = {}): E
     ...overrides,
   };
 }
+
+/** The fully-connected network on MNIST with one Dense arm, as the schema tests give it (never run). */
+export function mnistExperiment(overrides: Partial<ExperimentInput> = {}): ExperimentInput {
+  return syntheticExperiment({
+    name: 'e',
+    model: 'fnn',
+    dataset: { name: 'mnist' },
+    optimizer: { lr: 0.1 },
+    arms: [{ method: 'dense' }],
+    ...overrides,
+  });
+}

@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AppEvent } from '../../common/api';
+import type { IterationRecord } from '../../common/metrics';
+import type { RunRow } from '../../common/runs';
 import { experimentSchema } from '../../common/experiment';
 import { AppCore, DRAFTS_FILE } from '../../main/core/app';
 import { DEFAULT_RATES } from '../../main/core/app/projection';
@@ -28,6 +30,20 @@ async function start(dataDir = mkdtempSync(join(tmpdir(), 'sparselab-app-')), lo
 afterEach(async () => {
   for (const core of cores.splice(0)) await core.close();
 });
+
+/** A fresh core whose store holds one run of `experiment`, with `iterations` records from ranks 0 and 1. */
+async function startWithRun(
+  iterations: number,
+  record: (runId: string, rank: number, iteration: number) => IterationRecord,
+): Promise<{ core: AppCore; run: RunRow }> {
+  const core = await start();
+  const row = core.store.createExperiment(experimentSchema.parse(experiment));
+  const run = core.store.createRuns(row.id)[0]!;
+  for (let iteration = 0; iteration < iterations; iteration++) {
+    for (const rank of [0, 1]) core.store.append('iteration', record(run.id, rank, iteration));
+  }
+  return { core, run };
+}
 
 describe('dispatch', () => {
   it('refuses bad arguments with a message naming the method and the argument', async () => {
@@ -81,21 +97,13 @@ describe('drafts', () => {
 
 describe('series', () => {
   it('decimates after summing bytesSentTotal over every iteration', async () => {
-    const core = await start();
-    const store = core.store;
-    const row = store.createExperiment(experimentSchema.parse(experiment));
-    const [run] = store.createRuns(row.id);
-    for (let iteration = 0; iteration < 100; iteration++) {
-      for (const rank of [0, 1]) {
-        store.append('iteration', {
-          ...iterationRecord(run!.id, rank, iteration, 1 / (iteration + 1)),
-          bytesSent: 100 + iteration,
-          ...(iteration % 10 === 0 && { rho: 0.5 }),
-        });
-      }
-    }
+    const { core, run } = await startWithRun(100, (runId, rank, iteration) => ({
+      ...iterationRecord(runId, rank, iteration, 1 / (iteration + 1)),
+      bytesSent: 100 + iteration,
+      ...(iteration % 10 === 0 && { rho: 0.5 }),
+    }));
     const [series] = (await core.dispatch('series', [
-      [run!.id],
+      [run.id],
       { columns: ['loss', 'bytesSentTotal', 'rho'], points: 11 },
     ])) as { iteration: number[]; columns: Record<string, (number | null)[]> }[];
     expect(series!.iteration).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99]);
@@ -126,16 +134,10 @@ describe('estimate, templates and bench history', () => {
   });
 
   it('times from finished runs of the model and dataset, and calibrates other models on them', async () => {
-    const core = await start();
-    const store = core.store;
-    const row = store.createExperiment(experimentSchema.parse(experiment));
-    const [run] = store.createRuns(row.id);
     // Every phase 1 ms: 4 ms per iteration, 1 ms of compute.
-    for (let iteration = 0; iteration < 10; iteration++) {
-      for (const rank of [0, 1]) store.append('iteration', iterationRecord(run!.id, rank, iteration));
-    }
-    store.setStatus(run!.id, 'running');
-    store.setStatus(run!.id, 'finished');
+    const { core, run } = await startWithRun(10, iterationRecord);
+    core.store.setStatus(run.id, 'running');
+    core.store.setStatus(run.id, 'finished');
     const measured = await core.api.estimate(experiment);
     expect(measured).toMatchObject({
       iterationMs: 4,

@@ -86,24 +86,32 @@ function keepReporting(worker: ScriptedWorker, runId: string, rank: number): () 
   return () => clearInterval(timer);
 }
 
+/** A two-rank run with faults.stallSeconds 1, on a worker of `peerHost` and one of 'stalling-host', both assigned. */
+async function stallingRun(peerHost: string) {
+  const core = await startCore();
+  const peer = await scriptedWorker(core.hub, peerHost);
+  const staller = await scriptedWorker(core.hub, 'stalling-host');
+  const [run] = core.orchestrator.submit(experiment({ workers: 2, faults: { stallSeconds: 1 } }));
+  const [peerRank, stallerRank] = (await Promise.all([peer.nextAssignment(), staller.nextAssignment()])).map(
+    (assignment) => assignment.message.rank,
+  );
+  return { ...core, peer, staller, runId: run!.id, peerRank: peerRank!, stallerRank: stallerRank! };
+}
+
 describe('stalled ranks', () => {
   it('fails a run whose rank only sends heartbeats, naming the rank and the worker', async () => {
-    const { store, hub, orchestrator } = await startCore();
-    const honest = await scriptedWorker(hub, 'honest-host');
-    const staller = await scriptedWorker(hub, 'stalling-host');
-    const [run] = orchestrator.submit(experiment({ workers: 2, faults: { stallSeconds: 1 } }));
-    const [a, b] = await Promise.all([honest.nextAssignment(), staller.nextAssignment()]);
-    const stop = keepReporting(honest, run!.id, a.message.rank);
+    const { store, hub, orchestrator, peer, staller, runId, peerRank, stallerRank } = await stallingRun('honest-host');
+    const stop = keepReporting(peer, runId, peerRank);
     const started = Date.now();
     try {
-      await orchestrator.waitFor([run!.id]);
+      await orchestrator.waitFor([runId]);
     } finally {
       stop();
     }
-    const failed = store.getRun(run!.id);
+    const failed = store.getRun(runId);
     expect(failed.status).toBe('failed');
     expect(failed.failureReason).toBe(
-      `rank ${b.message.rank} (worker ${staller.client.workerId} on stalling-host) made no progress for 1 s (faults.stallSeconds 1)`,
+      `rank ${stallerRank} (worker ${staller.client.workerId} on stalling-host) made no progress for 1 s (faults.stallSeconds 1)`,
     );
     expect(Date.now() - started).toBeLessThan(3000);
     // The stalled worker heard that its run is over.
@@ -134,17 +142,13 @@ describe('stalled ranks', () => {
   });
 
   it('blames the rank the others wait for at the hub, when every rank has gone quiet', async () => {
-    const { store, hub, orchestrator } = await startCore();
-    const waiting = await scriptedWorker(hub, 'waiting-host');
-    const staller = await scriptedWorker(hub, 'stalling-host');
-    const [run] = orchestrator.submit(experiment({ workers: 2, faults: { stallSeconds: 1 } }));
-    const [a, b] = await Promise.all([waiting.nextAssignment(), staller.nextAssignment()]);
-    expect([a.message.rank, b.message.rank]).toEqual([0, 1]);
+    const { store, orchestrator, peer, staller, runId, peerRank, stallerRank } = await stallingRun('waiting-host');
+    expect([peerRank, stallerRank]).toEqual([0, 1]);
     // Rank 0 contributes to the first exchange and waits there; rank 1 never does. Neither reports.
-    const exchange = waiting.client.allgather(run!.id, new Uint8Array(8)).catch(() => undefined);
-    await orchestrator.waitFor([run!.id]);
+    const exchange = peer.client.allgather(runId, new Uint8Array(8)).catch(() => undefined);
+    await orchestrator.waitFor([runId]);
     await exchange;
-    expect(store.getRun(run!.id).failureReason).toMatch(
+    expect(store.getRun(runId).failureReason).toMatch(
       new RegExp(`^rank 1 \\(worker ${staller.client.workerId} on stalling-host\\) made no progress`),
     );
   });

@@ -9,6 +9,7 @@ import {
   shellQuote,
   torchrunArgs,
 } from '../../main/core/runtime/torchEngineCommand';
+import { mnistExperiment } from '../experimentFixture';
 
 /** torchrun 1.13's report when rank 1 was SIGKILLed and rank 0 then lost its peer (seen at the same time). */
 const REPORT = `torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
@@ -96,15 +97,7 @@ describe('torchrun command lines', () => {
 });
 
 describe('the engine field of experiments', () => {
-  const base = {
-    name: 'e',
-    model: 'fnn',
-    dataset: { name: 'mnist' },
-    epochs: 1,
-    batchSize: 32,
-    optimizer: { lr: 0.1 },
-    arms: [{ method: 'dense' }],
-  };
+  const base = mnistExperiment();
 
   it('defaults to the native engine, so existing experiments are unchanged', () => {
     expect(experimentSchema.parse(base).engine).toBe('native');

@@ -2,18 +2,12 @@
 import { describe, expect, it } from 'vitest';
 import { experimentSchema, type ExperimentInput } from '../../common/experiment';
 import { HUB_BYTES_PER_SECOND, hubTraffic, hubTrafficWarning, modelParameters } from '../../common/hubTraffic';
+import { mnistExperiment } from '../experimentFixture';
 
 const experiment = (input: Partial<ExperimentInput>) =>
-  experimentSchema.parse({
-    name: 'e',
-    model: 'fnn',
-    dataset: { name: 'mnist' },
-    epochs: 1,
-    batchSize: 32,
-    optimizer: { lr: 0.1 },
-    arms: [{ method: 'dense' }, { method: 'topk', density: 0.001 }],
-    ...input,
-  });
+  experimentSchema.parse(
+    mnistExperiment({ arms: [{ method: 'dense' }, { method: 'topk', density: 0.001 }], ...input }),
+  );
 
 describe('hub traffic of native runs', () => {
   it('is P * 4d for Dense and P^2 * 8k for sparse methods, per iteration', () => {

