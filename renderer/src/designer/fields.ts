@@ -10,8 +10,18 @@ export interface FieldSpec {
   path: string;
   placeholder?: string;
   hint?: string;
-  options?: readonly (readonly [string, string])[];
+  /** Choices for a select: values, or [value, label] pairs (see FieldInput). */
+  options?: readonly (string | readonly [string, string])[];
   wide?: boolean;
+}
+
+/**
+ * A select's choices, led by '' (the field left unset: the schema's default, which is the first choice),
+ * labelled as that default, e.g. 'auto (default)'.
+ */
+function withDefault(...choices: [string | readonly [string, string], ...(string | readonly [string, string])[]]) {
+  const first = choices[0];
+  return [['', `${typeof first === 'string' ? first : first[0]} (default)`] as const, ...choices];
 }
 
 /** The Experiment section's fields after the dataset (name, model and dataset have their own handlers). */
@@ -26,22 +36,13 @@ export const TRAINING_FIELDS: readonly FieldSpec[] = [
     key: 'backend',
     label: 'Backend',
     path: 'backend',
-    options: [
-      ['', 'auto (default)'],
-      ['auto', 'auto'],
-      ['cpu', 'cpu'],
-      ['webgpu', 'webgpu'],
-    ],
+    options: withDefault('auto', 'cpu', 'webgpu'),
   },
   {
     key: 'engine',
     label: 'Engine',
     path: 'engine',
-    options: [
-      ['', 'native (default)'],
-      ['native', 'native'],
-      ['torch', 'torch (torchrun)'],
-    ],
+    options: withDefault('native', ['torch', 'torch (torchrun)']),
   },
   { key: 'epochs', label: 'Epochs', path: 'epochs' },
   { key: 'batchSize', label: 'Batch size (per worker)', path: 'batchSize' },
@@ -57,11 +58,7 @@ export const TRAINING_FIELDS: readonly FieldSpec[] = [
     key: 'granularity',
     label: 'Granularity',
     path: 'granularity',
-    options: [
-      ['', 'layer (default)'],
-      ['layer', 'layer: per tensor'],
-      ['model', 'model: flattened'],
-    ],
+    options: withDefault(['layer', 'layer: per tensor'], ['model', 'model: flattened']),
   },
   { key: 'seeds', label: 'Seeds', path: 'seeds', placeholder: '1', hint: 'one run per arm and seed' },
 ];
@@ -75,12 +72,7 @@ export const OPTIMIZER_FIELDS: readonly FieldSpec[] = [
     key: 'schedule',
     label: 'Schedule',
     path: 'optimizer.schedule.type',
-    options: [
-      ['', 'constant (default)'],
-      ['constant', 'constant'],
-      ['step', 'step'],
-      ['cosine', 'cosine'],
-    ],
+    options: withDefault('constant', 'step', 'cosine'),
   },
 ];
 
@@ -109,11 +101,7 @@ export const EVALUATION_FIELDS: readonly FieldSpec[] = [
     key: 'onWorkerLoss',
     label: 'On worker loss',
     path: 'faults.onWorkerLoss',
-    options: [
-      ['', 'fail (default)'],
-      ['fail', 'fail'],
-      ['wait', 'wait for a replacement'],
-    ],
+    options: withDefault('fail', ['wait', 'wait for a replacement']),
   },
   {
     key: 'checkpointEvery',
