@@ -83,3 +83,30 @@ describe('sparselab sparsify --engine torch', () => {
     },
   );
 });
+
+describe('sparselab bench', () => {
+  it.runIf(python !== null)(
+    "times sparselab_torch's operators and torch.topk in the same run as the kernels",
+    { timeout: 300_000 },
+    () => {
+      const folder = mkdtempSync(join(tmpdir(), 'sparselab-torch-bench-'));
+      try {
+        const out = join(folder, 'bench.json');
+        const args = ['bench', '--sizes', '20000', '--densities', '0.01', '--methods', 'topk', '--repeats', '1'];
+        const bench = spawnSync(
+          process.execPath,
+          ['bin/sparselab.js', ...args, '--backends', 'cpu', '--tfjs-max-size', '0', '--no-training', '-o', out],
+          { encoding: 'utf8' },
+        );
+        expect(bench.status, bench.stderr).toBe(0);
+        const results = JSON.parse(readFileSync(out, 'utf8')) as { peers: { name: string; ms: number }[] };
+        const peer = (name: string) => results.peers.find((p) => p.name.startsWith(name));
+        expect(peer('sparselab_torch topk (1 thread')?.ms).toBeGreaterThan(0);
+        expect(peer('torch.topk (1 thread')?.ms).toBeGreaterThan(0);
+        expect(peer('torch Gaussian_k (reference)')?.ms).toBeGreaterThan(0);
+      } finally {
+        rmSync(folder, { recursive: true, force: true });
+      }
+    },
+  );
+});

@@ -4,11 +4,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTorchPython, torchPythonEnv } from '../cli/torchPython';
+import { packageRoot } from '../packageRoot';
 import type { PeerRun } from './peers';
 
 /**
  * sparselab_torch's operators (gpu/torch) against torch.topk on the same data in one Python
- * process: Top_k at one thread, torch's default and every core, the others at the default.
+ * process (torch_operators.py): Top_k at one thread, torch's default and every core, the others
+ * at the default.
  */
 export function runTorchOperatorPeers(data: Float32Array, densities: number[], repeats: number): PeerRun {
   let python: string;
@@ -21,11 +23,12 @@ export function runTorchOperatorPeers(data: Float32Array, densities: number[], r
   try {
     const file = join(folder, 'u.f32');
     writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    const run = spawnSync(
-      python,
-      ['-m', 'sparselab_torch.operators_bench', file, JSON.stringify(densities), String(repeats)],
-      { encoding: 'utf8', env: torchPythonEnv(), maxBuffer: 1 << 20 },
-    );
+    const script = join(packageRoot(), 'main', 'core', 'bench', 'torch_operators.py');
+    const run = spawnSync(python, [script, file, JSON.stringify(densities), String(repeats)], {
+      encoding: 'utf8',
+      env: torchPythonEnv(),
+      maxBuffer: 1 << 20,
+    });
     if (run.status !== 0) {
       return {
         peers: [],

@@ -1,7 +1,7 @@
 """sparselab_torch's operators against torch.topk on the same data, in the same process, for
-`npm run bench` (main/core/bench/torchPeer.ts).
+`npm run bench` (main/core/bench/torchPeer.ts, which puts gpu/torch on PYTHONPATH).
 
-    python3 -m sparselab_torch.operators_bench FILE DENSITIES_JSON REPEATS
+    python3 main/core/bench/torch_operators.py FILE DENSITIES_JSON REPEATS
 
 FILE is raw float32. Each operator is timed as its compressor runs it (finiteness check,
 moments where it needs them, selection; no error feedback), Top_k and torch.topk at one thread,
@@ -10,25 +10,14 @@ torch's default and every core; the other operators at torch's default. Prints o
 """
 import json
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
+from sparselab_torch.memory import Compressor
+from sparselab_torch.operators import METHODS, selection_size
 
-from .memory import Compressor
-from .operators import METHODS, selection_size
-
-
-def timed(fn, repeats):
-    fn()  # warm-up
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(samples)
+from peers import timed  # the other peers' timer: this script's folder is on sys.path
 
 
 def main():
