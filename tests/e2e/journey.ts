@@ -56,6 +56,14 @@ export async function researcherJourney(
   expect(await byTestId('designer-launch').isDisabled()).toBe(true);
   await shoot('designer-invalid');
   await byTestId('field-optimizer.lr').fill('0.05');
+  // An arm's too, and its input points assistive technology at the message.
+  await byTestId('arm-amount-0').fill('2');
+  await expect.poll(() => byTestId('arm-error-0').textContent()).toMatch(/at most 1/);
+  expect(await byTestId('arm-amount-0').getAttribute('aria-invalid')).toBe('true');
+  expect(await byTestId('arm-amount-0').getAttribute('aria-describedby')).toBe(
+    await byTestId('arm-error-0').getAttribute('id'),
+  );
+  await byTestId('arm-amount-0').fill('0.05');
   await expect.poll(() => byTestId('designer-launch').isEnabled()).toBe(true);
   await expect.poll(() => byTestId('designer-estimate').textContent()).toMatch(/\d/);
   await shoot('designer');
