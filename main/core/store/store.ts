@@ -4,7 +4,6 @@ import type { Experiment } from '../../../common/experiment';
 import type {
   EvaluationRecord,
   HistogramRecord,
-  IterationRecord,
   LayerStatsRecord,
   LogRecord,
   RunStatus,
@@ -322,7 +321,7 @@ export class Store {
   exportJson(runId: string): RunExport {
     const run = this.getRun(runId);
     const experiment = this.getExperiment(run.experimentId);
-    const iterations = this.iterationSeries(runId, { ranks: 'all' }).map((r) => ({ runId, ...r })) as IterationRecord[];
+    const iterations = this.iterationSeries(runId, { ranks: 'all' }).map((r) => ({ runId, ...r }));
     return {
       format: 'sparselab-run',
       formatVersion: 1,
