@@ -11,7 +11,6 @@ import type { RunEnvironment } from '../../../common/runs';
 import type { ExternalRunHandler } from '../hub/external';
 import { UnknownExperimentError, type Store } from '../store';
 import type { RunProgress } from './orchestrator';
-import { appendMetrics } from './recordMetrics';
 
 /** Runs the core launched outside its workers (the torch engine), which connect as external runs. */
 export interface LaunchedRuns {
@@ -108,7 +107,7 @@ export class ExternalRunRecorder implements ExternalRunHandler {
   }
 
   metrics(runId: string, batch: MetricsBatch): void {
-    appendMetrics(this.store, batch);
+    for (const record of batch.records) this.store.append(batch.kind, record);
     const epochs = this.epochs.get(runId);
     if (batch.kind !== 'iteration' || epochs === undefined || !this.events.progress) return;
     for (const r of batch.records) {
