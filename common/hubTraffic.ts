@@ -6,8 +6,8 @@
  *
  * Environment-free: no Node, no DOM.
  */
-import { armName, type Experiment } from './experiment';
-import { DATASET_SHAPES, modelCost } from './modelCost';
+import { armName, type Arm, type Experiment } from './experiment';
+import { experimentModelCost } from './modelCost';
 import { selectionSize } from './sparsifier';
 
 /**
@@ -23,7 +23,17 @@ export const HUB_FRAME_LIMIT_BYTES = 512 * 1024 * 1024;
 
 /** Trainable parameters of the experiment's model on its data set (PTB at its full vocabulary). */
 export function modelParameters(experiment: Pick<Experiment, 'model' | 'dataset'>): number {
-  return modelCost(experiment.model, DATASET_SHAPES[experiment.dataset.name]).parameters;
+  return experimentModelCost(experiment).parameters;
+}
+
+/**
+ * What one rank sends per iteration for an arm on a d-parameter model: k coordinates (over the whole model), as
+ * 8k bytes of (index, value) pairs, or Dense's 4d-byte gradient.
+ */
+export function rankMessage(arm: Arm, d: number): { k: number; bytes: number } {
+  if (arm.method === 'dense') return { k: d, bytes: 4 * d };
+  const k = selectionSize(d, arm);
+  return { k, bytes: 8 * k };
 }
 
 export interface HubTraffic {
@@ -41,10 +51,9 @@ export function hubTraffic(experiment: Experiment): HubTraffic[] {
   const d = modelParameters(experiment);
   const p = experiment.workers;
   return experiment.arms.map((arm) => {
-    const dense = arm.method === 'dense';
-    const k = dense ? d : selectionSize(d, arm);
-    const frameBytes = dense ? 4 * d : 8 * k;
-    const bytesPerIteration = p === 1 ? 0 : dense ? p * 4 * d : p * p * 8 * k;
+    const { bytes: frameBytes } = rankMessage(arm, d);
+    // Dense: the average to every rank; sparse: every rank's pairs to every rank.
+    const bytesPerIteration = p === 1 ? 0 : arm.method === 'dense' ? p * frameBytes : p * p * frameBytes;
     return {
       arm: armName(arm),
       bytesPerIteration,

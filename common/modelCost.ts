@@ -5,7 +5,7 @@
  * and the loss are left out of the multiply-adds: they are a few operations per activation against
  * hundreds per weight.
  */
-import type { DatasetName, ModelName } from './experiment';
+import type { DatasetName, Experiment, ModelName } from './experiment';
 
 /** Hidden width of the two-hidden-layer perceptrons. */
 export const MLP_WIDTH = { fnn: 200, synthetic: 64 } as const;
@@ -170,4 +170,9 @@ export function modelCost(model: ModelName, shape: DatasetShape, lstmOptions: Pa
       break;
   }
   return { parameters: t.parameters, forwardMacs: t.forwardMacs };
+}
+
+/** The cost of an experiment's model on its data set (PTB at its full vocabulary). */
+export function experimentModelCost(experiment: Pick<Experiment, 'model' | 'dataset'>): ModelCost {
+  return modelCost(experiment.model, DATASET_SHAPES[experiment.dataset.name]);
 }

@@ -12,8 +12,8 @@ import {
   type ClusterPreset,
 } from '../../../common/clusterModel';
 import { armName, type Experiment } from '../../../common/experiment';
-import { selectionSize } from '../../../common/sparsifier';
-import { DATASET_SHAPES, modelCost, trainingFlopsPerExample } from '../../../common/modelCost';
+import { modelParameters, rankMessage } from '../../../common/hubTraffic';
+import { experimentModelCost, trainingFlopsPerExample } from '../../../common/modelCost';
 
 /** Truncated-BPTT length of the PTB model (gpu/worker/data/batches.ts): a stream's tokens per iteration. */
 export const BPTT = 35;
@@ -39,8 +39,7 @@ export function examplesPerIteration(experiment: Pick<Experiment, 'dataset' | 'b
 
 /** FLOPs of one rank's training step for the experiment's model, dataset and batch. */
 export function iterationFlops(experiment: Pick<Experiment, 'model' | 'dataset' | 'batchSize'>): number {
-  const cost = modelCost(experiment.model, DATASET_SHAPES[experiment.dataset.name]);
-  return trainingFlopsPerExample(cost) * examplesPerIteration(experiment);
+  return trainingFlopsPerExample(experimentModelCost(experiment)) * examplesPerIteration(experiment);
 }
 
 /** The reference's preset (10 GbE) whose worker count is nearest P; null for one worker (nothing to exchange). */
@@ -54,21 +53,20 @@ export function presetFor(workers: number): ClusterPreset | null {
 
 /** Each arm's projected iteration at `gflops`; d is the model's parameter count. */
 export function projectArms(experiment: Experiment, gflops: number): ArmProjection[] {
-  const d = modelCost(experiment.model, DATASET_SHAPES[experiment.dataset.name]).parameters;
+  const d = modelParameters(experiment);
   const computeMs = iterationFlops(experiment) / (gflops * 1e6);
   const preset = presetFor(experiment.workers);
   return experiment.arms.map((arm) => {
     const dense = arm.method === 'dense';
     // k over the whole model (per-layer granularity sums a per-tensor k: the same to within a coordinate a tensor).
-    const k = dense ? d : selectionSize(d, arm);
+    const { k, bytes } = rankMessage(arm, d);
     const compressMs = dense ? 0 : gpuTopkSeconds(d) * 1000;
     let exchangeMs = 0;
-    if (preset) exchangeMs = 1000 * (dense ? allreduceSeconds(preset, 4 * d) : sparseAllgatherSeconds(preset, k));
+    if (preset) exchangeMs = 1000 * (dense ? allreduceSeconds(preset, bytes) : sparseAllgatherSeconds(preset, k));
     return {
       arm: armName(arm),
       k,
-      // Dense sends its 4-byte gradient; a sparse arm k 4-byte values and k 4-byte indices.
-      bytesPerIteration: dense ? 4 * d : 8 * k,
+      bytesPerIteration: bytes,
       computeMs,
       compressMs,
       exchangeMs,
@@ -79,7 +77,7 @@ export function projectArms(experiment: Experiment, gflops: number): ArmProjecti
 
 /** The basis in words, e.g. "projected: compute from 0.48 MFLOP per example at 2.0 GFLOP/s ...". */
 export function projectionBasis(experiment: Experiment, gflops: number, rateSource: string): string {
-  const cost = modelCost(experiment.model, DATASET_SHAPES[experiment.dataset.name]);
+  const cost = experimentModelCost(experiment);
   const flops = trainingFlopsPerExample(cost);
   const work = flops >= 1e9 ? `${(flops / 1e9).toPrecision(3)} GFLOP` : `${(flops / 1e6).toPrecision(3)} MFLOP`;
   const unit = experiment.dataset.name === 'ptb' ? 'token' : 'example';
