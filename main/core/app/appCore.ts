@@ -26,11 +26,12 @@ import type { AnnotationPatch, RunAnnotation } from '../../../common/annotations
 import { checkArgs } from '../../../common/apiArgs';
 import type { BenchResults } from '../../../common/bench';
 import { experimentSchema, type Experiment } from '../../../common/experiment';
-import { chooseGpus, placementProblem, type GpuInfo } from '../../../common/gpus';
+import { placementProblem, type GpuInfo } from '../../../common/gpus';
 import { isExternalEnvironment } from '../../../common/externalRun';
 import { hasEnded, type HistogramRecord, type LayerStatsRecord } from '../../../common/metrics';
 import { startHub, type Hub, type HubLogLevel, type WorkerInfo } from '../hub';
 import { compareRunIds } from '../runtime/comparison';
+import { placedGpus } from '../runtime/gpus';
 import { Orchestrator } from '../runtime/orchestrator';
 import { claimDataFolder, describeDataFolderOwner, releaseDataFolder } from '../store/owner';
 import {
@@ -447,11 +448,10 @@ export class AppCore {
     if (this.pool.backend === 'cpu') throw new ApiError('local workers use the cpu backend: they run on no GPU');
     let used: GpuInfo[];
     try {
-      used = chooseGpus(this.gpus.found, chosen);
+      used = placedGpus(this.pool.backend, this.gpus.found, chosen);
     } catch (error) {
       throw new ApiError((error as Error).message);
     }
-    if (this.pool.backend === 'auto' && chosen === null) used = used.filter((gpu) => !gpu.software);
     this.pool.setGpus(used);
     this.workersChangedSoon();
     this.logEvent('info', `local workers now on GPU(s) ${used.map((gpu) => gpu.index).join(', ') || 'none'}`);

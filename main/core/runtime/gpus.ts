@@ -43,7 +43,16 @@ export async function localPlacement(
     return { found: [], used: [] };
   }
   const found = await discover();
+  return { found, used: placedGpus(backend, found, chosen) };
+}
+
+/** Of the GPUs found, those local workers of a GPU-using backend run on (see localPlacement). */
+export function placedGpus(
+  backend: Exclude<WorkerBackendChoice, 'cpu'>,
+  found: readonly GpuInfo[],
+  chosen: readonly number[] | null,
+): GpuInfo[] {
   const used = chooseGpus(found, chosen);
   // 'auto' keeps software adapters for the CPU kernels it would otherwise pick, unless asked for by number.
-  return { found, used: backend === 'auto' && chosen === null ? used.filter((gpu) => !gpu.software) : used };
+  return backend === 'auto' && chosen === null ? used.filter((gpu) => !gpu.software) : used;
 }
