@@ -9,3 +9,8 @@ export function packageRoot(from: string = fileURLToPath(import.meta.url)): stri
     if (dirname(dir) === dir) throw new Error(`no SparseLab package root above ${from}`);
   }
 }
+
+/** The installed CLI's script, bin/sparselab.js: run by this Node, never npx (which may run the package's build scripts). */
+export function cliScript(): string {
+  return join(packageRoot(), 'bin', 'sparselab.js');
+}

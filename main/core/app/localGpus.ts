@@ -1,8 +1,7 @@
 /** What the app core needs about this machine's GPUs and its own command line. */
-import { join } from 'node:path';
 import type { WorkerBackendChoice } from '../../../common/api';
 import { describeGpus, type GpuInfo } from '../../../common/gpus';
-import { packageRoot } from '../packageRoot';
+import { cliScript } from '../packageRoot';
 import { localPlacement } from '../runtime/gpus';
 
 export interface FoundGpus {
@@ -38,7 +37,7 @@ export async function findGpus(
  */
 export function installedCli(): string {
   const node = process.versions.electron ? 'node' : process.execPath;
-  return `${shellQuote(node)} ${shellQuote(join(packageRoot(), 'bin', 'sparselab.js'))}`;
+  return `${shellQuote(node)} ${shellQuote(cliScript())}`;
 }
 
 function shellQuote(text: string): string {

@@ -1,17 +1,16 @@
 /** The GPUs of this machine as the core sees them, and which ones local workers are placed on. */
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { z } from 'zod';
 import type { WorkerBackendChoice } from '../../../common/api';
 import { chooseGpus, gpuInfoSchema, type GpuInfo } from '../../../common/gpus';
-import { packageRoot } from '../packageRoot';
+import { cliScript } from '../packageRoot';
 
 /**
  * Discovers the GPUs in a `sparselab gpus --json` child process: Dawn (and the Vulkan driver it
  * loads) stays out of the core's process, which may be Electron's.
  */
 export async function discoverLocalGpus(timeoutMs = 60_000): Promise<GpuInfo[]> {
-  const cli = join(packageRoot(), 'bin', 'sparselab.js');
+  const cli = cliScript();
   const env = { ...process.env, ...(process.versions.electron && { ELECTRON_RUN_AS_NODE: '1' }) };
   const stdout = await new Promise<string>((resolve, reject) =>
     execFile(process.execPath, [cli, 'gpus', '--json'], { env, timeout: timeoutMs }, (error, out, err) =>

@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants, setPriority } from 'node:os';
-import { join } from 'node:path';
 import type { WorkerBackendChoice } from '../../../common/api';
 import type { GpuInfo } from '../../../common/gpus';
 import { gpuSelection } from '../../../gpu/worker/gpus/dawn';
-import { packageRoot } from '../packageRoot';
+import { cliScript } from '../packageRoot';
 
 export interface WorkerProcessOptions {
   hubUrl: string;
@@ -38,8 +37,7 @@ export interface WorkerLaunch {
  * see that GPU (gpu/worker/gpus/dawn.ts).
  */
 export function workerLaunch(options: WorkerProcessOptions): WorkerLaunch {
-  const cli = join(packageRoot(), 'bin', 'sparselab.js');
-  const args = [cli, 'worker', '--hub', options.hubUrl, '--backend', options.backend];
+  const args = [cliScript(), 'worker', '--hub', options.hubUrl, '--backend', options.backend];
   if (options.dumpDir) args.push('--dump-dir', options.dumpDir);
   const env: Record<string, string> = { SPARSELAB_TOKEN: options.token };
   if (options.gpu) {
