@@ -32,21 +32,8 @@ export interface HubOptions {
   log?: (level: HubLogLevel, message: string) => void;
 }
 
-export interface ResolvedHubOptions {
-  host: string;
-  port: number;
-  token: string;
-  maxPayload: number;
-  heartbeatMs: number;
-  silenceMs: number;
-  helloTimeoutMs: number;
-  maxHelloBytes: number;
-  maxPendingConnections: number;
-  highWaterMark: number;
-  maxGroupBufferBytes: number;
-  maxPendingRounds: number;
-  log: (level: HubLogLevel, message: string) => void;
-}
+/** Every option set: the given value or its default. */
+export type ResolvedHubOptions = Required<HubOptions>;
 
 function defaultLog(level: HubLogLevel, message: string): void {
   if (level === 'warn' || level === 'error') console.error(`[hub] ${message}`);
