@@ -121,11 +121,10 @@ export class Store {
 
   /** Deletes an experiment with all its runs, their records and checkpoint folders. */
   deleteExperiment(experimentId: string): void {
-    const db = this.open();
-    const pk = db.experimentPk(experimentId);
-    for (const r of db.stmt('SELECT pk FROM runs WHERE experiment_pk = ?').all(pk) as { pk: number }[])
+    for (const r of runs.deleteExperiment(this.open(), experimentId)) {
       this.writer.drop(r.pk);
-    for (const r of runs.deleteExperiment(db, experimentId)) this.checkpoints.removeFolder(r.id);
+      this.checkpoints.removeFolder(r.id);
+    }
   }
 
   // ---------------------------------------------------------------- runs
