@@ -5,6 +5,9 @@ import { decodeFrame, encodeFrame } from '../common/frame';
 import { PROTOCOL_VERSION, type HubMessage, type Message, type WorkerCapabilities } from '../common/protocol';
 import { connectToHub, type HubClient } from '../gpu/worker/hubClient';
 import { startHub, type Hub, type HubOptions } from '../main/core/hub';
+import { until } from './scriptedWorker';
+
+export { until };
 
 export const caps = (i: number): WorkerCapabilities => ({ host: `host-${i}`, pid: 1000 + i, backend: 'cpu', cores: 2 });
 
@@ -57,14 +60,6 @@ export async function group(hub: Hub, members: HubClient[], runId: string): Prom
   );
   await hub.assign(runId, { note: 'opaque' });
   await Promise.all(assigned);
-}
-
-export async function until(condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > timeoutMs) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** A hand-driven WebSocket to the hub, to send what a real client would not. */
