@@ -1,6 +1,7 @@
 import type { RunEstimate } from '../../../common/api';
 import type { DatasetName, Experiment } from '../../../common/experiment';
 import { ApiError } from '../../../common/api';
+import { withoutCpuWait } from '../runtime/comparison';
 import type { Store } from '../store';
 import { BPTT, DEFAULT_RATES, iterationFlops, projectArms, projectionBasis } from './projection';
 
@@ -65,7 +66,7 @@ export function estimateExperiment(store: Store, experiment: Experiment, availab
       const ms = summary.meanIterationMs;
       if (samePair && ms !== null && Number.isFinite(ms)) similar.push({ ms, exact });
       // Time spent waiting for a CPU is the machine's load, not the model's cost.
-      const computeMs = (summary.meanComputeMs ?? 0) - (summary.meanComputeCpuWaitMs ?? 0);
+      const computeMs = withoutCpuWait(summary.meanComputeMs, summary.meanComputeCpuWaitMs);
       if (computeMs > 0) {
         calibrations.push({
           gflops: iterationFlops(config) / (computeMs * 1e6),

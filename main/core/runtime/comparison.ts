@@ -42,7 +42,7 @@ export function measuredIteration(store: Store, summary: RunSummary, dense: bool
 }
 
 /** A phase's mean in ms without its wait for a CPU (absent where the OS does not say). */
-function withoutCpuWait(meanMs: number | null, cpuWaitMs: number | null): number {
+export function withoutCpuWait(meanMs: number | null, cpuWaitMs: number | null): number {
   return Math.max(0, (meanMs ?? 0) - (cpuWaitMs ?? 0));
 }
 
