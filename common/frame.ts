@@ -62,7 +62,7 @@ export function joinParts(parts: readonly Uint8Array[]): Uint8Array {
 
 /** Bytes [start, start + n) of the parts: a view where they lie in one part, else a copy. */
 function bytesAt(parts: readonly Uint8Array[], start: number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
+  let out: Uint8Array | null = null;
   let filled = 0;
   let at = 0;
   for (const p of parts) {
@@ -71,12 +71,13 @@ function bytesAt(parts: readonly Uint8Array[], start: number, n: number): Uint8A
       const from = start + filled - at;
       const take = Math.min(p.byteLength - from, n - filled);
       if (filled === 0 && take === n) return p.subarray(from, from + n);
+      out ??= new Uint8Array(n);
       out.set(p.subarray(from, from + take), filled);
       filled += take;
     }
     at = end;
   }
-  return out;
+  return out ?? new Uint8Array(n);
 }
 
 /** Views of everything from `start` on, empty ones left out. */
