@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { armSchema, experimentSchema, type Experiment } from './experiment';
+import { recordId } from './records';
 
 const positive = z.number().positive('must be greater than 0');
 const positiveInt = z.number().int('must be an integer').positive('must be at least 1');
@@ -77,7 +78,7 @@ export const registerRunSchema = z.object({
 
 export const runRegisteredSchema = z.object({
   type: z.literal('runRegistered'),
-  runId: z.string().min(1).max(256),
+  runId: recordId,
   heartbeatMs: positiveInt,
   /** The hub drops the connection (and fails the run) after this long without hearing from it. */
   silenceMs: positiveInt,
