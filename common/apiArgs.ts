@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { annotationPatchSchema } from './annotations';
 import { ApiError, type ApiMethod, type SparseLabApi } from './api';
 import { SPARSE_METHODS } from './bench';
-import { RUN_STATUSES } from './metrics';
+import { LOG_LEVELS, RUN_STATUSES } from './metrics';
 import { SERIES_COLUMNS } from './records';
 
 const runId = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'is not a run id');
@@ -21,7 +21,7 @@ const runFilter = z
 const logOptions = z
   .object({
     rank: z.number().int().nonnegative().nullable().optional(),
-    level: z.enum(['debug', 'info', 'warn', 'error']).optional(),
+    level: z.enum(LOG_LEVELS).optional(),
     afterId: z.number().int().nonnegative().optional(),
     limit: z.number().int().positive().max(10_000).optional(),
     tail: z.number().int().positive().max(10_000).optional(),

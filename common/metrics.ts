@@ -11,11 +11,14 @@ export function hasEnded(status: RunStatus): boolean {
   return ENDED_STATUSES.includes(status);
 }
 
+/** Log levels, least severe first. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
 export interface LogRecord {
   runId: string | null;
   workerId: string | null;
   rank: number | null;
-  level: 'debug' | 'info' | 'warn' | 'error';
+  level: (typeof LOG_LEVELS)[number];
   message: string;
   /** Epoch milliseconds. */
   time: number;

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { armSchema, experimentSchema, type RunSpec } from './experiment';
 import { registerRunSchema, runRegisteredSchema } from './externalRun';
+import { LOG_LEVELS } from './metrics';
 import { RECORD_SCHEMAS as records, nonNegativeInt as nonNegInt, recordId as id } from './records';
 
 /** A batch of records of one kind, as `metrics` carries it. */
@@ -139,7 +140,7 @@ const metricsSchema = z.discriminatedUnion('kind', [
 ]);
 const logSchema = z.object({
   type: z.literal('log'),
-  level: z.enum(['debug', 'info', 'warn', 'error']),
+  level: z.enum(LOG_LEVELS),
   message: z.string(),
   runId: id.nullable().optional(),
   /** Epoch milliseconds on the worker; the hub stamps its own when absent. */

@@ -1,4 +1,5 @@
 /** Reading a run's records back: iteration series (decimated here, once), evaluations, statistics, histograms, logs. */
+import { LOG_LEVELS } from '../../../common/metrics';
 import {
   RECORDS,
   type EvaluationRecord,
@@ -18,7 +19,6 @@ import type {
 import { TABLE_FIELDS, columnList, recordsFromRaw, type FieldSpec } from './columns';
 import type { Db } from './database';
 import { StoreError } from './errors';
-import { LOG_LEVELS } from './writer';
 
 /** A condition of a WHERE: its SQL and the values of its placeholders; false or undefined leaves it out. */
 type Condition = readonly [sql: string, ...params: unknown[]] | false | undefined;

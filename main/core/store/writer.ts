@@ -3,14 +3,11 @@
  * are written in one transaction every `flushIntervalMs`, when `maxBuffered` are waiting, or on flush(). A flushed
  * record survives the process being killed; a record still in the buffer does not.
  */
-import type { LogRecord } from '../../../common/metrics';
+import { LOG_LEVELS, type LogRecord } from '../../../common/metrics';
 import { RECORDS, type RecordKind } from '../../../common/records';
-import type { LogLevel } from '../../../common/runs';
 import { TABLE_FIELDS, recordParams } from './columns';
 import { describeSqliteError, type Db } from './database';
 import { InvalidRecordError, StoreError } from './errors';
-
-export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 const KIND_NAMES: Record<RecordKind, string> = {
   iteration: 'iteration',
