@@ -168,11 +168,19 @@ export function listRuns(db: Db, filter: RunFilter = {}): RunRow[] {
   return rows.map(runRow);
 }
 
-/** See Store.setStatus; the caller flushes buffered records first. */
-export function setStatus(db: Db, runId: string, to: RunStatus, reason: string | null): RunRow {
+/** See Store.setStatus; `beforeChange` runs once the change is sure to happen (the store flushes its records there). */
+export function setStatus(
+  db: Db,
+  runId: string,
+  to: RunStatus,
+  reason: string | null,
+  beforeChange: () => void,
+): RunRow {
+  checkStatus(to);
   const row = runDbRow(db, runId);
   if (row.status === to) return runRow(row);
   if (!STATUS_TRANSITIONS[row.status].includes(to)) throw new InvalidTransitionError(runId, row.status, to);
+  beforeChange();
   const now = db.now();
   const started = row.started ?? (to === 'running' ? now : null);
   const ended = hasEnded(to) ? now : to === 'interrupted' || to === 'waiting' ? row.ended : null;

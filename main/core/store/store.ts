@@ -163,11 +163,7 @@ export class Store {
    * when it is queued again); failureReason holds the reason of 'failed'.
    */
   setStatus(runId: string, to: RunStatus, reason: string | null = null): RunRow {
-    const db = this.open();
-    runs.checkStatus(to);
-    const current = runs.runDbRow(db, runId);
-    if (current.status !== to && runs.STATUS_TRANSITIONS[current.status].includes(to)) this.flush();
-    return runs.setStatus(db, runId, to, reason);
+    return runs.setStatus(this.open(), runId, to, reason, () => this.flush());
   }
 
   /**
