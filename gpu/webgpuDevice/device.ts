@@ -78,8 +78,8 @@ function isNode(): boolean {
   return typeof process !== 'undefined' && !!process.versions?.node && !('gpu' in (globalThis.navigator ?? {}));
 }
 
-function describeAdapter(adapter: GPUAdapter): GpuAdapterDescription {
-  const info = adapter.info as GPUAdapterInfo | undefined;
+/** An adapter's info as strings, empty where the implementation leaves one out. */
+export function describeAdapterInfo(info: GPUAdapterInfo | undefined): GpuAdapterDescription {
   return {
     vendor: info?.vendor ?? '',
     architecture: info?.architecture ?? '',
@@ -88,11 +88,13 @@ function describeAdapter(adapter: GPUAdapter): GpuAdapterDescription {
   };
 }
 
+/** Names and descriptions of CPU implementations of WebGPU / Vulkan / D3D12. */
+export const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|warp/i;
+
 /** Whether the adapter is a CPU implementation. */
 export function isSoftwareAdapter(info: GpuAdapterDescription, isFallbackAdapter = false): boolean {
   if (isFallbackAdapter) return true;
-  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
-  return /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|warp/.test(text);
+  return SOFTWARE_ADAPTER.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
 }
 
 /** A one-line adapter name for reports, e.g. "google swiftshader (SwiftShader driver 5.0.0)". */
@@ -208,7 +210,7 @@ export async function acquireGpuDevice(options: AcquireGpuDeviceOptions = {}): P
     requiredLimits,
     requiredFeatures,
   });
-  const adapterInfo = describeAdapter(adapter);
   const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const adapterInfo = describeAdapterInfo(info);
   return { device, adapterInfo, isSoftware: isSoftwareAdapter(adapterInfo, info?.isFallbackAdapter === true) };
 }
