@@ -103,22 +103,38 @@ export function adapterName(info: GpuAdapterDescription): string {
   return info.description ? `${head} (${info.description})` : head;
 }
 
-async function nodeGpu(dawnOptions: string[]): Promise<GPU> {
-  // A variable specifier keeps browser bundlers from trying to bundle the native module.
+/** The `webgpu` package (Dawn for Node). */
+export interface DawnModule {
+  create: (flags: string[]) => GPU;
+  globals: object;
+}
+
+/** The `webgpu` package, its classes (GPUBufferUsage, GPUMapMode...) made globals as in a browser. */
+export async function loadDawn(): Promise<DawnModule> {
+  // A variable specifier keeps bundlers from trying to bundle the native module.
   const specifier = 'webgpu';
-  let mod: { create: (options: string[]) => GPU; globals: object };
+  let dawn: DawnModule;
   try {
-    mod = (await import(/* @vite-ignore */ specifier)) as typeof mod;
+    dawn = (await import(/* @vite-ignore */ specifier)) as DawnModule;
   } catch (error) {
-    throw new NoGpuAdapterError(
-      `WebGPU in Node needs the "webgpu" package (Dawn for Node): npm install webgpu (${String(error)})`,
-    );
+    throw new Error(`WebGPU in Node needs the "webgpu" package (Dawn): ${(error as Error).message}`, {
+      cause: error,
+    });
   }
-  // GPUBufferUsage, GPUMapMode... as globals, like in a browser.
-  for (const [name, value] of Object.entries(mod.globals)) {
+  for (const [name, value] of Object.entries(dawn.globals)) {
     if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
   }
-  return mod.create(dawnOptions);
+  return dawn;
+}
+
+async function nodeGpu(dawnOptions: string[]): Promise<GPU> {
+  let dawn: DawnModule;
+  try {
+    dawn = await loadDawn();
+  } catch (error) {
+    throw new NoGpuAdapterError(`${(error as Error).message} (npm install webgpu)`, { cause: error });
+  }
+  return dawn.create(dawnOptions);
 }
 
 async function fileExists(path: string): Promise<boolean> {
