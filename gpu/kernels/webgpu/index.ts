@@ -427,9 +427,6 @@ export class WebGpuKernels implements Kernels<GpuVector> {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Coordinate-wise
-
-  // ---------------------------------------------------------------------------------------------
   // Coordinate-wise (../elementwise/webgpu.ts)
 
   addInto(target: GpuVector, addend: GpuVector): void {
