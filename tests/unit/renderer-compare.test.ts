@@ -17,7 +17,7 @@ import { findings } from '../../renderer/src/compare/findings';
 import { appendProgress } from '../../renderer/src/compare/live';
 import { buildPlot, columnsFor, runCurve, withTargetLine, type RunMeta } from '../../renderer/src/compare/model';
 import { emaSmooth } from '../../renderer/src/compare/smoothing';
-import { speedupFor, summaryRows } from '../../renderer/src/compare/summary';
+import { fmtBest, fmtFinal, speedupFor, summaryRows } from '../../renderer/src/compare/summary';
 import { CLUSTER_PRESETS, projectedSpeedup } from '../../common/clusterModel';
 
 const preset = (id: string) => CLUSTER_PRESETS.find((p) => p.id === id)!;
@@ -557,5 +557,16 @@ describe('dashboard', () => {
       "Dense: 97.50% against Top_k's 97.59%, sending 155× Top_k's bytes per iteration.",
     ]);
     expect(findings([row('g', 'gaussiank@0.001', 'gaussiank', 0.97, 1)])).toEqual([]);
+  });
+});
+
+describe("one run's evaluation text", () => {
+  it('reads perplexity where the run records it, else accuracy', () => {
+    const classifier = { finalAccuracy: 0.97594, bestAccuracy: 0.98, finalPerplexity: null, bestPerplexity: null };
+    expect([fmtFinal(classifier), fmtBest(classifier)]).toEqual(['97.59%', '98.00%']);
+    const language = { finalAccuracy: null, bestAccuracy: null, finalPerplexity: 142.0371, bestPerplexity: 139.5 };
+    expect([fmtFinal(language), fmtBest(language)]).toEqual(['142', '139.5']);
+    const none = { finalAccuracy: null, bestAccuracy: null, finalPerplexity: null, bestPerplexity: null };
+    expect([fmtFinal(none), fmtBest(none)]).toEqual(['–', '–']);
   });
 });
