@@ -15,7 +15,15 @@ import {
 } from '../../renderer/src/compare/dashboard';
 import { findings } from '../../renderer/src/compare/findings';
 import { appendProgress } from '../../renderer/src/compare/live';
-import { buildPlot, columnsFor, runCurve, withTargetLine, type RunMeta } from '../../renderer/src/compare/model';
+import {
+  buildPlot,
+  columnsFor,
+  runCurve,
+  runMetaOf,
+  withTargetLine,
+  type RunMeta,
+} from '../../renderer/src/compare/model';
+import type { RunRow } from '../../common/runs';
 import { emaSmooth } from '../../renderer/src/compare/smoothing';
 import { fmtBest, fmtFinal, speedupFor, summaryRows } from '../../renderer/src/compare/summary';
 import { CLUSTER_PRESETS, projectedSpeedup } from '../../common/clusterModel';
@@ -262,6 +270,28 @@ describe('buildPlot', () => {
     expect(topk.lower![0]).toBe(10);
     expect(topk.upper![0]).toBe(12);
     expect(m.series[0]!.color).not.toBe(topk.color);
+  });
+
+  it("takes a stored run's method from its arm config and the user's name for it", () => {
+    const run = {
+      id: 'r1',
+      experimentId: 'e1',
+      experimentName: 'exp',
+      arm: 'gaussiank@0.001',
+      armConfig: { method: 'gaussiank' },
+      seed: 3,
+      status: 'running',
+    } as unknown as RunRow;
+    const plot = (name?: string) =>
+      buildPlot([series('r1', 3, () => 1)], new Map([['r1', runMetaOf(run, name)]]), {
+        x: 'iteration',
+        y: 'loss',
+        smoothing: 0,
+        aggregate: false,
+        band: 'none',
+      });
+    expect(plot().series.map((s) => [s.label, s.marker])).toEqual([['Gaussian_k@0.001 seed 3', 'triangle']]);
+    expect(plot('wide lr').series[0]!.label).toBe('wide lr');
   });
 
   it('names the seed when not aggregated, and maps x and evaluation metrics', () => {

@@ -4,6 +4,7 @@
  */
 import type { RunSeries, SeriesColumn } from '../../../common/api';
 import type { EvaluationRecord, RunStatus } from '../../../common/metrics';
+import type { RunRow } from '../../../common/runs';
 import {
   EVALUATION_CHART_FIELDS,
   EVALUATION_FIELDS,
@@ -78,6 +79,20 @@ export interface RunMeta {
   status?: RunStatus;
   /** The name the user gave the run, shown instead of its arm and seed. */
   name?: string | null;
+}
+
+/** A stored run as the model knows it, going by the name the user gave it where there is one. */
+export function runMetaOf(run: RunRow, name: string | null | undefined): RunMeta {
+  return {
+    runId: run.id,
+    experimentId: run.experimentId,
+    experimentName: run.experimentName,
+    arm: run.arm,
+    method: run.armConfig.method,
+    seed: run.seed,
+    status: run.status,
+    name: name ?? null,
+  };
 }
 
 export interface PlotSeries {
