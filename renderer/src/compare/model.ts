@@ -17,7 +17,7 @@ import {
   type IterationChartField,
 } from '../../../common/records';
 import { aggregateSeeds, type BandKind } from './aggregate';
-import { assignColors, DASHES, METHOD_MARKER } from './colors';
+import { assignColors, DASHES, methodMarker } from './colors';
 import { armLabel } from './names';
 import { emaSmooth } from './smoothing';
 
@@ -270,7 +270,6 @@ export function buildPlot(
     const y = options.oneMinus ? oneMinus(c.y) : c.y;
     return { x: c.x, y: smoothing > 0 ? emaSmooth(y, smoothing) : y };
   };
-  const marker = (meta: RunMeta): string => METHOD_MARKER[meta.method ?? ''] ?? 'circle';
 
   const out: PlotSeries[] = [];
   let points = 0;
@@ -287,7 +286,7 @@ export function buildPlot(
         label: `${name(g.meta)} (mean of ${g.runs.length} seeds)`,
         color,
         dash: [],
-        marker: marker(g.meta),
+        marker: methodMarker(g.meta.method),
         x: agg.x,
         y: agg.mean,
         ...(options.band !== 'none' ? { lower: agg.lower, upper: agg.upper } : {}),
@@ -307,7 +306,7 @@ export function buildPlot(
             : name(r.meta),
         color,
         dash: DASHES[i % DASHES.length]!,
-        marker: marker(r.meta),
+        marker: methodMarker(r.meta.method),
         x: c.x,
         y: c.y,
         runIds: [r.meta.runId],
