@@ -24,6 +24,7 @@ import {
   type RunMeta,
 } from '../../renderer/src/compare/model';
 import type { RunRow } from '../../common/runs';
+import { runName } from '../../renderer/src/compare/names';
 import { emaSmooth } from '../../renderer/src/compare/smoothing';
 import { fmtBest, fmtFinal, speedupFor, summaryRows } from '../../renderer/src/compare/summary';
 import { CLUSTER_PRESETS, projectedSpeedup } from '../../common/clusterModel';
@@ -598,5 +599,15 @@ describe("one run's evaluation text", () => {
     expect([fmtFinal(language), fmtBest(language)]).toEqual(['142', '139.5']);
     const none = { finalAccuracy: null, bestAccuracy: null, finalPerplexity: null, bestPerplexity: null };
     expect([fmtFinal(none), fmtBest(none)]).toEqual(['–', '–']);
+  });
+});
+
+describe('run names', () => {
+  it("goes by the user's name for a run, else its arm as people write it and its seed", () => {
+    const run = { arm: 'trimmedk@0.01', seed: 2, armConfig: { method: 'trimmedk' } };
+    expect(runName(run, 'baseline')).toBe('baseline');
+    expect(runName(run, null)).toBe('Trimmed_k@0.01 seed 2');
+    expect(runName(run, '')).toBe('Trimmed_k@0.01 seed 2');
+    expect(runName({ ...run, arm: 'mine' }, undefined)).toBe('mine seed 2');
   });
 });
