@@ -332,7 +332,7 @@ function oneMinus(ys: ArrayLike<number>): Float64Array {
  * The EMA weight applied: only dense per-iteration series are smoothed. Evaluations are a few points
  * each, and smoothing them would draw a final accuracy the summary table does not have.
  */
-export function appliedSmoothing(options: Pick<PlotOptions, 'y' | 'smoothing'>): number {
+function appliedSmoothing(options: Pick<PlotOptions, 'y' | 'smoothing'>): number {
   return Y_METRICS[options.y].source === 'iteration' ? options.smoothing : 0;
 }
 
