@@ -231,6 +231,11 @@ export function groupKey(meta: RunMeta): string {
   return `${meta.experimentId}/${meta.arm}`;
 }
 
+/** A colour per group (experiment/arm) of these runs: what the chart, the legend and the tables share. */
+export function colorsOfGroups(metas: Iterable<RunMeta>): Map<string, string> {
+  return assignColors([...metas].map((m) => ({ key: groupKey(m), arm: m.arm, method: m.method })));
+}
+
 /** The plotted series, in a stable order (experiment, arm, seed). */
 export function buildPlot(
   series: readonly RunSeries[],
@@ -251,8 +256,7 @@ export function buildPlot(
     );
   const experiments = new Set(runs.map((r) => r.meta.experimentId));
   const manyExperiments = experiments.size > 1;
-  const colors =
-    groupColors ?? assignColors(runs.map((r) => ({ key: groupKey(r.meta), arm: r.meta.arm, method: r.meta.method })));
+  const colors = groupColors ?? colorsOfGroups(runs.map((r) => r.meta));
   const groups = new Map<string, { meta: RunMeta; runs: { s: RunSeries; meta: RunMeta }[] }>();
   for (const r of runs) {
     const key = groupKey(r.meta);
