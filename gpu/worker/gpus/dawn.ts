@@ -16,8 +16,6 @@ import type { GpuInfo } from '../../../common/gpus';
 
 import type { DawnModule } from '../../webgpuDevice/device';
 
-export { loadDawn, type DawnModule } from '../../webgpuDevice/device';
-
 /** The environment under which Mesa's device-select layer exposes only the GPU at this bus address. */
 export function deviceSelectEnv(busId: string): Record<string, string> {
   const match = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i.exec(busId);

@@ -8,8 +8,8 @@
  * That order is what `adapter=NAME` walks: it opens the first adapter whose name contains NAME.
  */
 import type { GpuInfo } from '../../../common/gpus';
-import { SOFTWARE_ADAPTER } from '../../webgpuDevice/device';
-import { deviceSelectEnv, type DawnModule } from './dawn';
+import { SOFTWARE_ADAPTER, type DawnModule } from '../../webgpuDevice/device';
+import { deviceSelectEnv } from './dawn';
 import { linuxPciGpus, mesaDeviceSelectLayerInstalled, type PciGpu } from './linuxPci';
 
 /** Where discovery reads from; tests give a fake Dawn and a fake /sys. */

@@ -11,8 +11,8 @@ import { dirname, join, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients of every op
 import type { WorkerCapabilities } from '../../../common/protocol';
-import { describeAdapterInfo, isSoftwareAdapter } from '../../webgpuDevice/device';
-import { loadDawn, openSelectedGpu, type DawnModule, type GpuSelection } from '../gpus/dawn';
+import { describeAdapterInfo, isSoftwareAdapter, loadDawn, type DawnModule } from '../../webgpuDevice/device';
+import { openSelectedGpu, type GpuSelection } from '../gpus/dawn';
 import { paceDawnPolling } from '../gpus/dawnPolling';
 import { registerFastGradients } from './gradients';
 import { registerWasmTrainingKernels } from './tfjsWasmTrainingKernels';
