@@ -41,7 +41,7 @@ export interface SelectFields {
 }
 
 /** select.wgsl's Params. */
-export function selectParams(
+function selectParams(
   kernels: WebGpuKernels,
   frame: Frame,
   n: number,
