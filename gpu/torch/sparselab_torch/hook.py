@@ -22,7 +22,7 @@ import torch.distributed as dist
 
 from .comm import STRATEGIES, dense_allreduce_mean, limit_to_capacity, sparse_allgather_mean, sync
 from .memory import Compressor
-from .operators import METHODS
+from .operators import check_method
 
 #: Methods whose operator selects exactly k: a capacity of k never cuts them.
 EXACT_K = ("topk", "trimmedk", "randk")
@@ -56,12 +56,9 @@ class SparseExchange:
         histogram_bins=64,
         measure_rank=0,
     ):
-        if method not in METHODS:
-            raise ValueError("unknown method %r; expected one of %s" % (method, ", ".join(METHODS)))
+        check_method(method, density, k)
         if strategy not in STRATEGIES:
             raise ValueError("strategy must be one of %s, got %r" % (", ".join(STRATEGIES), strategy))
-        if method != "dense" and (density is None) == (k is None):
-            raise ValueError("%s: give exactly one of density or k" % method)
         if capacity_factor is not None and capacity_factor < 1:
             raise ValueError("capacity_factor must be at least 1, got %r" % capacity_factor)
         self.method, self.density, self.k = method, density, k
