@@ -151,7 +151,7 @@ class SparseExchange:
         indices, values, k_total = [], [], 0
         for (name, grad), offset in zip(named, offsets):
             compressor = self._compressor(name, grad.numel())
-            out = compressor.compress(grad, self.step, histogram_bins=bins)
+            out = compressor.compress(grad, self.step, density=self.density, histogram_bins=bins)
             indices.append(out.indices + offset)
             values.append(out.values)
             k_total += out.k
