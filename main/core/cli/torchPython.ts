@@ -34,8 +34,13 @@ export function findTorchPython(explicit?: string, env: NodeJS.ProcessEnv = proc
   throw new TorchPythonMissingError(tried);
 }
 
+/** The folder that holds the sparselab_torch package (what PYTHONPATH needs). */
+export function torchPackagePath(): string {
+  return join(packageRoot(), 'gpu', 'torch');
+}
+
 /** The environment under which `python -m sparselab_torch...` finds the package in this repository. */
 export function torchPythonEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const path = join(packageRoot(), 'gpu', 'torch');
+  const path = torchPackagePath();
   return { ...env, PYTHONPATH: env.PYTHONPATH ? `${path}:${env.PYTHONPATH}` : path };
 }
