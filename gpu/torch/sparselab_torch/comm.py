@@ -37,9 +37,9 @@ def sync(device):
 
 
 class ExchangeTimes:
-    """What one exchange cost this rank: seconds, bytes, counts."""
+    """What one exchange cost this rank: seconds and bytes."""
 
-    __slots__ = ("exchange_s", "update_s", "bytes_sent", "bytes_received", "payload_bytes", "dropped")
+    __slots__ = ("exchange_s", "update_s", "bytes_sent", "bytes_received", "payload_bytes")
 
     def __init__(self):
         self.exchange_s = 0.0
@@ -47,7 +47,6 @@ class ExchangeTimes:
         self.bytes_sent = 0
         self.bytes_received = 0
         self.payload_bytes = 0
-        self.dropped = 0
 
 
 def limit_to_capacity(indices, values, capacity):
