@@ -67,7 +67,7 @@ def main(argv):
     parser.add_argument("--config", required=True)
     args = parser.parse_args(argv)
     config = json.loads(Path(args.config).read_text(encoding="utf-8"))
-    backend = backend_for(config.get("backend", "auto"))
+    backend = backend_for(config["backend"])
     dist.init_process_group(backend)
     rank, world = dist.get_rank(), dist.get_world_size()
     Path(config["checkpointDir"]).mkdir(parents=True, exist_ok=True)

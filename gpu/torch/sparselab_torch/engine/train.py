@@ -67,9 +67,9 @@ def build(config, rank, world, device):
         arm["method"],
         density=arm.get("density") if arm["method"] != "dense" else None,
         k=arm.get("k") if arm["method"] != "dense" else None,
-        error_feedback=arm.get("errorFeedback", True),
+        error_feedback=arm["errorFeedback"],
         seed=random_key(seed, rank),  # each rank draws its own selections, as native ranks do
-        sample_ratio=arm.get("sampleRatio", 0.01),
+        sample_ratio=arm["sampleRatio"],
         statistics_every=statistics["everyIterations"],
         histogram_iterations=statistics["histogramIterations"],
         histogram_bins=statistics["histogramBins"],
@@ -138,7 +138,7 @@ def train(config, run, rank, world, device, log):
     checkpoint_every = experiment["faults"]["checkpointEveryIterations"]
     folder = config["checkpointDir"]
     iteration = 0
-    if config.get("resumeFrom") is not None:
+    if config["resumeFrom"] is not None:
         iteration = checkpoint.restore(folder, config["resumeFrom"], rank, world, model, optimizer, exchange)
         log("resumed from iteration %d" % iteration)
     else:
