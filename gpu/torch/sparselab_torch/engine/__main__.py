@@ -52,7 +52,7 @@ def open_run(config, world, backend, device):
         epochs=experiment["epochs"], batch_size=experiment["batchSize"], lr=experiment["optimizer"]["lr"],
         momentum=experiment["optimizer"]["momentum"], model=experiment["model"],
         dataset=experiment["dataset"]["name"], statistics_every=experiment["statistics"]["everyIterations"],
-        backend=backend, devices=devices, iterations_per_epoch=config.get("iterationsPerEpoch"),
+        backend=backend, devices=devices,
     )
     if not os.environ.get("SPARSELAB_HUB"):  # by hand, without a core: the records go to a file to import
         return Run(_FileSink(config.get("jsonl") or "run.jsonl", spec), RecordChecker())
