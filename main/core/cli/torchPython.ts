@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../packageRoot';
 
 /** How to get a Python that can run sparselab_torch (gpu/torch). */
-export const TORCH_INSTALL_HINT = 'apt-get install python3-torch python3-numpy';
+const TORCH_INSTALL_HINT = 'apt-get install python3-torch python3-numpy';
 
 /** Debian's own python3 carries python3-torch; a pyenv python3 earlier on PATH may not. */
 const CANDIDATES = ['/usr/bin/python3', 'python3'];

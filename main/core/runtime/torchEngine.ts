@@ -28,7 +28,7 @@ import {
 } from './torchEngineCommand';
 
 /** After SIGTERM, the group gets this long before SIGKILL. */
-export const KILL_AFTER_MS = 3000;
+const KILL_AFTER_MS = 3000;
 /** Output kept per run for its failure reason. */
 const TAIL_LINES = 200;
 

@@ -5,7 +5,7 @@
 import type { Experiment } from '../../../common/experiment';
 
 /** The trainer's entry point (gpu/torch/sparselab_torch/engine/__main__.py). */
-export const TRAINER_MODULE = 'sparselab_torch.engine';
+const TRAINER_MODULE = 'sparselab_torch.engine';
 /** Asks for SIGKILL when the app goes, then execs torchrun (gpu/torch/sparselab_torch/engine/launch.py). */
 export const LAUNCH_MODULE = 'sparselab_torch.engine.launch';
 
