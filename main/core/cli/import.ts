@@ -4,9 +4,8 @@
  * an error names the line and what is wrong with it.
  */
 import { readFileSync } from 'node:fs';
-import type { z } from 'zod';
 import { EXTERNAL_RUN_FILE, externalRunFileHeaderSchema, type ExternalRunSpec } from '../../../common/externalRun';
-import { workerMessageSchema, type MetricsBatch, type WorkerMessage } from '../../../common/protocol';
+import { describeIssues, workerMessageSchema, type MetricsBatch, type WorkerMessage } from '../../../common/protocol';
 import { ExternalRunRecorder } from '../runtime/externalRuns';
 import { openStore } from '../store';
 
@@ -20,13 +19,6 @@ export interface ExternalRunFile {
 /** Thrown for a file that is not an external run: the message names the file and line. */
 export class ImportError extends Error {
   override readonly name = 'ImportError';
-}
-
-function issues(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 3)
-    .map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message))
-    .join('; ');
 }
 
 /** Reads and validates an external run file's text. */
@@ -44,12 +36,12 @@ export function parseExternalRunFile(text: string, file: string): ExternalRunFil
   if (rows.length === 0) throw new ImportError(`${file}: empty; expected a '${EXTERNAL_RUN_FILE.format}' file`);
   const header = externalRunFileHeaderSchema.safeParse(json(rows[0]!, 1));
   if (!header.success) {
-    throw at(1, `not the first line of a '${EXTERNAL_RUN_FILE.format}' file: ${issues(header.error)}`);
+    throw at(1, `not the first line of a '${EXTERNAL_RUN_FILE.format}' file: ${describeIssues(header.error)}`);
   }
   const lines = rows.map((row, i): Line | null => {
     if (i === 0 || row.trim() === '') return null;
     const parsed = workerMessageSchema.safeParse(json(row, i + 1));
-    if (!parsed.success) throw at(i + 1, issues(parsed.error));
+    if (!parsed.success) throw at(i + 1, describeIssues(parsed.error));
     const message = parsed.data;
     if (message.type !== 'metrics' && message.type !== 'log' && message.type !== 'status') {
       throw at(i + 1, `a '${message.type}' message has no place in a run's file (metrics, log or status only)`);
