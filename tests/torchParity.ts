@@ -45,17 +45,17 @@ export interface ParityFixture {
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-export function float32Bits(value: number): number {
+function float32Bits(value: number): number {
   f32[0] = value;
   return u32[0]!;
 }
 
-export function bitsOf(values: Float32Array): number[] {
+function bitsOf(values: Float32Array): number[] {
   return Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length));
 }
 
 /** JSON.parse(JSON.stringify(x)): what crosses the process boundary (Infinity becomes null). */
-export function asJson<T>(value: T): T {
+function asJson<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 

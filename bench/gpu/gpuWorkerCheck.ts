@@ -1,7 +1,6 @@
 /**
- * Workers on real GPUs, for a GPU machine without this repository's node_modules (bundle with
- * `esbuild --bundle --platform=node --format=esm --external:webgpu --external:better-sqlite3
- * --loader:.wgsl=text`, `webgpu` beside the bundle):
+ * Workers on real GPUs, for a GPU machine without this repository's node_modules (bundled by
+ * bench/gpu/pack.sh, whose banner gives the ES module the require() that bundled CommonJS needs):
  * (a) the GPUs discovery finds (gpu/worker/gpus/discovery.ts);
  * (b) a short synthetic training through the placement path: a hub, and worker processes (this
  *     script again, in `worker` mode) started with each slot's `--gpu N` and environment
@@ -13,7 +12,6 @@
  * ranks (default 2: slot s on GPU s mod G, so on a one-GPU machine both share it), $ITERATIONS the
  * iterations per rank (default 60).
  */
-import './nodeRequire';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

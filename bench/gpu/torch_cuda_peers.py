@@ -2,27 +2,19 @@
 from data on the device to the selection's indices and values on the host. Prints JSON lines."""
 import json
 from pathlib import Path
-import statistics
 import sys
-import time
 
 import torch
 
-# The reference Gaussian_k, shared with the CPU peers (run from the repository root or anywhere).
+# The reference Gaussian_k and the timer, shared with the CPU peers (run from the repository root or anywhere).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "main" / "core" / "bench"))
+import peers  # noqa: E402
 from peers import reference_gaussian_k  # noqa: E402
 
 
 def timed(fn, repeats=10):
-    fn()
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
+    """The CPU peers' timer (median ms after a warm-up), each call waiting for the GPU to finish."""
+    return peers.timed(lambda: (fn(), torch.cuda.synchronize()), repeats)
 
 
 def main():

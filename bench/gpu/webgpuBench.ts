@@ -1,6 +1,6 @@
 /**
  * The engine benchmark on the WebGPU backend alone, for a GPU machine that has Node but not
- * this repository's node_modules: bundled by bench/gpu/run-on-device.sh with esbuild.
+ * this repository's node_modules: bundled by bench/gpu/pack.sh with esbuild.
  */
 import { writeFileSync } from 'node:fs';
 import { formatBench } from '../../main/core/bench/report';

@@ -10,9 +10,8 @@
 import type { RunSeries } from '../../common/api';
 import { Chart } from '../../renderer/src/charts/setup';
 import { CompareChart } from '../../renderer/src/compare/chart';
-import { assignColors } from '../../renderer/src/compare/colors';
 import { defaultPanels, drawPanel, type CommonOptions } from '../../renderer/src/compare/dashboard';
-import { buildPlot, groupKey, type PlotOptions, type RunMeta } from '../../renderer/src/compare/model';
+import { buildPlot, colorsOfGroups, type PlotOptions, type RunMeta } from '../../renderer/src/compare/model';
 
 interface Timing {
   name: string;
@@ -109,9 +108,7 @@ async function timeDashboard(name: string, data: ReturnType<typeof makeSeries>, 
   const t: Timing = { name, drawnMs: [], frameMs: [], drawnPoints: 0 };
   const json = JSON.stringify(data.series);
   const panels = defaultPanels();
-  const colors = assignColors(
-    [...data.metas.values()].map((m) => ({ key: groupKey(m), arm: m.arm, method: m.method })),
-  );
+  const colors = colorsOfGroups(data.metas.values());
   const common: CommonOptions = { smoothing: 0, aggregate: false, band: 'none', target: 0.95 };
   for (let i = 0; i < REPEATS; i++) {
     const arrived = arrive(data, json);

@@ -6,13 +6,14 @@ import type { Compressed } from './compressor';
  * tensor's length stays local (every rank knows the model).
  */
 export function packSparse(tensors: readonly Compressed[]): Uint8Array {
-  let words = 0;
-  for (const t of tensors) words += 1 + 2 * countOf(t);
-  const out = new Uint32Array(words);
+  const sparse = tensors.map((t) => {
+    if (t.kind !== 'sparse') throw new Error('packSparse takes sparse tensors; Dense goes through allreduce');
+    return t;
+  });
+  const out = new Uint32Array(sparse.reduce((words, t) => words + 1 + 2 * t.indices.length, 0));
   const asFloat = new Float32Array(out.buffer);
   let at = 0;
-  for (const t of tensors) {
-    if (t.kind !== 'sparse') throw new Error('packSparse takes sparse tensors; Dense goes through allreduce');
+  for (const t of sparse) {
     out[at++] = t.indices.length;
     out.set(t.indices, at);
     at += t.indices.length;
@@ -20,10 +21,6 @@ export function packSparse(tensors: readonly Compressed[]): Uint8Array {
     at += t.values.length;
   }
   return new Uint8Array(out.buffer);
-}
-
-function countOf(t: Compressed): number {
-  return t.kind === 'sparse' ? t.indices.length : t.values.length;
 }
 
 /** The sender is named: a value another rank sent must not read as this rank's own gradient. */

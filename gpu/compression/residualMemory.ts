@@ -27,7 +27,7 @@ export class ResidualMemory<V> {
     return this.spare !== null;
   }
 
-  /** u = g + e; valid until update() or discard(). */
+  /** u = g + e; valid until update(). */
   compensate(gradient: V): V {
     if (this.spare && this.kernels.addTo) {
       this.kernels.addTo(this.spare, this.residual, gradient);

@@ -78,8 +78,8 @@ function isNode(): boolean {
   return typeof process !== 'undefined' && !!process.versions?.node && !('gpu' in (globalThis.navigator ?? {}));
 }
 
-function describeAdapter(adapter: GPUAdapter): GpuAdapterDescription {
-  const info = adapter.info as GPUAdapterInfo | undefined;
+/** An adapter's info as strings, empty where the implementation leaves one out. */
+export function describeAdapterInfo(info: GPUAdapterInfo | undefined): GpuAdapterDescription {
   return {
     vendor: info?.vendor ?? '',
     architecture: info?.architecture ?? '',
@@ -88,11 +88,13 @@ function describeAdapter(adapter: GPUAdapter): GpuAdapterDescription {
   };
 }
 
+/** Names and descriptions of CPU implementations of WebGPU / Vulkan / D3D12. */
+export const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|warp/i;
+
 /** Whether the adapter is a CPU implementation. */
 export function isSoftwareAdapter(info: GpuAdapterDescription, isFallbackAdapter = false): boolean {
   if (isFallbackAdapter) return true;
-  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
-  return /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|warp/.test(text);
+  return SOFTWARE_ADAPTER.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
 }
 
 /** A one-line adapter name for reports, e.g. "google swiftshader (SwiftShader driver 5.0.0)". */
@@ -101,22 +103,38 @@ export function adapterName(info: GpuAdapterDescription): string {
   return info.description ? `${head} (${info.description})` : head;
 }
 
-async function nodeGpu(dawnOptions: string[]): Promise<GPU> {
-  // A variable specifier keeps browser bundlers from trying to bundle the native module.
+/** The `webgpu` package (Dawn for Node). */
+export interface DawnModule {
+  create: (flags: string[]) => GPU;
+  globals: object;
+}
+
+/** The `webgpu` package, its classes (GPUBufferUsage, GPUMapMode...) made globals as in a browser. */
+export async function loadDawn(): Promise<DawnModule> {
+  // A variable specifier keeps bundlers from trying to bundle the native module.
   const specifier = 'webgpu';
-  let mod: { create: (options: string[]) => GPU; globals: object };
+  let dawn: DawnModule;
   try {
-    mod = (await import(/* @vite-ignore */ specifier)) as typeof mod;
+    dawn = (await import(/* @vite-ignore */ specifier)) as DawnModule;
   } catch (error) {
-    throw new NoGpuAdapterError(
-      `WebGPU in Node needs the "webgpu" package (Dawn for Node): npm install webgpu (${String(error)})`,
-    );
+    throw new Error(`WebGPU in Node needs the "webgpu" package (Dawn): ${(error as Error).message}`, {
+      cause: error,
+    });
   }
-  // GPUBufferUsage, GPUMapMode... as globals, like in a browser.
-  for (const [name, value] of Object.entries(mod.globals)) {
+  for (const [name, value] of Object.entries(dawn.globals)) {
     if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
   }
-  return mod.create(dawnOptions);
+  return dawn;
+}
+
+async function nodeGpu(dawnOptions: string[]): Promise<GPU> {
+  let dawn: DawnModule;
+  try {
+    dawn = await loadDawn();
+  } catch (error) {
+    throw new NoGpuAdapterError(`${(error as Error).message} (npm install webgpu)`, { cause: error });
+  }
+  return dawn.create(dawnOptions);
 }
 
 async function fileExists(path: string): Promise<boolean> {
@@ -208,7 +226,7 @@ export async function acquireGpuDevice(options: AcquireGpuDeviceOptions = {}): P
     requiredLimits,
     requiredFeatures,
   });
-  const adapterInfo = describeAdapter(adapter);
   const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const adapterInfo = describeAdapterInfo(info);
   return { device, adapterInfo, isSoftware: isSoftwareAdapter(adapterInfo, info?.isFallbackAdapter === true) };
 }

@@ -51,9 +51,8 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     limits: { memoryBytes: os.totalmem() },
   };
   const client = await connectToHub(options.hub, options.token, capabilities);
-  log(
-    `worker ${client.workerId} joined ${options.hub} (models on ${modelBackend}${adapter ? ` on ${adapterLabel(adapter)}` : ''}, compression on ${kernels.deviceName})`,
-  );
+  const placement = `models on ${modelBackend}${adapter ? ` on ${adapterLabel(adapter)}` : ''}, compression on ${kernels.deviceName}`;
+  log(`worker ${client.workerId} joined ${options.hub} (${placement})`);
 
   // One flag per assignment: a run resumed on this worker after a cancel starts uncancelled.
   const jobs = new Map<string, { cancelled: boolean }>();
@@ -83,7 +82,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
           runLog(
             'info',
             assign.runId,
-            `rank ${assign.rank} of ${assign.worldSize} on ${capabilities.host} (worker ${client.workerId}, models on ${modelBackend}${adapter ? ` on ${adapterLabel(adapter)}` : ''}, compression on ${kernels.deviceName})${assign.resume ? `, resuming at iteration ${assign.resume.iteration}` : ''}`,
+            `rank ${assign.rank} of ${assign.worldSize} on ${capabilities.host} (worker ${client.workerId}, ${placement})${assign.resume ? `, resuming at iteration ${assign.resume.iteration}` : ''}`,
           );
           await trainRank(
             client,

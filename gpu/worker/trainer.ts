@@ -44,9 +44,9 @@ export interface TrainerHooks {
   dumpGradient?(iteration: number, tensor: string, u: Float32Array): void;
 }
 
-/** Records are sent in batches of this many iterations to keep messages few. */
 /** The longest the training loop keeps the event loop from reading the hub's messages. */
 const TURN_EVERY_MS = 50;
+/** Records are sent in batches of this many iterations to keep messages few. */
 const RECORDS_PER_MESSAGE = 10;
 
 /**

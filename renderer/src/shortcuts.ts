@@ -19,7 +19,7 @@ export const SHORTCUT_HELP: ShortcutHelp[] = [
 ];
 
 /** The key as data-shortcut spells it: "/", "c", "mod+enter", "escape". */
-export function shortcutKey(event: Pick<KeyboardEvent, 'key' | 'ctrlKey' | 'metaKey' | 'altKey'>): string | null {
+function shortcutKey(event: Pick<KeyboardEvent, 'key' | 'ctrlKey' | 'metaKey' | 'altKey'>): string | null {
   if (event.altKey) return null;
   const mod = event.ctrlKey || event.metaKey;
   const key = event.key.toLowerCase();

@@ -15,9 +15,18 @@ import {
 } from '../../renderer/src/compare/dashboard';
 import { findings } from '../../renderer/src/compare/findings';
 import { appendProgress } from '../../renderer/src/compare/live';
-import { buildPlot, columnsFor, runCurve, withTargetLine, type RunMeta } from '../../renderer/src/compare/model';
+import {
+  buildPlot,
+  columnsFor,
+  runCurve,
+  runMetaOf,
+  withTargetLine,
+  type RunMeta,
+} from '../../renderer/src/compare/model';
+import type { RunRow } from '../../common/runs';
+import { runName } from '../../renderer/src/compare/names';
 import { emaSmooth } from '../../renderer/src/compare/smoothing';
-import { speedupFor, summaryRows } from '../../renderer/src/compare/summary';
+import { fmtBest, fmtFinal, speedupFor, summaryRows } from '../../renderer/src/compare/summary';
 import { CLUSTER_PRESETS, projectedSpeedup } from '../../common/clusterModel';
 
 const preset = (id: string) => CLUSTER_PRESETS.find((p) => p.id === id)!;
@@ -262,6 +271,28 @@ describe('buildPlot', () => {
     expect(topk.lower![0]).toBe(10);
     expect(topk.upper![0]).toBe(12);
     expect(m.series[0]!.color).not.toBe(topk.color);
+  });
+
+  it("takes a stored run's method from its arm config and the user's name for it", () => {
+    const run = {
+      id: 'r1',
+      experimentId: 'e1',
+      experimentName: 'exp',
+      arm: 'gaussiank@0.001',
+      armConfig: { method: 'gaussiank' },
+      seed: 3,
+      status: 'running',
+    } as unknown as RunRow;
+    const plot = (name?: string) =>
+      buildPlot([series('r1', 3, () => 1)], new Map([['r1', runMetaOf(run, name)]]), {
+        x: 'iteration',
+        y: 'loss',
+        smoothing: 0,
+        aggregate: false,
+        band: 'none',
+      });
+    expect(plot().series.map((s) => [s.label, s.marker])).toEqual([['Gaussian_k@0.001 seed 3', 'triangle']]);
+    expect(plot('wide lr').series[0]!.label).toBe('wide lr');
   });
 
   it('names the seed when not aggregated, and maps x and evaluation metrics', () => {
@@ -557,5 +588,26 @@ describe('dashboard', () => {
       "Dense: 97.50% against Top_k's 97.59%, sending 155× Top_k's bytes per iteration.",
     ]);
     expect(findings([row('g', 'gaussiank@0.001', 'gaussiank', 0.97, 1)])).toEqual([]);
+  });
+});
+
+describe("one run's evaluation text", () => {
+  it('reads perplexity where the run records it, else accuracy', () => {
+    const classifier = { finalAccuracy: 0.97594, bestAccuracy: 0.98, finalPerplexity: null, bestPerplexity: null };
+    expect([fmtFinal(classifier), fmtBest(classifier)]).toEqual(['97.59%', '98.00%']);
+    const language = { finalAccuracy: null, bestAccuracy: null, finalPerplexity: 142.0371, bestPerplexity: 139.5 };
+    expect([fmtFinal(language), fmtBest(language)]).toEqual(['142', '139.5']);
+    const none = { finalAccuracy: null, bestAccuracy: null, finalPerplexity: null, bestPerplexity: null };
+    expect([fmtFinal(none), fmtBest(none)]).toEqual(['–', '–']);
+  });
+});
+
+describe('run names', () => {
+  it("goes by the user's name for a run, else its arm as people write it and its seed", () => {
+    const run = { arm: 'trimmedk@0.01', seed: 2, armConfig: { method: 'trimmedk' } };
+    expect(runName(run, 'baseline')).toBe('baseline');
+    expect(runName(run, null)).toBe('Trimmed_k@0.01 seed 2');
+    expect(runName(run, '')).toBe('Trimmed_k@0.01 seed 2');
+    expect(runName({ ...run, arm: 'mine' }, undefined)).toBe('mine seed 2');
   });
 });

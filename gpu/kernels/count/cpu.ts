@@ -1,6 +1,6 @@
 /** The multi-threshold count on the CPU backend (count.as.ts). */
 import type { CpuKernels, CpuVector } from '../cpu/index';
-import { thresholdBits } from '../cpu/common';
+import { thresholdBits } from '../float32Bits';
 
 export function countAbove(kernels: CpuKernels, vector: CpuVector, thresholds: readonly number[]): number[] {
   kernels.check(vector);

@@ -1,6 +1,7 @@
 /** The multi-threshold count on the WebGPU backend (count.wgsl). */
 import type { WebGpuKernels } from '../webgpu/index';
-import { USAGE, thresholdBits, type GpuVector } from '../webgpu/vector';
+import { thresholdBits } from '../float32Bits';
+import { USAGE, type GpuVector } from '../webgpu/vector';
 
 export async function countAbove(
   kernels: WebGpuKernels,

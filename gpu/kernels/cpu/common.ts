@@ -15,17 +15,6 @@ export const HIST_BYTES = 4 * 65536 * 4;
 /** Above this fraction of candidates the whole-vector select is cheaper than compacting them. */
 export const MAX_CANDIDATE_FRACTION = 1 / 4;
 export const MAX_LENGTH = 2 ** 31 - 1;
-export const MAGNITUDE_MASK = 0x7fffffff;
-
-const scratchF32 = new Float32Array(1);
-const scratchU32 = new Uint32Array(scratchF32.buffer);
-
-/** |t| as float32 bits; -1 (admits every coordinate) for t < 0. NaN maps to its bits, as in the oracle. */
-export function thresholdBits(t: number): number {
-  if (t < 0) return -1;
-  scratchF32[0] = t;
-  return scratchU32[0]! & MAGNITUDE_MASK;
-}
 
 export function iota(n: number): Uint32Array {
   const indices = new Uint32Array(n);

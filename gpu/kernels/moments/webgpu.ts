@@ -1,10 +1,8 @@
 /** Moments and central moments on the WebGPU backend (moments.wgsl). */
 import type { CentralMoments, Moments } from '../kernels';
+import { floatOfBits } from '../float32Bits';
 import type { Frame, GpuVector } from '../webgpu/vector';
 import type { WebGpuKernels } from '../webgpu/index';
-
-const scratchF32 = new Float32Array(1);
-const scratchU32 = new Uint32Array(scratchF32.buffer);
 
 /** Bytes of the moments module's Result (read back whole). */
 export function momentsResultBytes(kernels: WebGpuKernels): number {
@@ -95,13 +93,12 @@ export function momentsFrom(kernels: WebGpuKernels, words: ArrayBuffer, n: numbe
     return { count: n, sum: NaN, sumSquares: NaN, sumAbs: NaN, maxAbs: NaN, firstNonFinite: first };
   }
   const { sums, maxKey } = combine(kernels, words, [1, 2, 1]);
-  scratchU32[0] = maxKey;
   return {
     count: n,
     sum: sums[0]!,
     sumSquares: sums[1]!,
     sumAbs: sums[2]!,
-    maxAbs: scratchF32[0]!,
+    maxAbs: floatOfBits(maxKey),
     firstNonFinite: -1,
   };
 }

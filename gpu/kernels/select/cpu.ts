@@ -4,7 +4,8 @@
  */
 import type { SparseVector } from '../kernels';
 import type { CpuKernels, CpuVector } from '../cpu/index';
-import { COMPACT_CHUNK, MAGNITUDE_MASK, MAX_CANDIDATE_FRACTION, SAMPLE, iota, thresholdBits } from '../cpu/common';
+import { COMPACT_CHUNK, MAX_CANDIDATE_FRACTION, SAMPLE, iota } from '../cpu/common';
+import { MAGNITUDE_MASK, thresholdBits } from '../float32Bits';
 
 export function compactAbove(kernels: CpuKernels, vector: CpuVector, threshold: number): SparseVector {
   kernels.check(vector);

@@ -41,7 +41,7 @@ export interface SelectFields {
 }
 
 /** select.wgsl's Params. */
-export function selectParams(
+function selectParams(
   kernels: WebGpuKernels,
   frame: Frame,
   n: number,
@@ -81,13 +81,13 @@ export function candidateCapacityFor(n: number, k: number): number {
   return Math.min(n, Math.max(8 * k, Math.ceil(n / 32), 4096));
 }
 
-/** The buffers of one radix selection over n keys. */
 /** Timestamp writes for a selection's first pass (begin) and last pass (end), where profiled. */
 export interface PassTiming {
   begin?: GPUComputePassTimestampWrites;
   end?: GPUComputePassTimestampWrites;
 }
 
+/** The buffers of one radix selection over n keys. */
 export interface SelectionBuffers {
   state: GPUBuffer;
   group: GPUBindGroup;

@@ -2,6 +2,7 @@
 import {
   acquireGpuDevice,
   adapterName,
+  describeAdapterInfo,
   isSoftwareAdapter,
   type GpuAdapterDescription,
 } from '../../webgpuDevice/device';
@@ -10,15 +11,7 @@ import { WebGpuKernels, type WebGpuKernelsOptions } from './index';
 function describeDevice(device: GPUDevice): { info: GpuAdapterDescription; isFallbackAdapter: boolean } | null {
   const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo & { isFallbackAdapter?: boolean } }).adapterInfo;
   if (!info) return null;
-  return {
-    info: {
-      vendor: info.vendor ?? '',
-      architecture: info.architecture ?? '',
-      device: info.device ?? '',
-      description: info.description ?? '',
-    },
-    isFallbackAdapter: info.isFallbackAdapter === true,
-  };
+  return { info: describeAdapterInfo(info), isFallbackAdapter: info.isFallbackAdapter === true };
 }
 
 /**

@@ -12,6 +12,7 @@
  * algorithm (more read-backs, same result).
  */
 import type { DeviceSelection, DeviceSelectionItem, Moments, SparseVector } from '../kernels';
+import { floatOfBits } from '../float32Bits';
 import { mix32 } from '../random/random';
 import { gaussianThreshold, gaussiank, reachableThresholds, walkCorrections } from '../../operators/gaussiank';
 import { normalQuantile } from '../../operators/normalQuantile';
@@ -150,13 +151,6 @@ export async function topkOnDevice(
 function firstNonFiniteOf(state: Uint32Array): number {
   const first = state[STATE.firstNonFinite]!;
   return first === NONE ? -1 : first;
-}
-
-const scratch = new Float32Array(1);
-const scratchBits = new Uint32Array(scratch.buffer);
-function floatOfBits(bits: number): number {
-  scratchBits[0] = bits;
-  return scratch[0]!;
 }
 
 /**

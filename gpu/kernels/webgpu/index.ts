@@ -29,7 +29,8 @@ import { ELEMENTWISE_OPS } from '../elementwise/webgpu';
 import * as momentsOnDevice from '../moments/webgpu';
 import { SHARED_HISTOGRAM_BINS, histogram as histogramOnDevice } from '../histogram/webgpu';
 import { countAbove as countAboveOnDevice } from '../count/webgpu';
-import { Frame, GpuVector, USAGE, VECTOR_USAGE, thresholdBits, wrapGpuBuffer } from './vector';
+import { thresholdBits } from '../float32Bits';
+import { Frame, GpuVector, USAGE, VECTOR_USAGE, wrapGpuBuffer } from './vector';
 import { SELECT_PIPELINES, compactAboveOnDevice } from '../select/webgpu';
 import decideWgsl from '../select/decide.wgsl';
 import commonWgsl from './common.wgsl';
@@ -424,9 +425,6 @@ export class WebGpuKernels implements Kernels<GpuVector> {
     vector.markReleased();
     if (vector.owned) vector.buffer.destroy();
   }
-
-  // ---------------------------------------------------------------------------------------------
-  // Coordinate-wise
 
   // ---------------------------------------------------------------------------------------------
   // Coordinate-wise (../elementwise/webgpu.ts)

@@ -72,13 +72,3 @@ export class Frame {
     this.buffers.length = 0;
   }
 }
-
-const scratchF32 = new Float32Array(1);
-const scratchU32 = new Uint32Array(scratchF32.buffer);
-
-/** Magnitude bits as i32 for the shaders; a threshold below 0 admits everything (-1). */
-export function thresholdBits(t: number): number {
-  if (t < 0) return -1;
-  scratchF32[0] = t;
-  return scratchU32[0]! & 0x7fffffff;
-}

@@ -282,6 +282,24 @@ def _arm_of(arm):
     return dict(arm)
 
 
+def run_spec(*, experiment, arm, seed, world_size, epochs, batch_size, lr, momentum, model, dataset, statistics_every,
+             backend, devices, iterations_per_epoch=None):
+    """The registration's spec (common/externalRun.ts ExternalRunSpec): the run's settings and where it runs."""
+    import torch
+
+    spec = {
+        "experiment": experiment, "arm": arm, "seed": seed, "worldSize": world_size, "epochs": epochs,
+        "batchSize": batch_size, "lr": lr, "momentum": momentum, "model": model, "dataset": dataset,
+        "statisticsEveryIterations": statistics_every,
+        "framework": {"name": "torch", "version": torch.__version__.split("+")[0][:64], "backend": backend,
+                      "python": platform.python_version()},
+        "host": socket.gethostname()[:256], "pid": os.getpid(), "devices": devices,
+    }
+    if iterations_per_epoch:
+        spec["iterationsPerEpoch"] = int(iterations_per_epoch)
+    return spec
+
+
 def connect(hub_url=None, token=None, *, experiment, arm, model, dataset, epochs, batch_size, lr, momentum=0.0,
             seed=0, iterations_per_epoch=None, statistics_every=None, evaluation_target=None, jsonl=None,
             exchange=None, rank=None, world_size=None, timeout=10.0, schema=None):
@@ -307,16 +325,12 @@ def connect(hub_url=None, token=None, *, experiment, arm, model, dataset, epochs
     token = token or os.environ.get("SPARSELAB_TOKEN")
     backend = dist.get_backend() if initialized else "none"
     device = "cuda:%d (%s)" % (torch.cuda.current_device(), torch.cuda.get_device_name()) if torch.cuda.is_available() else "cpu"
-    spec = {
-        "experiment": experiment, "arm": _arm_of(arm), "seed": seed, "worldSize": world_size, "epochs": epochs,
-        "batchSize": batch_size, "lr": lr, "momentum": momentum, "model": model, "dataset": dataset,
-        "statisticsEveryIterations": statistics_every,
-        "framework": {"name": "torch", "version": torch.__version__.split("+")[0][:64], "backend": backend,
-                      "python": platform.python_version()},
-        "host": socket.gethostname()[:256], "pid": os.getpid(), "devices": [device] * world_size,
-    }
-    if iterations_per_epoch:
-        spec["iterationsPerEpoch"] = int(iterations_per_epoch)
+    spec = run_spec(
+        experiment=experiment, arm=_arm_of(arm), seed=seed, world_size=world_size, epochs=epochs,
+        batch_size=batch_size, lr=lr, momentum=momentum, model=model, dataset=dataset,
+        statistics_every=statistics_every, backend=backend, devices=[device] * world_size,
+        iterations_per_epoch=iterations_per_epoch,
+    )
     if evaluation_target:
         spec["evaluationTarget"] = evaluation_target
     checker = RecordChecker(schema)

@@ -30,15 +30,16 @@ def _distributed():
     return dist.is_available() and dist.is_initialized()
 
 
-def _sync(device):
+def sync(device):
+    """Waits for the device's queued work, so a host clock measures it (nothing to wait for on a CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 class ExchangeTimes:
-    """What one exchange cost this rank: seconds, bytes, counts."""
+    """What one exchange cost this rank: seconds and bytes."""
 
-    __slots__ = ("exchange_s", "update_s", "bytes_sent", "bytes_received", "payload_bytes", "dropped")
+    __slots__ = ("exchange_s", "update_s", "bytes_sent", "bytes_received", "payload_bytes")
 
     def __init__(self):
         self.exchange_s = 0.0
@@ -46,7 +47,6 @@ class ExchangeTimes:
         self.bytes_sent = 0
         self.bytes_received = 0
         self.payload_bytes = 0
-        self.dropped = 0
 
 
 def limit_to_capacity(indices, values, capacity):
@@ -103,7 +103,7 @@ def sparse_allgather_mean(indices, values, numel, group=None, strategy="sizes", 
         counts = [int(c) for c in torch.stack([r[0] for r in rows]).tolist()]
         gathered = [r[1:] for r in rows]
         width = capacity
-    _sync(device)
+    sync(device)
     times.exchange_s = time.perf_counter() - started
     times.bytes_received = times.bytes_sent * (world - 1)
     started = time.perf_counter()
@@ -113,7 +113,7 @@ def sparse_allgather_mean(indices, values, numel, group=None, strategy="sizes", 
             dense.index_add_(0, row[:n].long(), row[width : width + n].view(torch.float32))
     dense.div_(world)
     dense = dense.to(out_dtype)
-    _sync(device)
+    sync(device)
     times.update_s = time.perf_counter() - started
     return dense, times
 
@@ -152,7 +152,7 @@ def dense_allreduce_mean(tensor, group=None):
     out = tensor.clone()
     if _distributed():
         dist.all_reduce(out, group=group)
-    _sync(tensor.device)
+    sync(tensor.device)
     times.exchange_s = time.perf_counter() - started
     out.div_(world)
     nbytes = tensor.numel() * tensor.element_size()

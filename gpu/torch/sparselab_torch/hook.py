@@ -20,17 +20,12 @@ import time
 import torch
 import torch.distributed as dist
 
-from .comm import STRATEGIES, dense_allreduce_mean, limit_to_capacity, sparse_allgather_mean
+from .comm import STRATEGIES, dense_allreduce_mean, limit_to_capacity, sparse_allgather_mean, sync
 from .memory import Compressor
-from .operators import METHODS, selection_size
+from .operators import check_method
 
 #: Methods whose operator selects exactly k: a capacity of k never cuts them.
 EXACT_K = ("topk", "trimmedk", "randk")
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class SparseExchange:
@@ -61,12 +56,9 @@ class SparseExchange:
         histogram_bins=64,
         measure_rank=0,
     ):
-        if method not in METHODS:
-            raise ValueError("unknown method %r; expected one of %s" % (method, ", ".join(METHODS)))
+        check_method(method, density, k)
         if strategy not in STRATEGIES:
             raise ValueError("strategy must be one of %s, got %r" % (", ".join(STRATEGIES), strategy))
-        if method != "dense" and (density is None) == (k is None):
-            raise ValueError("%s: give exactly one of density or k" % method)
         if capacity_factor is not None and capacity_factor < 1:
             raise ValueError("capacity_factor must be at least 1, got %r" % capacity_factor)
         self.method, self.density, self.k = method, density, k
@@ -153,22 +145,22 @@ class SparseExchange:
         return 0 if self.statistics_every > 0 and self.step % self.statistics_every == 0 else None
 
     def _compress(self, named, offsets):
-        """Compresses each (name, gradient); returns the selections as offsets into one buffer."""
+        """Compresses each (name, gradient); returns the selections as offsets into one buffer, and their k."""
         current = self._begin()
         bins = self._histogram_bins()
-        indices, values, capacity = [], [], 0
+        indices, values, k_total = [], [], 0
         for (name, grad), offset in zip(named, offsets):
             compressor = self._compressor(name, grad.numel())
-            out = compressor.compress(grad, self.step, histogram_bins=bins)
+            out = compressor.compress(grad, self.step, density=self.density, histogram_bins=bins)
             indices.append(out.indices + offset)
             values.append(out.values)
-            capacity += selection_size(grad.numel(), self.density, self.k)
+            k_total += out.k
             current["k"] += out.k
             current["selected"] += out.indices.numel()
             current["d"] += grad.numel()
             if out.statistics is not None:
                 current["layers"].append(dict(out.statistics, layer=name))
-        return torch.cat(indices), torch.cat(values), capacity
+        return torch.cat(indices), torch.cat(values), k_total
 
     def exchange(self, named, numel, device, out_dtype):
         """Compresses the named flat gradients (laid out one after another in a buffer of `numel`) and
@@ -199,7 +191,7 @@ class SparseExchange:
                 if dropped_i.numel():
                     self._give_back(named, offsets, dropped_i, dropped_v)
                 current["dropped"] += dropped_i.numel()
-            _sync(device)
+            sync(device)
             current["compressMs"] += 1000 * (time.perf_counter() - started)
             mean, times = sparse_allgather_mean(
                 indices, values, numel, self.group, self.strategy, capacity, out_dtype=out_dtype

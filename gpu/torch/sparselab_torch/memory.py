@@ -10,7 +10,7 @@ from typing import Optional
 
 import torch
 
-from .operators import METHODS, OPERATORS, Selection, flat_float32, selection_size
+from .operators import OPERATORS, Selection, check_method, flat_float32, selection_size
 from .random import step_seed
 from .stats import measure_compression
 from .stats_moments import first_non_finite, moments
@@ -81,10 +81,7 @@ class Compressor:
         name: str = "tensor",
         length: Optional[int] = None,
     ):
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-        if method != "dense" and (density is None) == (k is None):
-            raise ValueError(f"{method}: give exactly one of density or k")
+        check_method(method, density, k)
         if density is not None and not 0 < density <= 1:
             raise ValueError(f"density must be in (0, 1], got {density}")
         if k is not None and (not isinstance(k, int) or k < 1):

@@ -22,38 +22,19 @@ _REPO_ROOT = Path(__file__).resolve().parents[3]
 #: Where the schema is looked for: $SPARSELAB_RECORDS_SCHEMA, else the repository's common/.
 SCHEMA_PATH = Path(os.environ.get("SPARSELAB_RECORDS_SCHEMA", _REPO_ROOT / "common" / "records.schema.json"))
 
-#: The names the generated schema may give each kind's record.
-_SCHEMA_NAMES = {
-    "iteration": ("iteration", "IterationRecord", "iterationRecord"),
-    "evaluation": ("evaluation", "EvaluationRecord", "evaluationRecord"),
-    "layerStats": ("layerStats", "LayerStatsRecord", "layerStatsRecord"),
-    "histogram": ("histogram", "HistogramRecord", "histogramRecord"),
-}
-
-
-def _definitions(document):
-    for key in ("$defs", "definitions", "properties"):
-        if isinstance(document.get(key), dict):
-            yield document[key]
-
 
 def load_validators(path=None):
-    """A Validator per record kind, from the generated JSON Schema."""
+    """A Validator per record kind, from the generated JSON Schema ($defs holds one schema per kind)."""
     path = Path(path or SCHEMA_PATH)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise FileNotFoundError("the records' JSON Schema is not at %s (set SPARSELAB_RECORDS_SCHEMA): %s" % (path, e))
-    validators = {}
-    for kind, names in _SCHEMA_NAMES.items():
-        for defs in _definitions(document):
-            found = next((defs[n] for n in names if n in defs), None)
-            if found is not None:
-                validators[kind] = Validator(found, root=document)
-                break
-        if kind not in validators:
-            raise ValueError("%s has no schema for %s records (looked for %s)" % (path, kind, ", ".join(names)))
-    return validators
+    definitions = document.get("$defs", {})
+    for kind in KINDS:
+        if kind not in definitions:
+            raise ValueError("%s has no schema for %s records (looked in $defs)" % (path, kind))
+    return {kind: Validator(definitions[kind], root=document) for kind in KINDS}
 
 
 def wire_value(value):

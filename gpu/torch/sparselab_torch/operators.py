@@ -177,6 +177,14 @@ OPERATORS: Dict[str, Callable[..., Selection]] = {
 }
 
 
+def check_method(method: str, density: Optional[float], k: Optional[int]) -> None:
+    """A known method, given exactly one of density or k (Dense needs neither): what every entry point checks."""
+    if method not in OPERATORS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if method != "dense" and (density is None) == (k is None):
+        raise ValueError(f"{method}: give exactly one of density or k")
+
+
 def flat_float32(u: torch.Tensor) -> torch.Tensor:
     """u as a flat contiguous float32 tensor without autograd history (a view where possible)."""
     return u.detach().reshape(-1).to(torch.float32).contiguous()
@@ -195,10 +203,7 @@ def select(
     """One operator on one tensor, by name. k = max(1, floor(density * d)) unless k is given; the
     draws of Rand_k and DGC_k come from step_seed(seed, step). u must be finite (see Compressor
     for the checked path with error feedback)."""
-    if method not in OPERATORS:
-        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    if method != "dense" and (density is None) == (k is None):
-        raise ValueError(f"{method}: give exactly one of density or k")
+    check_method(method, density, k)
     flat = flat_float32(u)
     size = selection_size(flat.numel(), density, k)
     return OPERATORS[method](flat, size, seed=step_seed(seed, step), sample_ratio=sample_ratio)

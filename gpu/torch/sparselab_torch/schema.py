@@ -8,7 +8,6 @@ $id, $defs). A keyword outside this list raises SchemaError rather than being sk
 
 import json
 import math
-import os
 
 ANNOTATIONS = {"$schema", "$id", "$defs", "definitions", "title", "description", "default", "examples", "$comment", "unit"}
 KEYWORDS = ANNOTATIONS | {

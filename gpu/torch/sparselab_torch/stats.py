@@ -11,7 +11,7 @@ import torch
 
 from .operators import Selection
 from .operators_select import exact_topk
-from .stats_moments import Moments, central_moments, histogram
+from .stats_moments import Moments, central_moments, histogram, sequential_sum
 
 #: JavaScript's Number.MIN_VALUE: the histogram's extent when u is all zeros.
 MIN_VALUE = 5e-324
@@ -28,7 +28,7 @@ def contraction_ratio(norm_squared: float, sent_values: torch.Tensor) -> float:
     if norm_squared <= 0:
         return 0.0
     v = sent_values.detach().cpu().numpy().astype(np.float64)
-    sent = float(np.add.accumulate(v * v)[-1]) if v.size else 0.0
+    sent = sequential_sum(v * v)
     return min(1.0, max(0.0, (norm_squared - sent) / norm_squared))
 
 

@@ -109,7 +109,7 @@ def _block_sums(u: torch.Tensor, full: int, lanes_rest: int):
     return sums, np.concatenate(block_max).astype(np.float64)
 
 
-def _sequential_sum(addends: np.ndarray) -> float:
+def sequential_sum(addends: np.ndarray) -> float:
     """addends summed strictly in order, from 0, in float64."""
     if addends.size == 0:
         return 0.0
@@ -147,7 +147,7 @@ def moments(u: torch.Tensor) -> Moments:
             addends[blocks - 1, tail] = total[blocks - 1]
         if width == BLOCK:
             addends[rows] = transform(special_values)
-        results.append(_sequential_sum(addends))
+        results.append(sequential_sum(addends))
     max_abs = float(block_max.max()) if n else 0.0
     return Moments(count=n, sum=results[0], sum_squares=results[1], sum_abs=results[2], max_abs=max_abs)
 

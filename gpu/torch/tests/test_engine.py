@@ -5,7 +5,6 @@ import sys
 import tempfile
 import unittest
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp

@@ -1,5 +1,5 @@
 /**
- * Loading Dawn (the `webgpu` package) and opening one chosen GPU with it.
+ * Opening one chosen GPU with Dawn (the `webgpu` package, loaded by gpu/webgpuDevice/device.ts).
  *
  * What selects one GPU, by platform (README "A multi-GPU machine"):
  * - dawn.node's `adapter=NAME` flag opens the first adapter, in Dawn's order, whose name contains
@@ -14,28 +14,7 @@
  */
 import type { GpuInfo } from '../../../common/gpus';
 
-export interface DawnModule {
-  create: (flags: string[]) => GPU;
-  globals: object;
-}
-
-/** The `webgpu` package, its classes (GPUBufferUsage, ...) made globals as in a browser. */
-export async function loadDawn(): Promise<DawnModule> {
-  // A variable specifier keeps bundlers from trying to bundle the native module.
-  const specifier = 'webgpu';
-  let dawn: DawnModule;
-  try {
-    dawn = (await import(/* @vite-ignore */ specifier)) as DawnModule;
-  } catch (error) {
-    throw new Error(`WebGPU in Node needs the "webgpu" package (Dawn): ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  for (const [name, value] of Object.entries(dawn.globals)) {
-    if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
-  }
-  return dawn;
-}
+import type { DawnModule } from '../../webgpuDevice/device';
 
 /** The environment under which Mesa's device-select layer exposes only the GPU at this bus address. */
 export function deviceSelectEnv(busId: string): Record<string, string> {

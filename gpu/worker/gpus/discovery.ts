@@ -8,7 +8,8 @@
  * That order is what `adapter=NAME` walks: it opens the first adapter whose name contains NAME.
  */
 import type { GpuInfo } from '../../../common/gpus';
-import { deviceSelectEnv, type DawnModule } from './dawn';
+import { SOFTWARE_ADAPTER, type DawnModule } from '../../webgpuDevice/device';
+import { deviceSelectEnv } from './dawn';
 import { linuxPciGpus, mesaDeviceSelectLayerInstalled, type PciGpu } from './linuxPci';
 
 /** Where discovery reads from; tests give a fake Dawn and a fake /sys. */
@@ -34,7 +35,6 @@ export function systemSources(dawn: DawnModule): DiscoverySources {
 /** A name no adapter has: Dawn then lists them all. */
 const NO_SUCH_ADAPTER = 'sparselab-list-adapters-\u0001';
 const LISTED = /^ \* backend: '([^']*)', name: '(.*)'$/;
-const SOFTWARE = /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|warp/i;
 const PCI_VENDORS: Record<number, string> = {
   0x10de: 'nvidia',
   0x1002: 'amd',
@@ -175,7 +175,7 @@ async function describe(
     driver: details.description || device?.driver || null,
     memoryBytes: device?.memoryBytes ?? null,
     pciBusId: device?.busId ?? null,
-    software: SOFTWARE.test(`${adapter.name} ${details.vendor} ${details.description}`),
+    software: SOFTWARE_ADAPTER.test(`${adapter.name} ${details.vendor} ${details.description}`),
   };
 }
 

@@ -1,6 +1,7 @@
 /** Which GPU a worker opens for `--gpu N`: the one the core resolved for it, else one it discovers itself. */
 import { chooseGpus, gpuInfoSchema } from '../../../common/gpus';
-import { GPU_ENV, gpuSelection, loadDawn, type GpuSelection } from './dawn';
+import { loadDawn } from '../../webgpuDevice/device';
+import { GPU_ENV, gpuSelection, type GpuSelection } from './dawn';
 import { discoverGpus, systemSources } from './discovery';
 
 /**

@@ -11,7 +11,8 @@ import { dirname, join, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients of every op
 import type { WorkerCapabilities } from '../../../common/protocol';
-import { loadDawn, openSelectedGpu, type DawnModule, type GpuSelection } from '../gpus/dawn';
+import { describeAdapterInfo, isSoftwareAdapter, loadDawn, type DawnModule } from '../../webgpuDevice/device';
+import { openSelectedGpu, type GpuSelection } from '../gpus/dawn';
 import { paceDawnPolling } from '../gpus/dawnPolling';
 import { registerFastGradients } from './gradients';
 import { registerWasmTrainingKernels } from './tfjsWasmTrainingKernels';
@@ -97,8 +98,7 @@ async function navigatorGpu(selection: GpuSelection | null): Promise<{ gpu: GPU;
 
 function isSoftware(adapter: GPUAdapter): boolean {
   const info = adapter.info as (GPUAdapterInfo & { isFallbackAdapter?: boolean }) | undefined;
-  const text = `${info?.vendor ?? ''} ${info?.architecture ?? ''} ${info?.device ?? ''} ${info?.description ?? ''}`;
-  return info?.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|softpipe|basic render|warp/i.test(text);
+  return isSoftwareAdapter(describeAdapterInfo(info), info?.isFallbackAdapter === true);
 }
 
 /** What a worker reports of its adapter: Dawn's info, and the placed GPU's name, number and id. */

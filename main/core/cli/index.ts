@@ -299,7 +299,7 @@ export function buildProgram(): Command {
     .description('the GPUs of this machine as workers see them: number, name, backend, driver, memory, stable id')
     .option('--json', 'print JSON', false)
     .action(async (opts: { json: boolean }) => {
-      const { loadDawn } = await import('../../../gpu/worker/gpus/dawn');
+      const { loadDawn } = await import('../../../gpu/webgpuDevice/device');
       const { discoverGpus, systemSources } = await import('../../../gpu/worker/gpus/discovery');
       const gpus = await discoverGpus(systemSources(await loadDawn()));
       console.log(opts.json ? JSON.stringify(gpus, null, 2) : describeGpus(gpus));

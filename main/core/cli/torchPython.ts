@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../packageRoot';
 
 /** How to get a Python that can run sparselab_torch (gpu/torch). */
-export const TORCH_INSTALL_HINT = 'apt-get install python3-torch python3-numpy';
+const TORCH_INSTALL_HINT = 'apt-get install python3-torch python3-numpy';
 
 /** Debian's own python3 carries python3-torch; a pyenv python3 earlier on PATH may not. */
 const CANDIDATES = ['/usr/bin/python3', 'python3'];
@@ -34,8 +34,13 @@ export function findTorchPython(explicit?: string, env: NodeJS.ProcessEnv = proc
   throw new TorchPythonMissingError(tried);
 }
 
+/** The folder that holds the sparselab_torch package (what PYTHONPATH needs). */
+export function torchPackagePath(): string {
+  return join(packageRoot(), 'gpu', 'torch');
+}
+
 /** The environment under which `python -m sparselab_torch...` finds the package in this repository. */
 export function torchPythonEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const path = join(packageRoot(), 'gpu', 'torch');
+  const path = torchPackagePath();
   return { ...env, PYTHONPATH: env.PYTHONPATH ? `${path}:${env.PYTHONPATH}` : path };
 }

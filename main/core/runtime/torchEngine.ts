@@ -14,8 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stallSecondsOf } from '../../../common/experiment';
 import { hasEnded, type RunStatus } from '../../../common/metrics';
-import { findTorchPython, torchPythonEnv } from '../cli/torchPython';
-import { packageRoot } from '../packageRoot';
+import { findTorchPython, torchPackagePath, torchPythonEnv } from '../cli/torchPython';
 import type { RunDetail } from '../../../common/runs';
 import type { Store } from '../store';
 import {
@@ -29,7 +28,7 @@ import {
 } from './torchEngineCommand';
 
 /** After SIGTERM, the group gets this long before SIGKILL. */
-export const KILL_AFTER_MS = 3000;
+const KILL_AFTER_MS = 3000;
 /** Output kept per run for its failure reason. */
 const TAIL_LINES = 200;
 
@@ -141,7 +140,7 @@ export class TorchEngine {
     if (layout.nodes > 1) {
       const commands = remoteNodeCommands(python, layout, configPath, {
         hub: this.o.hubUrl,
-        packagePath: join(packageRoot(), 'gpu', 'torch'),
+        packagePath: torchPackagePath(),
       });
       this.o.log('info', `run ${run.id} starts when every node joined; on node r of ${layout.nodes} run:`);
       commands.forEach((command, i) => this.o.log('info', `node ${i + 1}: ${command}`));

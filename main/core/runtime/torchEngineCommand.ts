@@ -5,7 +5,7 @@
 import type { Experiment } from '../../../common/experiment';
 
 /** The trainer's entry point (gpu/torch/sparselab_torch/engine/__main__.py). */
-export const TRAINER_MODULE = 'sparselab_torch.engine';
+const TRAINER_MODULE = 'sparselab_torch.engine';
 /** Asks for SIGKILL when the app goes, then execs torchrun (gpu/torch/sparselab_torch/engine/launch.py). */
 export const LAUNCH_MODULE = 'sparselab_torch.engine.launch';
 
@@ -41,6 +41,8 @@ export interface NodeLayout {
  * writes, reaches the supervisor prefixed "[defaultR]:".
  */
 export function torchrunArgs(layout: NodeLayout, nodeRank: number, configPath: string): string[] {
+  const rendezvous = layout.rendezvous ?? '';
+  const [host = '', port = ''] = rendezvous.split(':');
   const placement =
     layout.nodes > 1
       ? [
@@ -51,11 +53,11 @@ export function torchrunArgs(layout: NodeLayout, nodeRank: number, configPath: s
           '--rdzv_backend',
           'static',
           '--rdzv_endpoint',
-          layout.rendezvous ?? '',
+          rendezvous,
           '--master_addr',
-          (layout.rendezvous ?? '').split(':')[0]!,
+          host,
           '--master_port',
-          (layout.rendezvous ?? '').split(':')[1]!,
+          port,
         ]
       : // Not --standalone: its fixed port 29400 is taken by any other torchrun on the machine.
         ['--nnodes', '1', '--node_rank', '0', '--master_addr', '127.0.0.1', '--master_port', FREE_PORT];

@@ -6,7 +6,7 @@ Chart.defaults.animation = false;
 Chart.defaults.font.family = "system-ui, -apple-system, 'Segoe UI', sans-serif";
 
 /** A colour of the page's theme (styles.css), or the fallback outside a page (the bench, tests). */
-export function themeColor(name: string, fallback: string): string {
+function themeColor(name: string, fallback: string): string {
   if (typeof document === 'undefined') return fallback;
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 }

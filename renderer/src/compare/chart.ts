@@ -89,7 +89,7 @@ const MARKERS_PER_LINE = 9;
  * Drawn as a dataset of their own: per-point radii on the line would make Chart.js resolve options
  * for every one of its thousands of points.
  */
-export function markerPoints(line: readonly XY[], index: number, count: number): XY[] {
+function markerPoints(line: readonly XY[], index: number, count: number): XY[] {
   if (line.length <= 2 * MARKERS_PER_LINE) return [...line];
   const step = Math.floor(line.length / MARKERS_PER_LINE);
   const out: XY[] = [];

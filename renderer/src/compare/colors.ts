@@ -28,8 +28,11 @@ const METHOD_SLOT: Record<string, number> = {
   dense: 9,
 };
 
+/** A point marker (Chart.js point style). */
+type Marker = 'circle' | 'triangle' | 'rect' | 'rectRot' | 'crossRot' | 'star';
+
 /** Marker per method, so arms whose lines coincide (Top_k and Trimmed_k select the same) stay apart. */
-export const METHOD_MARKER: Record<string, 'circle' | 'triangle' | 'rect' | 'rectRot' | 'crossRot' | 'star'> = {
+const METHOD_MARKER: Record<string, Marker> = {
   dense: 'rect',
   topk: 'circle',
   gaussiank: 'triangle',
@@ -38,8 +41,13 @@ export const METHOD_MARKER: Record<string, 'circle' | 'triangle' | 'rect' | 'rec
   randk: 'star',
 };
 
+/** A method's marker (every view's); other names get a circle. */
+export function methodMarker(method: string | undefined): Marker {
+  return METHOD_MARKER[method ?? ''] ?? 'circle';
+}
+
 /** The markers as text, for legends drawn by the page. */
-export const MARKER_GLYPH: Record<string, string> = {
+export const MARKER_GLYPH: Record<Marker, string> = {
   circle: '●',
   triangle: '▲',
   rect: '■',

@@ -6,6 +6,7 @@
  */
 import type { RunComparison } from '../../../common/api';
 import { armLabel } from './names';
+import { usesPerplexity } from './summary';
 
 export interface Finding {
   key: string;
@@ -34,7 +35,7 @@ function ratioText(r: number): string {
 
 /** One sentence per arm that is not the reference, per experiment that has a finished Top_k arm. */
 export function findings(rows: readonly RunComparison[]): Finding[] {
-  const perplexity = rows.some((r) => r.finalPerplexity !== null) && rows.every((r) => r.finalAccuracy === null);
+  const perplexity = usesPerplexity(rows);
   const groups = new Map<string, RunComparison[]>();
   for (const r of rows) {
     const key = `${r.experimentId}/${r.arm}`;

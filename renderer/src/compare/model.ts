@@ -4,6 +4,7 @@
  */
 import type { RunSeries, SeriesColumn } from '../../../common/api';
 import type { EvaluationRecord, RunStatus } from '../../../common/metrics';
+import type { RunRow } from '../../../common/runs';
 import {
   EVALUATION_CHART_FIELDS,
   EVALUATION_FIELDS,
@@ -16,7 +17,7 @@ import {
   type IterationChartField,
 } from '../../../common/records';
 import { aggregateSeeds, type BandKind } from './aggregate';
-import { assignColors, DASHES, METHOD_MARKER } from './colors';
+import { assignColors, DASHES, methodMarker } from './colors';
 import { armLabel } from './names';
 import { emaSmooth } from './smoothing';
 
@@ -78,6 +79,20 @@ export interface RunMeta {
   status?: RunStatus;
   /** The name the user gave the run, shown instead of its arm and seed. */
   name?: string | null;
+}
+
+/** A stored run as the model knows it, going by the name the user gave it where there is one. */
+export function runMetaOf(run: RunRow, name: string | null | undefined): RunMeta {
+  return {
+    runId: run.id,
+    experimentId: run.experimentId,
+    experimentName: run.experimentName,
+    arm: run.arm,
+    method: run.armConfig.method,
+    seed: run.seed,
+    status: run.status,
+    name: name ?? null,
+  };
 }
 
 export interface PlotSeries {
@@ -216,6 +231,11 @@ export function groupKey(meta: RunMeta): string {
   return `${meta.experimentId}/${meta.arm}`;
 }
 
+/** A colour per group (experiment/arm) of these runs: what the chart, the legend and the tables share. */
+export function colorsOfGroups(metas: Iterable<RunMeta>): Map<string, string> {
+  return assignColors([...metas].map((m) => ({ key: groupKey(m), arm: m.arm, method: m.method })));
+}
+
 /** The plotted series, in a stable order (experiment, arm, seed). */
 export function buildPlot(
   series: readonly RunSeries[],
@@ -236,8 +256,7 @@ export function buildPlot(
     );
   const experiments = new Set(runs.map((r) => r.meta.experimentId));
   const manyExperiments = experiments.size > 1;
-  const colors =
-    groupColors ?? assignColors(runs.map((r) => ({ key: groupKey(r.meta), arm: r.meta.arm, method: r.meta.method })));
+  const colors = groupColors ?? colorsOfGroups(runs.map((r) => r.meta));
   const groups = new Map<string, { meta: RunMeta; runs: { s: RunSeries; meta: RunMeta }[] }>();
   for (const r of runs) {
     const key = groupKey(r.meta);
@@ -255,7 +274,6 @@ export function buildPlot(
     const y = options.oneMinus ? oneMinus(c.y) : c.y;
     return { x: c.x, y: smoothing > 0 ? emaSmooth(y, smoothing) : y };
   };
-  const marker = (meta: RunMeta): string => METHOD_MARKER[meta.method ?? ''] ?? 'circle';
 
   const out: PlotSeries[] = [];
   let points = 0;
@@ -272,7 +290,7 @@ export function buildPlot(
         label: `${name(g.meta)} (mean of ${g.runs.length} seeds)`,
         color,
         dash: [],
-        marker: marker(g.meta),
+        marker: methodMarker(g.meta.method),
         x: agg.x,
         y: agg.mean,
         ...(options.band !== 'none' ? { lower: agg.lower, upper: agg.upper } : {}),
@@ -292,7 +310,7 @@ export function buildPlot(
             : name(r.meta),
         color,
         dash: DASHES[i % DASHES.length]!,
-        marker: marker(r.meta),
+        marker: methodMarker(r.meta.method),
         x: c.x,
         y: c.y,
         runIds: [r.meta.runId],
@@ -318,7 +336,7 @@ function oneMinus(ys: ArrayLike<number>): Float64Array {
  * The EMA weight applied: only dense per-iteration series are smoothed. Evaluations are a few points
  * each, and smoothing them would draw a final accuracy the summary table does not have.
  */
-export function appliedSmoothing(options: Pick<PlotOptions, 'y' | 'smoothing'>): number {
+function appliedSmoothing(options: Pick<PlotOptions, 'y' | 'smoothing'>): number {
   return Y_METRICS[options.y].source === 'iteration' ? options.smoothing : 0;
 }
 

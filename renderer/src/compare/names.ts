@@ -7,12 +7,10 @@ export function armLabel(arm: string, method: string | undefined): string {
   return label && method && (arm === method || arm.startsWith(`${method}@`)) ? label + arm.slice(method.length) : arm;
 }
 
-/** A run's name where the user gave it one, else its arm (and seed where asked). */
+/** A stored run's name: the one the user gave it, else its arm and seed. */
 export function runName(
-  run: { name?: string | null; arm: string; method?: string; seed: number },
-  withSeed = true,
+  run: { arm: string; seed: number; armConfig: { method: string } },
+  name: string | null | undefined,
 ): string {
-  if (run.name) return run.name;
-  const arm = armLabel(run.arm, run.method);
-  return withSeed ? `${arm} seed ${run.seed}` : arm;
+  return name || `${armLabel(run.arm, run.armConfig.method)} seed ${run.seed}`;
 }

@@ -60,6 +60,18 @@ export function fmtSpeedup(s: Speedup): string {
   return `${s.modelled ? '≈' : ''}${s.value.toFixed(2)}×`;
 }
 
+type Evaluated = Pick<RunComparison, 'finalPerplexity' | 'finalAccuracy' | 'bestPerplexity' | 'bestAccuracy'>;
+
+/** One run's final evaluation: its perplexity where it records one (language models), else its accuracy. */
+export function fmtFinal(row: Evaluated): string {
+  return row.finalPerplexity !== null ? fmtNumber(row.finalPerplexity) : fmtPercent(row.finalAccuracy);
+}
+
+/** One run's best evaluation, as fmtFinal. */
+export function fmtBest(row: Evaluated): string {
+  return row.bestPerplexity !== null ? fmtNumber(row.bestPerplexity) : fmtPercent(row.bestAccuracy);
+}
+
 /** Whether the table shows perplexity (language models) rather than accuracy. */
 export function usesPerplexity(rows: readonly RunComparison[]): boolean {
   return rows.some((r) => r.finalPerplexity !== null) && rows.every((r) => r.finalAccuracy === null);

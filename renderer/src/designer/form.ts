@@ -326,12 +326,12 @@ export function problemsByPath(problems: readonly Problem[]): Record<string, str
   return out;
 }
 
-/** Datasets the model trains on; the current one stays listed (marked invalid by the schema) so it is not lost. */
 /** The progress deadline a model gets when the form leaves it empty. */
 export function defaultStallSeconds(model: string): string {
   return (MODELS as readonly string[]).includes(model) ? String(DEFAULT_STALL_SECONDS[model as ModelName]) : '';
 }
 
+/** Datasets the model trains on; the current one stays listed (marked invalid by the schema) so it is not lost. */
 export function datasetChoices(model: string, current: string): string[] {
   const valid = (MODEL_DATASETS as Record<string, readonly string[]>)[model] ?? DATASETS;
   return current !== '' && !valid.includes(current) ? [...valid, current] : [...valid];

@@ -11,7 +11,7 @@ export type ViewName = (typeof VIEWS)[number];
 const SELECTION_KEY = 'runs.selection';
 
 /** #/compare is a view; #/runs/ID is the Runs view with that run's page open. */
-export function parseRoute(hash: string): { view: ViewName; runId: string | null } {
+function parseRoute(hash: string): { view: ViewName; runId: string | null } {
   const [name, runId] = hash.replace(/^#\/?/, '').split('/');
   const view = (VIEWS as readonly string[]).includes(name ?? '') ? (name as ViewName) : 'designer';
   return { view, runId: view === 'runs' && runId ? decodeURIComponent(runId) : null };

@@ -7,7 +7,7 @@
  * matches none, its default GPU), and MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE=1 hides the others. Every create() is recorded with
  * its flags and the variables the layer read.
  */
-import type { DawnModule } from '../../../gpu/worker/gpus/dawn';
+import type { DawnModule } from '../../../gpu/webgpuDevice/device';
 
 export interface FakeAdapter {
   name: string;

@@ -8,9 +8,7 @@ command line. Rank 0 records the run; every rank writes its pid to checkpointDir
 import argparse
 import json
 import os
-import platform
 import signal
-import socket
 import sys
 import traceback
 from pathlib import Path
@@ -18,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from ..client import Run, _FileSink, _HubSink, _Silent
+from ..client import Run, _FileSink, _HubSink, _Silent, run_spec
 from ..metrics import RecordChecker
 from .parent import die_with_parent
 from .train import train
@@ -45,26 +43,20 @@ def describe(device):
 def open_run(config, world, backend, device):
     """Rank 0's recorder: registers with the hub as the run the core launched (its id and key)."""
     experiment = config["experiment"]
-    per_epoch = config.get("iterationsPerEpoch")
     devices = [None] * world
     dist.all_gather_object(devices, describe(device))
     if dist.get_rank() != 0:
         return _Silent()
-    spec = {
-        "experiment": experiment["name"], "arm": config["arm"], "seed": config["seed"], "worldSize": world,
-        "epochs": experiment["epochs"], "batchSize": experiment["batchSize"], "lr": experiment["optimizer"]["lr"],
-        "momentum": experiment["optimizer"]["momentum"], "model": experiment["model"],
-        "dataset": experiment["dataset"]["name"], "statisticsEveryIterations": experiment["statistics"]["everyIterations"],
-        "framework": {"name": "torch", "version": torch.__version__.split("+")[0][:64], "backend": backend,
-                      "python": platform.python_version()},
-        "host": socket.gethostname()[:256], "pid": os.getpid(), "devices": devices,
-        "launch": {"runId": config["runId"], "key": os.environ.get("SPARSELAB_RUN_KEY", "")},
-    }
-    if per_epoch:
-        spec["iterationsPerEpoch"] = per_epoch
+    spec = run_spec(
+        experiment=experiment["name"], arm=config["arm"], seed=config["seed"], world_size=world,
+        epochs=experiment["epochs"], batch_size=experiment["batchSize"], lr=experiment["optimizer"]["lr"],
+        momentum=experiment["optimizer"]["momentum"], model=experiment["model"],
+        dataset=experiment["dataset"]["name"], statistics_every=experiment["statistics"]["everyIterations"],
+        backend=backend, devices=devices,
+    )
     if not os.environ.get("SPARSELAB_HUB"):  # by hand, without a core: the records go to a file to import
-        del spec["launch"]
         return Run(_FileSink(config.get("jsonl") or "run.jsonl", spec), RecordChecker())
+    spec["launch"] = {"runId": config["runId"], "key": os.environ.get("SPARSELAB_RUN_KEY", "")}
     sink = _HubSink(os.environ["SPARSELAB_HUB"], os.environ["SPARSELAB_TOKEN"], spec, timeout=30)
     return Run(sink, RecordChecker())
 
@@ -75,7 +67,7 @@ def main(argv):
     parser.add_argument("--config", required=True)
     args = parser.parse_args(argv)
     config = json.loads(Path(args.config).read_text(encoding="utf-8"))
-    backend = backend_for(config.get("backend", "auto"))
+    backend = backend_for(config["backend"])
     dist.init_process_group(backend)
     rank, world = dist.get_rank(), dist.get_world_size()
     Path(config["checkpointDir"]).mkdir(parents=True, exist_ok=True)

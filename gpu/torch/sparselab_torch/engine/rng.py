@@ -8,20 +8,9 @@ import math
 
 import numpy as np
 
-from ..random import mix32
+from ..random import MASK32, mix32, mix32_numpy
 
-MASK32 = 0xFFFFFFFF
 GOLDEN = 0x9E3779B9
-
-
-def _mix32_array(x):
-    x = x.astype(np.uint64) & MASK32
-    x ^= x >> np.uint64(16)
-    x = (x * np.uint64(0x7FEB352D)) & MASK32
-    x ^= x >> np.uint64(15)
-    x = (x * np.uint64(0x846CA68B)) & MASK32
-    x ^= x >> np.uint64(16)
-    return x
 
 
 def derive_seed(seed, *parts):
@@ -47,13 +36,13 @@ class Random:
     def uint32s(self, n):
         counters = (self.state + GOLDEN * np.arange(1, n + 1, dtype=np.uint64)) & MASK32
         self.state = (self.state + GOLDEN * n) & MASK32
-        return _mix32_array(counters)
+        return mix32_numpy(counters.astype(np.uint32))
 
     def uniforms(self, n):
         """n draws of next(): [0, 1) with 53 bits, two uint32 each."""
         words = self.uint32s(2 * n).reshape(n, 2)
-        hi = (words[:, 0] >> np.uint64(5)).astype(np.float64)
-        lo = (words[:, 1] >> np.uint64(6)).astype(np.float64)
+        hi = (words[:, 0] >> np.uint32(5)).astype(np.float64)
+        lo = (words[:, 1] >> np.uint32(6)).astype(np.float64)
         return (hi * 67108864 + lo) / 9007199254740992
 
     def normals(self, n):

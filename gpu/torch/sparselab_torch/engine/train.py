@@ -45,15 +45,6 @@ class Clock:
         return [1000 * (b - a) for a, b in zip(marks, marks[1:])]
 
 
-def set_density(exchange, density):
-    """The warm-up's density for this step, on the exchange and every compressor it made."""
-    if density is None:
-        return
-    exchange.density = density
-    for compressor in exchange.compressors.values():
-        compressor.density = density
-
-
 def exchange_all(exchange, tensors, device):
     """Every gradient in one exchange, as the native trainer sends the whole model at once: each tensor compressed
     on its own (its residual, its statistics), the selections in one allgather (Dense: one allreduce); each
@@ -76,9 +67,9 @@ def build(config, rank, world, device):
         arm["method"],
         density=arm.get("density") if arm["method"] != "dense" else None,
         k=arm.get("k") if arm["method"] != "dense" else None,
-        error_feedback=arm.get("errorFeedback", True),
+        error_feedback=arm["errorFeedback"],
         seed=random_key(seed, rank),  # each rank draws its own selections, as native ranks do
-        sample_ratio=arm.get("sampleRatio", 0.01),
+        sample_ratio=arm["sampleRatio"],
         statistics_every=statistics["everyIterations"],
         histogram_iterations=statistics["histogramIterations"],
         histogram_bins=statistics["histogramBins"],
@@ -147,7 +138,7 @@ def train(config, run, rank, world, device, log):
     checkpoint_every = experiment["faults"]["checkpointEveryIterations"]
     folder = config["checkpointDir"]
     iteration = 0
-    if config.get("resumeFrom") is not None:
+    if config["resumeFrom"] is not None:
         iteration = checkpoint.restore(folder, config["resumeFrom"], rank, world, model, optimizer, exchange)
         log("resumed from iteration %d" % iteration)
     else:
@@ -171,7 +162,9 @@ def train(config, run, rank, world, device, log):
             if language and reset:
                 state = None
             epoch_now = (iteration + 1) / per_epoch
-            set_density(exchange, density_at(experiment, arm, iteration / per_epoch))
+            density = density_at(experiment, arm, iteration / per_epoch)
+            if density is not None:  # the warm-up's density for this step (the exchange hands it to each compressor)
+                exchange.density = density
             clock.mark()
             loss, state = loss_of(model, torch.from_numpy(inputs), torch.from_numpy(targets), state, device)
             optimizer.zero_grad(set_to_none=False)
@@ -196,7 +189,7 @@ def train(config, run, rank, world, device, log):
                 iteration, epoch_now, float(loss), lr, compute_ms=compute_ms,
                 compressMs=stats["compressMs"] + other, updateMs=stats["updateMs"] + step_ms,
                 exchangeMs=stats["exchangeMs"] + wait_ms, waitMs=wait_ms,
-                density=density_at(experiment, arm, iteration / per_epoch) or 1,
+                density=density or 1,
             )
             iteration += 1
             if iteration % evaluate_every == 0 or iteration == total:

@@ -140,7 +140,7 @@ export function queueEtaSeconds(
   etaOf: (run: RunRow) => number | null,
   now: number,
 ): { runs: number; seconds: number | null } {
-  const left = runs.filter((r) => r.status === 'running' || r.status === 'queued' || r.status === 'waiting');
+  const left = runs.filter((r) => ACTIVE.includes(r.status));
   if (left.length === 0) return { runs: 0, seconds: null };
   const typical = new Map<string, number>();
   const durations = new Map<string, number[]>();
