@@ -8,8 +8,6 @@ export interface RunAnnotation {
   tags: string[];
 }
 
-export const EMPTY_ANNOTATION: RunAnnotation = { name: null, notes: '', tags: [] };
-
 const tag = z
   .string()
   .trim()
@@ -37,12 +35,4 @@ export function parseTags(text: string): string[] {
         .filter((t) => t.length > 0),
     ),
   ];
-}
-
-/** Whether a run's annotation matches a search (every word in the name, notes or a tag, case-insensitive). */
-export function annotationMatches(annotation: RunAnnotation | undefined, words: readonly string[]): boolean[] {
-  const text = annotation
-    ? `${annotation.name ?? ''}\n${annotation.notes}\n${annotation.tags.join('\n')}`.toLowerCase()
-    : '';
-  return words.map((w) => text.includes(w.toLowerCase()));
 }
