@@ -103,7 +103,7 @@ function readHeader(bytes: Uint8Array): { header: Header; bodyOffset: number } {
   return { header: h as Header, bodyOffset };
 }
 
-export function decodeRankCheckpoint(bytes: Uint8Array): RankCheckpoint {
+function decodeRankCheckpoint(bytes: Uint8Array): RankCheckpoint {
   const copy = new Uint8Array(bytes); // a copy, aligned (Buffer.slice would not copy)
   const { header, bodyOffset } = readHeader(copy);
   const body = new Float32Array(copy.buffer, bodyOffset, (copy.byteLength - bodyOffset) / 4);

@@ -59,7 +59,7 @@ export function describeGpus(gpus: readonly GpuInfo[]): string {
   return gpus.map((gpu) => `  ${gpu.index}: ${describeGpu(gpu)}`).join('\n');
 }
 
-export function describeGpu(gpu: GpuInfo): string {
+function describeGpu(gpu: GpuInfo): string {
   const details = [
     gpu.backend,
     gpu.driver ?? gpu.vendor,

@@ -17,9 +17,9 @@ import { selectionSize } from './sparsifier';
  */
 export const HUB_BYTES_PER_SECOND = 174e6;
 /** More hub time than this per iteration makes the hub, not the models, set the pace. */
-export const HUB_SECONDS_PER_ITERATION_LIMIT = 0.1;
+const HUB_SECONDS_PER_ITERATION_LIMIT = 0.1;
 /** The protocol's largest frame (common/protocol.ts): one Dense contribution must fit. */
-export const HUB_FRAME_LIMIT_BYTES = 512 * 1024 * 1024;
+const HUB_FRAME_LIMIT_BYTES = 512 * 1024 * 1024;
 
 /** Trainable parameters of the experiment's model on its data set (PTB at its full vocabulary). */
 export function modelParameters(experiment: Pick<Experiment, 'model' | 'dataset'>): number {

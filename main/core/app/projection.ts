@@ -33,7 +33,7 @@ export const DEFAULT_RATES: Record<Experiment['backend'], { gflops: number; sour
 };
 
 /** Examples (tokens for the language model) one rank computes per iteration. */
-export function examplesPerIteration(experiment: Pick<Experiment, 'dataset' | 'batchSize'>): number {
+function examplesPerIteration(experiment: Pick<Experiment, 'dataset' | 'batchSize'>): number {
   return experiment.dataset.name === 'ptb' ? experiment.batchSize * BPTT : experiment.batchSize;
 }
 

@@ -43,7 +43,7 @@ export function checkTargets(results: BenchResults, backend: 'cpu' | 'webgpu' = 
 }
 
 /** sparselab_torch's Top_k against torch.topk at each thread count timed in the same process (torchPeer.ts). */
-export function checkTorchTargets(results: BenchResults): TargetCheck[] {
+function checkTorchTargets(results: BenchResults): TargetCheck[] {
   const at25M = results.peers.filter((p) => p.d === TARGET_D && p.density === TARGET_DENSITY);
   return at25M.flatMap((ours) => {
     const threads = /^sparselab_torch topk \((.*)\)$/.exec(ours.name)?.[1];

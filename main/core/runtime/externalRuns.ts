@@ -30,7 +30,7 @@ export interface ExternalRunEvents {
 }
 
 /** The id of the experiment external runs named `name` are recorded under: the same name, the same id. */
-export function externalExperimentId(name: string): string {
+function externalExperimentId(name: string): string {
   const slug = name
     .toLowerCase()
     .replace(/[^a-z0-9._-]+/g, '-')

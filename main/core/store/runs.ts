@@ -198,7 +198,7 @@ export function setStatus(
   return getRunRow(db, runId);
 }
 
-export function checkStatus(status: RunStatus): void {
+function checkStatus(status: RunStatus): void {
   if (!RUN_STATUSES.includes(status)) throw new StoreError(`unknown status "${status}"`, 'BAD_ARGUMENT');
 }
 
@@ -275,7 +275,7 @@ export function runDbRow(db: Db, runId: string): RunDbRow {
   return row;
 }
 
-export function getRunRow(db: Db, runId: string): RunRow {
+function getRunRow(db: Db, runId: string): RunRow {
   return runRow(runDbRow(db, runId));
 }
 

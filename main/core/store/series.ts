@@ -24,7 +24,7 @@ import { StoreError } from './errors';
 type Condition = readonly [sql: string, ...params: unknown[]] | false | undefined;
 
 /** The one WHERE builder of every query here: the conditions given, joined by AND. */
-export function whereOf(conditions: readonly Condition[]): { where: string; params: unknown[] } {
+function whereOf(conditions: readonly Condition[]): { where: string; params: unknown[] } {
   const given = conditions.filter((c): c is readonly [string, ...unknown[]] => Array.isArray(c));
   return { where: given.map(([sql]) => sql).join(' AND '), params: given.flatMap(([, ...params]) => params) };
 }
