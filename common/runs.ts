@@ -23,6 +23,11 @@ export interface StoreOptions {
   onError?: (error: Error) => void;
   /** Clock, epoch milliseconds (tests). */
   now?: () => number;
+  /**
+   * Set by the one process that trains in the folder, its role ('app', 'serve', 'run', 'resume'): the store takes
+   * the data folder for it (main/core/store/owner.ts) before opening and gives it back when closed.
+   */
+  owner?: string;
 }
 
 /** What a run ran on, recorded when it starts. */

@@ -11,6 +11,7 @@ import { experimentSchema } from '../../common/experiment';
 import { AppCore } from '../../main/core/app';
 import { runLocally } from '../../main/core/cli/run';
 import { resumeRun } from '../../main/core/cli/runs';
+import { openStore } from '../../main/core/store';
 import { claimDataFolder, DataFolderBusyError, LOCK_FILE, releaseDataFolder } from '../../main/core/store/owner';
 import { connectToHub } from '../../gpu/worker/hubClient';
 import type { CancelMessage } from '../../common/protocol';
@@ -60,6 +61,18 @@ describe('the data folder has one owner', () => {
     await until(() => cancels.length === 1, 5000, 'the cancel to reach the worker');
     expect(cancels[0]!.runId).toBe(run!.id);
     await worker.close();
+  });
+
+  it("is held by an owner's store from its opening to its closing, and by no other store", () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sparselab-owner-'));
+    const store = openStore(dataDir, { owner: 'run' });
+    expect(() => claimDataFolder(dataDir, 'resume')).toThrow(DataFolderBusyError);
+    // A store that only reads (a CLI listing, the report after a resume) leaves the lock alone.
+    openStore(dataDir).close();
+    expect(() => claimDataFolder(dataDir, 'resume')).toThrow(DataFolderBusyError);
+    store.close();
+    claimDataFolder(dataDir, 'resume');
+    releaseDataFolder(dataDir);
   });
 
   it('is free again once the owner closes, and takes over a lock whose process is gone', async () => {

@@ -33,7 +33,7 @@ import { startHub, type Hub, type HubLogLevel, type WorkerInfo } from '../hub';
 import { compareRunIds } from '../runtime/comparison';
 import { placedGpus } from '../runtime/gpus';
 import { Orchestrator } from '../runtime/orchestrator';
-import { claimDataFolder, describeDataFolderOwner, releaseDataFolder } from '../store/owner';
+import { describeDataFolderOwner } from '../store/owner';
 import {
   defaultDataDir,
   openStore,
@@ -157,14 +157,10 @@ export class AppCore {
       else log(level, message);
     };
     const dataDir = options.dataDir ?? defaultDataDir();
-    claimDataFolder(dataDir, options.mode === 'electron' ? 'app' : 'serve');
-    let store: ReturnType<typeof openStore>;
-    try {
-      store = openStore(dataDir, { onError: (error) => emitLog('error', `store: ${error.message}`) });
-    } catch (error) {
-      releaseDataFolder(dataDir);
-      throw error;
-    }
+    const store = openStore(dataDir, {
+      owner: options.mode === 'electron' ? 'app' : 'serve',
+      onError: (error) => emitLog('error', `store: ${error.message}`),
+    });
     let hub: Hub | null = null;
     try {
       const interrupted = store.markInterrupted('SparseLab stopped while the run was going on; found at startup');
@@ -213,7 +209,6 @@ export class AppCore {
       else {
         await hub?.close();
         store.close();
-        releaseDataFolder(dataDir);
       }
       throw error;
     }
@@ -267,7 +262,6 @@ export class AppCore {
         this.store.markInterrupted('SparseLab closed while the run was going on');
       } finally {
         this.store.close();
-        releaseDataFolder(this.store.dataDir);
       }
       this.listeners.clear();
     })();

@@ -8,7 +8,7 @@ import { LocalWorkers } from '../runtime/localWorkers';
 import { Orchestrator, type RunProgress } from '../runtime/orchestrator';
 import { WorkerWatch } from '../runtime/workerWatch';
 import { defaultDataDir, openStore, type RunRow, type Store } from '../store';
-import { claimDataFolder, describeDataFolderOwner, releaseDataFolder } from '../store/owner';
+import { describeDataFolderOwner } from '../store/owner';
 import { formatCount, formatMs, table } from './format';
 
 export interface RunOptions {
@@ -70,17 +70,15 @@ export async function runLocally(experiment: Experiment, options: LocalRunOption
     process.stderr.write(`workers on GPU${used.length === 1 ? '' : 's'}:\n${describeGpus(used)}\n`);
   }
   const dataDir = options.dataDir ?? defaultDataDir();
-  claimDataFolder(dataDir, 'run');
-  let store: Store;
+  const store = openStore(dataDir, { owner: 'run' });
   let hub: Hub;
   try {
-    store = openStore(dataDir);
     store.markInterrupted('the app restarted');
     hub = await startHub({
       log: (level, message) => level !== 'debug' && level !== 'info' && process.stderr.write(`[hub] ${message}\n`),
     });
   } catch (error) {
-    releaseDataFolder(dataDir);
+    store.close();
     throw error;
   }
   describeDataFolderOwner(dataDir, `hub ${hub.url}`);
@@ -118,7 +116,6 @@ export async function runLocally(experiment: Experiment, options: LocalRunOption
     workers.stop();
     await hub.close();
     store.close();
-    releaseDataFolder(dataDir);
   }
 }
 

@@ -8,7 +8,7 @@ import { LocalWorkers } from '../runtime/localWorkers';
 import { Orchestrator } from '../runtime/orchestrator';
 import { WorkerWatch } from '../runtime/workerWatch';
 import { defaultDataDir, openStore, type CsvTable, type Store } from '../store';
-import { claimDataFolder, describeDataFolderOwner, releaseDataFolder } from '../store/owner';
+import { describeDataFolderOwner } from '../store/owner';
 import { formatCount, table } from './format';
 
 const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19));
@@ -127,13 +127,11 @@ export async function resumeRun(
   backend: 'auto' | 'cpu' | 'webgpu',
 ): Promise<string> {
   const folder = dataDir ?? defaultDataDir();
-  claimDataFolder(folder, 'resume');
-  let store: Store | undefined;
+  const store = openStore(folder, { owner: 'resume' });
   let hub: Hub;
   let run: ReturnType<Store['getRun']>;
   let used: GpuInfo[];
   try {
-    store = openStore(folder);
     run = store.getRun(runId);
     // Before anything starts: the GPUs exist, and the ranks fit on them or may share them.
     ({ used } = await localPlacement(backend, null));
@@ -142,8 +140,7 @@ export async function resumeRun(
     store.markInterrupted('the app restarted');
     hub = await startHub();
   } catch (error) {
-    store?.close();
-    releaseDataFolder(folder);
+    store.close();
     throw error;
   }
   describeDataFolderOwner(folder, `hub ${hub.url}`);
@@ -172,6 +169,5 @@ export async function resumeRun(
     workers.stop();
     await hub.close();
     store.close();
-    releaseDataFolder(folder);
   }
 }

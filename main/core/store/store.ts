@@ -38,6 +38,7 @@ import type {
 import { Checkpoints } from './checkpoints';
 import { RunAnnotations } from './annotations';
 import { Db, openDatabase } from './database';
+import { claimDataFolder, releaseDataFolder } from './owner';
 import { CHECKPOINTS_DIR, DB_FILE, defaultDataDir } from './paths';
 import * as runs from './runs';
 import { schemaVersion } from './schema';
@@ -70,6 +71,8 @@ export class Store {
   readonly dataDir: string;
   readonly dbPath: string;
   readonly checkpointsDir: string;
+  /** Whether this store holds the data folder (StoreOptions.owner). */
+  private readonly owns: boolean;
   private readonly db: Db;
   private readonly writer: RecordWriter;
   private readonly checkpoints: Checkpoints;
@@ -89,11 +92,18 @@ export class Store {
     this.checkpointsDir = join(this.dataDir, CHECKPOINTS_DIR);
     const now = options.now ?? Date.now;
     const onError = options.onError ?? ((e: Error) => console.error(`sparselab store: ${e.message}`));
-    this.db = new Db(
-      openDatabase(this.dataDir, this.dbPath, { busyTimeoutMs: options.busyTimeoutMs, now }),
-      this.dbPath,
-      now,
-    );
+    this.owns = options.owner !== undefined;
+    if (options.owner !== undefined) claimDataFolder(this.dataDir, options.owner);
+    try {
+      this.db = new Db(
+        openDatabase(this.dataDir, this.dbPath, { busyTimeoutMs: options.busyTimeoutMs, now }),
+        this.dbPath,
+        now,
+      );
+    } catch (error) {
+      if (this.owns) releaseDataFolder(this.dataDir);
+      throw error;
+    }
     this.writer = new RecordWriter(this.db, {
       flushIntervalMs: options.flushIntervalMs ?? 200,
       maxBuffered: Math.max(1, options.maxBuffered ?? 2000),
@@ -400,7 +410,7 @@ export class Store {
     return this.db.isClosed;
   }
 
-  /** Flushes and closes; later calls do nothing. Throws the flush's error, if any, after closing. */
+  /** Flushes and closes (giving back the data folder it holds); later calls do nothing. Throws the flush's error, if any, after closing. */
   close(): void {
     if (this.db.isClosed) return;
     this.writer.stop();
@@ -412,6 +422,7 @@ export class Store {
     }
     this.db.close();
     process.removeListener('exit', this.exitHook);
+    if (this.owns) releaseDataFolder(this.dataDir);
     if (failure) throw failure;
   }
 
