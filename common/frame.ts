@@ -10,7 +10,7 @@
  * message types in PAYLOAD_TYPES may carry a payload. Non-finite numbers (a diverged loss) travel as the
  * strings "NaN", "Infinity" and "-Infinity" and are read back as numbers where a record field expects one.
  *
- * Environment-free: no Node, no DOM (UTF-8 is encoded by common/utf8.ts, not with TextEncoder).
+ * Environment-free: no Node, no DOM (UTF-8 goes through common/utf8.ts).
  */
 import {
   COLLECTIVE_OPS,
