@@ -52,8 +52,10 @@ const RECORDS_PER_MESSAGE = 10;
 /**
  * With kernels on the model's GPUDevice, tensors of at least this many coordinates are compressed
  * there in place; smaller ones are read back and compressed by the CPU kernels, which are faster
- * below it: each GPU compression costs several read-backs of ~0.2 ms, and on the H200 the WGSL Top_k
- * overtakes the CPU one between 1M and 4M (bench/results/2026-11-28-h200-*.json).
+ * below it: on the H200 the WGSL Top_k overtook the CPU one between 1M and 4M
+ * (bench/results/2026-11-28-h200-*.json), measured when each GPU compression took several
+ * read-backs of ~0.2 ms. Since compressAll shares one read-back per iteration the cut-over is
+ * likely lower; it is to be re-measured on that GPU (issue #15).
  */
 export const DEVICE_COMPRESS_MIN_LENGTH = 1 << 21;
 
